@@ -1,0 +1,53 @@
+"""`relay lock` and `relay build`."""
+
+from __future__ import annotations
+
+import click
+
+from builder.commands.options import Context, json_option
+from builder.output import emit_json, reporter_for
+
+
+@click.command()
+@click.argument("names", nargs=-1)
+@click.option("--check", is_flag=True, help="Fail (exit 6) when a lock is missing or stale; write nothing.")
+@click.option("--resolver", type=click.Choice(["auto", "pip-tools", "uv"]), default="auto", show_default=True,
+              help="auto uses uv when installed, else pip-compile.")
+@click.option("--upgrade", is_flag=True, help="Allow newer versions than the current lock pins.")
+@json_option
+@click.pass_obj
+def lock(obj: Context, names: tuple[str, ...], check: bool, resolver: str, upgrade: bool, as_json: bool) -> None:
+    """Resolve each function's and layer's requirements .in into a hashed lock for the Lambda target."""
+    from builder.build.lock import lock_project
+
+    result = lock_project(obj.project(), names, check=check, resolver=resolver, upgrade=upgrade,
+                          reporter=reporter_for(as_json))
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(result.summary())
+    result.raise_for_check()
+
+
+@click.command()
+@click.argument("names", nargs=-1)
+@click.option("--no-cache", is_flag=True, help="Rebuild even when the inputs are unchanged.")
+@click.option("--no-import-check", is_flag=True, help="Skip importing each handler after the build.")
+@click.option("--offline", is_flag=True, help="Use only the local wheel cache; never reach the package index.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 32), default=None, help="Parallel builds (default: CPU count).")
+@json_option
+@click.pass_obj
+def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check: bool, offline: bool,
+          jobs: int | None, as_json: bool) -> None:
+    """Build functions and layers into reproducible zips and manifests in dist/."""
+    from builder.build.pipeline import BuildOptions, build_project
+
+    options = BuildOptions(use_cache=not no_cache, import_check=not no_import_check, offline=offline, jobs=jobs)
+    result = build_project(obj.project(), names, options=options, reporter=reporter_for(as_json))
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(result.summary())
+
+
+COMMANDS = (lock, build)

@@ -1,0 +1,350 @@
+"""Load and validate the project config into frozen records.
+
+The config lives in `relay.toml`, or under `[tool.relay]` in `pyproject.toml`.
+It is validated against `schemas/config.schema.json`; a bad config names the
+file, the key path and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import attrs
+
+from builder import schemas
+from builder.errors import ConfigError
+
+CONFIG_FILE = "relay.toml"
+PYPROJECT = "pyproject.toml"
+DEFAULT_ARCH = "x86_64"
+DEFAULT_ALIAS = "live"
+DEFAULT_EXCLUDE = (
+    "__pycache__",
+    "*.pyc",
+    "*.pyo",
+    ".DS_Store",
+    ".git",
+    ".pytest_cache",
+    ".mypy_cache",
+    "requirements*.in",
+    "requirements*.txt",
+)
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: int | str | None) -> int:
+    """Seconds from `90`, `"90s"`, `"10m"`, `"2h"` or `"1d"`."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    match = _DURATION.match(value)
+    if not match:
+        raise ConfigError(f"bad duration {value!r}", hint="Use seconds, or a number followed by s, m, h or d.")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+@attrs.frozen
+class Function:
+    name: str
+    source: Path
+    handler: str
+    architecture: str
+    requirements: Path | None = None
+    layers: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    memory: int = 128
+    timeout: int = 3
+    role: str | None = None
+    environment: dict[str, str] = attrs.field(factory=dict)
+    description: str = ""
+
+    @property
+    def handler_module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def handler_function(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+@attrs.frozen
+class Layer:
+    name: str
+    requirements: Path | None = None
+    packages: tuple[Path, ...] = attrs.field(default=(), converter=tuple)
+    description: str = ""
+
+
+@attrs.frozen
+class TrustedKey:
+    keyid: str
+    public_key: str  # PEM text
+
+
+@attrs.frozen
+class Signing:
+    kind: str  # "ed25519" | "kms"
+    key: Path | None = None
+    key_id: str | None = None
+
+
+@attrs.frozen
+class Registry:
+    bucket: str
+    prefix: str = "relay"
+    region: str | None = None
+    account: str | None = None
+    role: str | None = None
+    remote_cache: bool = False
+    signing: Signing | None = None
+    trusted_keys: tuple[TrustedKey, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class Canary:
+    steps: tuple[int, ...] = attrs.field(converter=tuple)
+    interval: int = 0
+
+
+@attrs.frozen
+class Environment:
+    name: str
+    account: str
+    region: str
+    role: str | None = None
+    external_id: str | None = None
+    alias: str = DEFAULT_ALIAS
+    deploy_bucket: str | None = None
+    requires: str | None = None
+    soak: int = 0
+    alarms: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    canary: Canary | None = None
+
+
+@attrs.frozen
+class Project:
+    root: Path
+    config_file: Path
+    name: str
+    runtime: str
+    architecture: str
+    functions: dict[str, Function]
+    layers: dict[str, Layer] = attrs.field(factory=dict)
+    registry: Registry | None = None
+    environments: dict[str, Environment] = attrs.field(factory=dict)
+    dist: Path = Path("dist")
+    exclude: tuple[str, ...] = attrs.field(default=DEFAULT_EXCLUDE, converter=tuple)
+
+    @property
+    def python_version(self) -> str:
+        """`3.12` for `python3.12`."""
+        return self.runtime.removeprefix("python")
+
+    @property
+    def dist_dir(self) -> Path:
+        return self.root / self.dist
+
+    def function(self, name: str) -> Function:
+        try:
+            return self.functions[name]
+        except KeyError:
+            raise ConfigError(
+                f"{self.config_file.name}: no function named {name!r}",
+                hint=f"Known functions: {', '.join(sorted(self.functions))}.",
+            ) from None
+
+    def environment(self, name: str) -> Environment:
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise ConfigError(
+                f"{self.config_file.name}: no environment named {name!r}",
+                hint=f"Known environments: {known}.",
+            ) from None
+
+    def require_registry(self) -> Registry:
+        if self.registry is None:
+            raise ConfigError(f"{self.config_file.name}: no [registry] section", hint="Add [registry] with a bucket.")
+        return self.registry
+
+
+def find_config(start: Path) -> Path:
+    """The nearest relay.toml, or pyproject.toml with [tool.relay], at or above `start`."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / PYPROJECT
+        if pyproject.is_file() and "relay" in _read_toml(pyproject).get("tool", {}):
+            return pyproject
+    raise ConfigError(
+        f"no {CONFIG_FILE} (or [tool.relay] in {PYPROJECT}) in {start} or above",
+        hint="Run relay inside a project, pass --config PATH, or create one with `relay init`.",
+    )
+
+
+def load_project(path: Path | None = None, *, cwd: Path | None = None) -> Project:
+    """Load, validate and resolve the project config at `path` (or found from `cwd`)."""
+    config_file = Path(path).resolve() if path else find_config(cwd or Path.cwd())
+    if not config_file.is_file():
+        raise ConfigError(f"config file not found: {config_file}", hint="Check --config.")
+    document = _read_toml(config_file)
+    if config_file.name == PYPROJECT:
+        document = document.get("tool", {}).get("relay", {})
+    validate(document, config_file)
+    return _project(document, config_file)
+
+
+def validate(document: dict, config_file: Path) -> None:
+    problems = schemas.errors("config", document)
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise ConfigError(f"{config_file.name}: {schemas.key_path(first)}: {first.message}{more}")
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
+
+
+def _project(doc: dict, config_file: Path) -> Project:
+    root = config_file.parent
+    app = doc["app"]
+    arch = app.get("architecture", DEFAULT_ARCH)
+    layers = {name: _layer(name, spec, root) for name, spec in doc.get("layers", {}).items()}
+    functions = {name: _function(name, spec, root, arch) for name, spec in doc["functions"].items()}
+    _check_references(functions, layers, config_file)
+    _check_paths(functions, layers, config_file)
+    environments = {name: _environment(name, spec) for name, spec in doc.get("environments", {}).items()}
+    _check_environments(environments, config_file)
+    return Project(
+        root=root,
+        config_file=config_file,
+        name=app["name"],
+        runtime=app["runtime"],
+        architecture=arch,
+        functions=functions,
+        layers=layers,
+        registry=_registry(doc["registry"], root) if "registry" in doc else None,
+        environments=environments,
+        dist=Path(app.get("dist", "dist")),
+        exclude=(*DEFAULT_EXCLUDE, *app.get("exclude", ())),
+    )
+
+
+def _function(name: str, spec: dict, root: Path, default_arch: str) -> Function:
+    return Function(
+        name=name,
+        source=root / spec["source"],
+        handler=spec["handler"],
+        architecture=spec.get("architecture", default_arch),
+        requirements=root / spec["requirements"] if "requirements" in spec else None,
+        layers=spec.get("layers", ()),
+        memory=spec.get("memory", 128),
+        timeout=spec.get("timeout", 3),
+        role=spec.get("role"),
+        environment=dict(spec.get("environment", {})),
+        description=spec.get("description", ""),
+    )
+
+
+def _layer(name: str, spec: dict, root: Path) -> Layer:
+    return Layer(
+        name=name,
+        requirements=root / spec["requirements"] if "requirements" in spec else None,
+        packages=tuple(root / p for p in spec.get("packages", ())),
+        description=spec.get("description", ""),
+    )
+
+
+def _registry(spec: dict, root: Path) -> Registry:
+    signing = spec.get("signing")
+    return Registry(
+        bucket=spec["bucket"],
+        prefix=spec.get("prefix", "relay").strip("/"),
+        region=spec.get("region"),
+        account=spec.get("account"),
+        role=spec.get("role"),
+        remote_cache=spec.get("remote_cache", False),
+        signing=Signing(
+            kind=signing["kind"],
+            key=root / signing["key"] if "key" in signing else None,
+            key_id=signing.get("key_id"),
+        )
+        if signing
+        else None,
+        trusted_keys=tuple(_trusted_key(k, root) for k in spec.get("trusted_keys", ())),
+    )
+
+
+def _trusted_key(spec: dict, root: Path) -> TrustedKey:
+    value = spec["public_key"]
+    if "-----BEGIN" not in value:
+        path = root / value
+        if not path.is_file():
+            raise ConfigError(f"trusted key {spec['keyid']!r}: file not found: {value}")
+        value = path.read_text(encoding="ascii")
+    return TrustedKey(keyid=spec["keyid"], public_key=value)
+
+
+def _environment(name: str, spec: dict) -> Environment:
+    canary = spec.get("canary")
+    return Environment(
+        name=name,
+        account=spec["account"],
+        region=spec["region"],
+        role=spec.get("role"),
+        external_id=spec.get("external_id"),
+        alias=spec.get("alias", DEFAULT_ALIAS),
+        deploy_bucket=spec.get("deploy_bucket"),
+        requires=spec.get("requires"),
+        soak=parse_duration(spec.get("soak")),
+        alarms=spec.get("alarms", ()),
+        canary=Canary(steps=canary["steps"], interval=parse_duration(canary.get("interval"))) if canary else None,
+    )
+
+
+def _check_references(functions: dict[str, Function], layers: dict[str, Layer], config_file: Path) -> None:
+    for fn in functions.values():
+        for layer in fn.layers:
+            if layer not in layers:
+                raise ConfigError(
+                    f"{config_file.name}: functions.{fn.name}.layers: unknown layer {layer!r}",
+                    hint=f"Declare [layers.{layer}] or remove it. Known layers: {', '.join(sorted(layers)) or 'none'}.",
+                )
+
+
+def _check_paths(functions: dict[str, Function], layers: dict[str, Layer], config_file: Path) -> None:
+    for fn in functions.values():
+        _must_exist(fn.source, f"functions.{fn.name}.source", config_file, folder=True)
+        if fn.requirements:
+            _must_exist(fn.requirements, f"functions.{fn.name}.requirements", config_file)
+    for layer in layers.values():
+        if layer.requirements:
+            _must_exist(layer.requirements, f"layers.{layer.name}.requirements", config_file)
+        for index, package in enumerate(layer.packages):
+            _must_exist(package, f"layers.{layer.name}.packages[{index}]", config_file, folder=True)
+
+
+def _must_exist(path: Path, key: str, config_file: Path, *, folder: bool = False) -> None:
+    ok = path.is_dir() if folder else path.is_file()
+    if not ok:
+        kind = "a folder" if folder else "a file"
+        shown = os.path.relpath(path, config_file.parent)
+        raise ConfigError(f"{config_file.name}: {key}: expected {kind} at {shown}, found none")
+
+
+def _check_environments(environments: dict[str, Environment], config_file: Path) -> None:
+    for env in environments.values():
+        if env.requires and env.requires not in environments:
+            raise ConfigError(f"{config_file.name}: environments.{env.name}.requires: unknown environment {env.requires!r}")

@@ -1,0 +1,128 @@
+"""Frozen records that cross module boundaries, and their JSON form.
+
+The JSON form of each record is what `schemas/*.schema.json` describe; tests
+validate every serialised record against its schema.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+MANIFEST_SCHEMA = "relay.manifest/v1"
+
+
+@attrs.frozen
+class LayerRef:
+    name: str
+    sha256: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256}
+
+
+@attrs.frozen
+class LockInfo:
+    path: str  # relative to the project root, "/" separated
+    sha256: str
+    packages: tuple[str, ...] = attrs.field(converter=tuple)  # "name==version", sorted
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "sha256": self.sha256, "packages": list(self.packages)}
+
+
+@attrs.frozen
+class GitInfo:
+    commit: str
+    dirty: bool
+
+    def to_json(self) -> dict:
+        return {"commit": self.commit, "dirty": self.dirty}
+
+
+@attrs.frozen
+class Manifest:
+    """What one bundle (function or layer zip) is, and what it was built from."""
+
+    app: str
+    name: str
+    kind: str  # "function" | "layer"
+    runtime: str
+    architecture: str
+    sha256: str
+    code_sha256: str
+    content_digest: str
+    zipped_size: int
+    unzipped_size: int
+    files: int
+    source_sha256: str
+    source_paths: tuple[str, ...] = attrs.field(converter=tuple)
+    build_key: str = ""
+    relay_version: str = ""
+    zlib_version: str = ""
+    handler: str | None = None
+    layers: tuple[LayerRef, ...] = attrs.field(default=(), converter=tuple)
+    lock: LockInfo | None = None
+    git: GitInfo | None = None
+    version: str | None = None
+
+    @property
+    def bundle_name(self) -> str:
+        """File stem in dist/: `orders`, or `layer-common-x86_64`."""
+        return bundle_name(self.kind, self.name, self.architecture)
+
+    def to_json(self) -> dict:
+        return {
+            "schema": MANIFEST_SCHEMA,
+            "app": self.app,
+            "name": self.name,
+            "kind": self.kind,
+            "version": self.version,
+            "runtime": self.runtime,
+            "architecture": self.architecture,
+            "handler": self.handler,
+            "sha256": self.sha256,
+            "code_sha256": self.code_sha256,
+            "content_digest": self.content_digest,
+            "size": {"zipped": self.zipped_size, "unzipped": self.unzipped_size},
+            "files": self.files,
+            "layers": [ref.to_json() for ref in self.layers],
+            "lock": self.lock.to_json() if self.lock else None,
+            "source": {"sha256": self.source_sha256, "paths": list(self.source_paths)},
+            "git": self.git.to_json() if self.git else None,
+            "build_key": self.build_key,
+            "builder": {"name": "relay", "version": self.relay_version, "zlib": self.zlib_version},
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Manifest:
+        lock = doc.get("lock")
+        git = doc.get("git")
+        return cls(
+            app=doc["app"],
+            name=doc["name"],
+            kind=doc["kind"],
+            version=doc.get("version"),
+            runtime=doc["runtime"],
+            architecture=doc["architecture"],
+            handler=doc.get("handler"),
+            sha256=doc["sha256"],
+            code_sha256=doc["code_sha256"],
+            content_digest=doc["content_digest"],
+            zipped_size=doc["size"]["zipped"],
+            unzipped_size=doc["size"]["unzipped"],
+            files=doc["files"],
+            layers=tuple(LayerRef(**ref) for ref in doc.get("layers", ())),
+            lock=LockInfo(path=lock["path"], sha256=lock["sha256"], packages=lock["packages"]) if lock else None,
+            source_sha256=doc["source"]["sha256"],
+            source_paths=doc["source"]["paths"],
+            git=GitInfo(**git) if git else None,
+            build_key=doc["build_key"],
+            relay_version=doc["builder"]["version"],
+            zlib_version=doc["builder"]["zlib"],
+        )
+
+
+def bundle_name(kind: str, name: str, architecture: str) -> str:
+    if kind == "layer":
+        return f"layer-{name}-{architecture}"
+    return name
