@@ -1,0 +1,106 @@
+"""Which wheels Lambda can load: pure functions over runtime, architecture and file names.
+
+No pip and no network here. pip does not widen `--platform`: given
+`manylinux_2_34_x86_64` it will not take a `manylinux2014_x86_64` wheel, so the
+build passes every tag the runtime's glibc accepts.
+"""
+
+from __future__ import annotations
+
+import re
+
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from builder.errors import ConfigError
+
+# python3.11 runs on Amazon Linux 2 (glibc 2.26); python3.12+ on Amazon Linux 2023 (2.34).
+RUNTIME_GLIBC = {"python3.11": (2, 26), "python3.12": (2, 34), "python3.13": (2, 34)}
+MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
+# The oldest glibc a manylinux tag exists for, per machine (PEP 600).
+_OLDEST_GLIBC_MINOR = {"x86_64": 5, "aarch64": 17}
+# PEP 599/571/513 names for glibc 2.17, 2.12 and 2.5.
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+_CPYTHON_TAG = re.compile(r"^cp3(\d+)$")
+_PY3_TAG = re.compile(r"^py3(\d*)$")
+
+
+def python_version(runtime: str) -> str:
+    """`"python3.12"` -> `"3.12"`."""
+    _glibc(runtime)
+    return runtime.removeprefix("python")
+
+
+def platform_tags(runtime: str, arch: str) -> tuple[str, ...]:
+    """Every manylinux tag the runtime's glibc loads on `arch`, most specific first.
+
+    Ordered as packaging orders a host's own tags: newest glibc first, each
+    legacy alias right after the `manylinux_2_N` tag it names.
+    """
+    major, newest = _glibc(runtime)
+    machine = _machine(arch)
+    tags: list[str] = []
+    for minor in range(newest, _OLDEST_GLIBC_MINOR[machine] - 1, -1):
+        tags.append(f"manylinux_{major}_{minor}_{machine}")
+        legacy = _LEGACY_MANYLINUX.get(minor)
+        if legacy:
+            tags.append(f"{legacy}_{machine}")
+    return tuple(tags)
+
+
+def pip_target_args(runtime: str, arch: str) -> list[str]:
+    """pip options that select wheels for the Lambda runtime instead of the build host."""
+    args: list[str] = []
+    for tag in platform_tags(runtime, arch):
+        args += ["--platform", tag]
+    return [*args, "--implementation", "cp", "--python-version", python_version(runtime), "--only-binary=:all:"]
+
+
+def wheel_compatible(filename: str, runtime: str, arch: str) -> bool:
+    """Whether Lambda's `runtime` on `arch` can load the wheel named `filename`.
+
+    A name that is not a valid wheel file name is not loadable: False.
+    """
+    minor = int(python_version(runtime).split(".")[1])
+    platforms = set(platform_tags(runtime, arch)) | {"any"}
+    try:
+        _, _, _, tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return False
+    return any(tag.platform in platforms and _python_abi_ok(tag, minor) for tag in tags)
+
+
+def _python_abi_ok(tag: Tag, minor: int) -> bool:
+    """The interpreter and ABI parts of a tag, for CPython 3.<minor> (as pip ranks them)."""
+    cpython = _CPYTHON_TAG.match(tag.interpreter)
+    if cpython:
+        built_for = int(cpython.group(1))
+        if built_for == minor:
+            return tag.abi in (f"cp3{minor}", "abi3", "none")
+        # The stable ABI loads on every later CPython 3.
+        return built_for < minor and tag.abi == "abi3"
+    generic = _PY3_TAG.match(tag.interpreter)
+    if generic:
+        built_for = generic.group(1)
+        return tag.abi == "none" and (not built_for or int(built_for) <= minor)
+    return False
+
+
+def _glibc(runtime: str) -> tuple[int, int]:
+    try:
+        return RUNTIME_GLIBC[runtime]
+    except KeyError:
+        raise ConfigError(
+            f"unsupported runtime {runtime!r}",
+            hint=f"Use one of {', '.join(sorted(RUNTIME_GLIBC))}.",
+        ) from None
+
+
+def _machine(arch: str) -> str:
+    try:
+        return MACHINES[arch]
+    except KeyError:
+        raise ConfigError(
+            f"unsupported architecture {arch!r}",
+            hint=f"Use one of {', '.join(sorted(MACHINES))}.",
+        ) from None

@@ -1,0 +1,320 @@
+"""The deterministic zip writer: the same files give the same bytes, anywhere.
+
+Nothing of the host leaks into the archive: entries are sorted by the UTF-8
+bytes of their path, every entry carries one timestamp (from
+SOURCE_DATE_EPOCH, in UTC), modes are normalised to 0644/0755, there are no
+directory entries, extra fields or comments, and the deflate level is fixed.
+The sha256 of the result still depends on the zlib that compresses it (zlib
+and zlib-ng differ), so `BundleStats.content_digest` identifies the files
+independently of the compressor.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import os
+import re
+import stat
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import BinaryIO
+
+import attrs
+
+from builder.build.digest import code_sha256, tree_digest
+from builder.errors import BuildFailed
+
+STEP = "package"
+COMPRESS_LEVEL = 6
+FILE_MODE = 0o644
+EXEC_MODE = 0o755
+# The DOS date fields of a zip hold the years 1980..2107 only.
+ZIP_MIN_EPOCH = calendar.timegm((1980, 1, 1, 0, 0, 0))
+ZIP_MAX_EPOCH = calendar.timegm((2107, 12, 31, 23, 59, 59))
+_CREATE_SYSTEM_UNIX = 3  # so unzip and Lambda read the Unix modes in external_attr
+_ZIP_VERSION = 20  # 2.0: deflate; zipfile raises it only for zip64 entries (> 2 GiB)
+_CHUNK = 1 << 20
+_INTEGER = re.compile(r"^-?[0-9]+$")
+_PATH_HINT = "Archive paths must be relative, '/'-separated, without '..', '.', empty parts or backslashes."
+
+
+@attrs.frozen
+class ZipEntry:
+    path: str  # archive path, "/" separated, relative
+    source: Path  # file on disk
+    executable: bool  # the source file has any x bit
+
+
+@attrs.frozen
+class BundleStats:
+    sha256: str
+    code_sha256: str
+    content_digest: str
+    zipped_size: int
+    unzipped_size: int
+    files: int
+    # (group, unzipped bytes), biggest first; see `group_of`.
+    contributors: tuple[tuple[str, int], ...] = attrs.field(converter=tuple)
+
+
+def zip_epoch(environ: Mapping[str, str] = os.environ) -> int:
+    """The archive timestamp: SOURCE_DATE_EPOCH clamped to what a zip can hold.
+
+    Unset or empty means 1980-01-01 00:00:00 UTC, so builds are reproducible by
+    default; CI systems often export the variable empty.
+    """
+    raw = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return ZIP_MIN_EPOCH
+    if not _INTEGER.match(raw):
+        raise BuildFailed(
+            STEP,
+            f"SOURCE_DATE_EPOCH={raw!r} is not an integer",
+            hint="Set SOURCE_DATE_EPOCH to seconds since 1970-01-01 UTC (e.g. `git log -1 --format=%ct`), or unset it.",
+        )
+    return min(max(int(raw), ZIP_MIN_EPOCH), ZIP_MAX_EPOCH)
+
+
+def collect_tree(root: Path, *, prefix: str = "", exclude: Sequence[str] = ()) -> list[ZipEntry]:
+    """Every regular file under `root` as a ZipEntry, sorted by archive path.
+
+    A name is skipped when any pattern in `exclude` matches its own name or its
+    path relative to `root` (an excluded folder is not entered). Symlinks are
+    refused rather than followed: following one could pull files from outside
+    the tree, and a link's target differs from host to host.
+    """
+    base = _resolved_root(root)
+    head = "/".join(part for part in prefix.split("/") if part)
+    entries: list[ZipEntry] = []
+    pending = [(base, "")]
+    while pending:
+        folder, rel_folder = pending.pop()
+        for item in _scan(folder):
+            rel = f"{rel_folder}/{item.name}" if rel_folder else item.name
+            if _excluded(item.name, rel, exclude):
+                continue
+            # Walking from the resolved root without ever following a link keeps
+            # every path inside root; no per-file resolve() is needed.
+            if item.is_symlink():
+                raise BuildFailed(
+                    STEP,
+                    f"{item.path} is a symlink; relay does not follow links out of the source tree",
+                    hint="Replace the link with the file or folder it points to, or exclude it.",
+                )
+            if item.is_dir(follow_symlinks=False):
+                pending.append((Path(item.path), rel))
+            elif item.is_file(follow_symlinks=False):
+                executable = bool(item.stat(follow_symlinks=False).st_mode & 0o111)
+                path = f"{head}/{rel}" if head else rel
+                entries.append(ZipEntry(path=path, source=Path(item.path), executable=executable))
+            else:
+                raise BuildFailed(
+                    STEP,
+                    f"{item.path} is not a regular file or folder (a socket, fifo or device)",
+                    hint="Remove it from the source tree or exclude it.",
+                )
+    return sorted(entries, key=lambda entry: _path_key(entry.path))
+
+
+def write_zip(entries: Iterable[ZipEntry], dest: Path, *, epoch: int) -> BundleStats:
+    """Write `entries` to `dest` deterministically and atomically; return its stats.
+
+    The zip is written to a temp file next to `dest` and renamed into place, so
+    `dest` is either the old file or the complete new one.
+    """
+    ordered = _checked(entries)
+    date_time = _date_time(epoch)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w+b") as raw:
+            written = _write_archive(raw, ordered, date_time)
+            raw.flush()
+            os.fsync(raw.fileno())
+            zipped_size = os.fstat(raw.fileno()).st_size
+            raw.seek(0)
+            sha256 = hashlib.file_digest(raw, "sha256").hexdigest()
+        # mkstemp creates 0600; the bundle is not a secret, and other tools read it.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return BundleStats(
+        sha256=sha256,
+        code_sha256=code_sha256(sha256),
+        content_digest=tree_digest((path, mode, digest) for path, mode, digest, _ in written),
+        zipped_size=zipped_size,
+        unzipped_size=sum(size for *_, size in written),
+        files=len(written),
+        contributors=contributors((path, size) for path, _, _, size in written),
+    )
+
+
+def group_of(path: str) -> str:
+    """The part of a bundle a file counts towards: its top folder (two levels under python/)."""
+    parts = path.split("/")
+    depth = 2 if parts[0] == "python" and len(parts) > 1 else 1
+    return "/".join(parts[:depth])
+
+
+def contributors(sizes: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """Unzipped bytes per group, biggest first (ties by name, so the order is stable)."""
+    totals: dict[str, int] = {}
+    for path, size in sizes:
+        group = group_of(path)
+        totals[group] = totals.get(group, 0) + size
+    return tuple(sorted(totals.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _resolved_root(root: Path) -> Path:
+    try:
+        base = root.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise BuildFailed(STEP, f"{root} does not exist", hint="Check the folder named in relay.toml.") from exc
+    if not base.is_dir():
+        raise BuildFailed(STEP, f"{root} is not a folder", hint="Check the folder named in relay.toml.")
+    return base
+
+
+def _scan(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as items:
+            return list(items)
+    except OSError as exc:
+        raise BuildFailed(STEP, f"cannot list {folder}: {exc.strerror}") from exc
+
+
+def _excluded(name: str, rel: str, patterns: Sequence[str]) -> bool:
+    # fnmatchcase: the same answer on every OS (fnmatch folds case on Windows).
+    return any(fnmatchcase(name, pattern) or fnmatchcase(rel, pattern) for pattern in patterns)
+
+
+def _path_key(path: str) -> bytes:
+    return path.encode("utf-8", "surrogateescape")
+
+
+def _checked(entries: Iterable[ZipEntry]) -> list[ZipEntry]:
+    """Valid, unique archive paths, in UTF-8 byte order."""
+    ordered = sorted(entries, key=lambda entry: _path_key(entry.path))
+    for entry in ordered:
+        _check_path(entry.path)
+    paths = [entry.path for entry in ordered]
+    for previous, current in zip(paths, paths[1:]):
+        if previous == current:
+            raise BuildFailed(
+                STEP,
+                f"{current} would be written twice",
+                hint="Two sources map to the same archive path: rename or exclude one of them.",
+            )
+    files = set(paths)
+    for path in paths:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in files:
+                raise BuildFailed(
+                    STEP,
+                    f"{folder} would be both a file and a folder (it holds {path})",
+                    hint="Rename or exclude one of them.",
+                )
+    return ordered
+
+
+def _check_path(path: str) -> None:
+    problem = _path_problem(path)
+    if problem:
+        raise BuildFailed(STEP, f"{path!r} is not a valid archive path: {problem}", hint=_PATH_HINT)
+
+
+def _path_problem(path: str) -> str:
+    if not path:
+        return "it is empty"
+    if path.startswith("/"):
+        return "it is absolute"
+    if "\\" in path:
+        return "it holds a backslash"
+    if "\x00" in path or "\n" in path:
+        return "it holds a NUL or newline character"
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return "it holds an empty, '.' or '..' part"
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it is not valid UTF-8"
+    return ""
+
+
+def _date_time(epoch: int) -> tuple[int, int, int, int, int, int]:
+    # gmtime, never localtime: TZ must not change the bytes. Zip stores 2-second
+    # resolution; zipfile drops the odd second the same way every time.
+    clamped = min(max(epoch, ZIP_MIN_EPOCH), ZIP_MAX_EPOCH)
+    return tuple(time.gmtime(clamped)[:6])  # type: ignore[return-value]
+
+
+def _zip_info(entry: ZipEntry, date_time: tuple[int, ...], size: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(entry.path, date_time=date_time)
+    info.create_system = _CREATE_SYSTEM_UNIX
+    info.create_version = _ZIP_VERSION
+    info.extract_version = _ZIP_VERSION
+    info.external_attr = (stat.S_IFREG | _mode(entry)) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    # ZipFile.open() ignores the archive's compresslevel for a given ZipInfo;
+    # the level lives on the ZipInfo (`compress_level` from 3.13, `_compresslevel` before).
+    if "compress_level" in getattr(zipfile.ZipInfo, "__slots__", ()):
+        info.compress_level = COMPRESS_LEVEL
+    else:
+        info._compresslevel = COMPRESS_LEVEL
+    # Known up front, so zipfile decides zip64 from the size, not from a guess.
+    info.file_size = size
+    return info
+
+
+def _mode(entry: ZipEntry) -> int:
+    return EXEC_MODE if entry.executable else FILE_MODE
+
+
+def _write_archive(raw: BinaryIO, ordered: list[ZipEntry], date_time: tuple[int, ...]) -> list[tuple[str, int, str, int]]:
+    """Write the entries; return (path, mode, sha256, size) of each, read in the same pass."""
+    written = []
+    # A seekable file object: zipfile then rewrites each local header in place
+    # instead of appending data descriptors (flag bit 3), which would vary with
+    # how the output is opened.
+    with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for entry in ordered:
+            with _open_source(entry) as source:
+                size = os.fstat(source.fileno()).st_size
+                digest = hashlib.sha256()
+                total = 0
+                with archive.open(_zip_info(entry, date_time, size), "w") as sink:
+                    while chunk := source.read(_CHUNK):
+                        digest.update(chunk)
+                        sink.write(chunk)
+                        total += len(chunk)
+            written.append((entry.path, _mode(entry), digest.hexdigest(), total))
+    return written
+
+
+def _open_source(entry: ZipEntry) -> BinaryIO:
+    """Open a regular file for reading, refusing a symlink even if a caller built the entry by hand."""
+    try:
+        fd = os.open(entry.source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if os.path.islink(entry.source):
+            raise BuildFailed(
+                STEP,
+                f"{entry.source} is a symlink; relay does not follow links",
+                hint="Replace the link with the file it points to, or exclude it.",
+            ) from exc
+        raise BuildFailed(STEP, f"cannot read {entry.source} (for {entry.path}): {exc.strerror}") from exc
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise BuildFailed(STEP, f"{entry.source} is not a regular file", hint="Only regular files can be packaged.")
+    return handle
