@@ -1,0 +1,453 @@
+"""`relay build`: sources + locks -> dist/*.zip + manifests, cached by inputs.
+
+Layers are built first (a function's manifest names its layers' digests), then
+functions, each in parallel. A bundle is built by named steps (inputs, install,
+strip, package, limits, import-check, manifest); a failure inside a step
+becomes `BuildFailed(step, reason)`. A bundle whose inputs (lock, source tree,
+runtime, architecture, relay version) are unchanged is taken from the build
+cache and not rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+
+import attrs
+
+from builder import __version__
+from builder.build import limits, strip, wheels
+from builder.build.cache import BuildCache
+from builder.build.digest import sha256_file, tree_digest
+from builder.build.gitinfo import git_info
+from builder.build.importcheck import ImportCheck, check_handler
+from builder.build.layout import function_entries, layer_entries
+from builder.build.lockfile import LockFile, input_sha256, lock_path_for, read_lock
+from builder.build.zipwriter import BundleStats, ZipEntry, collect_tree, write_zip, zip_epoch
+from builder.config import Function, Layer, Project
+from builder.errors import BuildFailed, ConfigError, LockStale, RelayError
+from builder.models import GitInfo, LayerRef, LockInfo, Manifest, bundle_name
+from builder.output import Reporter, SilentReporter
+from builder.paths import cache_dir
+
+INDEX_FILE = "index.json"
+INDEX_SCHEMA = "relay.build/v1"
+# Bump when the bytes relay writes for the same inputs change.
+LAYOUT_VERSION = "1"
+
+
+@attrs.frozen
+class BuildOptions:
+    use_cache: bool = True
+    import_check: bool = True
+    offline: bool = False
+    jobs: int | None = None
+
+
+@attrs.frozen
+class Target:
+    """One bundle to build: a function, or a layer for one architecture."""
+
+    kind: str
+    name: str
+    architecture: str
+    requirements: Path | None
+    sources: tuple[Path, ...] = attrs.field(converter=tuple)
+    function: Function | None = None
+    layer: Layer | None = None
+
+    @property
+    def bundle(self) -> str:
+        return bundle_name(self.kind, self.name, self.architecture)
+
+    @property
+    def label(self) -> str:
+        return f"layer {self.name} ({self.architecture})" if self.kind == "layer" else f"function {self.name}"
+
+
+@attrs.frozen
+class BundleResult:
+    manifest: Manifest
+    zip_path: Path
+    manifest_path: Path
+    status: str  # "built" | "cached" | "unchanged"
+    seconds: float
+    stats: BundleStats
+    import_check: ImportCheck | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.manifest.kind,
+            "name": self.manifest.name,
+            "architecture": self.manifest.architecture,
+            "status": self.status,
+            "zip": str(self.zip_path),
+            "manifest": str(self.manifest_path),
+            "sha256": self.manifest.sha256,
+            "code_sha256": self.manifest.code_sha256,
+            "size": {"zipped": self.manifest.zipped_size, "unzipped": self.manifest.unzipped_size},
+            "seconds": round(self.seconds, 3),
+            "import_check": self.import_check.to_json() if self.import_check else None,
+        }
+
+
+@attrs.frozen
+class BuildResult:
+    app: str
+    dist: Path
+    bundles: tuple[BundleResult, ...] = attrs.field(converter=tuple)
+    seconds: float = 0.0
+
+    @property
+    def rebuilt(self) -> tuple[BundleResult, ...]:
+        return tuple(b for b in self.bundles if b.status != "unchanged")
+
+    def to_json(self) -> dict:
+        return {
+            "app": self.app,
+            "dist": str(self.dist),
+            "seconds": round(self.seconds, 3),
+            "nothing_changed": not self.rebuilt,
+            "bundles": [b.to_json() for b in self.bundles],
+        }
+
+    def summary(self) -> str:
+        from builder.output import human_size, table
+
+        rows = [
+            [
+                b.manifest.kind,
+                b.manifest.name,
+                b.manifest.architecture,
+                b.status,
+                human_size(b.manifest.zipped_size),
+                b.manifest.sha256[:12],
+                _check_text(b.import_check),
+            ]
+            for b in self.bundles
+        ]
+        lines = [table(rows, ["kind", "name", "arch", "status", "zipped", "sha256", "import check"]), ""]
+        if not self.rebuilt:
+            lines.append(f"Nothing changed: all {len(self.bundles)} bundles are up to date in {self.dist}.")
+        else:
+            counts = {s: sum(1 for b in self.bundles if b.status == s) for s in ("built", "cached", "unchanged")}
+            lines.append(
+                f"{counts['built']} built, {counts['cached']} from cache, {counts['unchanged']} unchanged "
+                f"in {self.seconds:.1f}s -> {self.dist}"
+            )
+        return "\n".join(lines)
+
+
+def _check_text(check: ImportCheck | None) -> str:
+    if check is None:
+        return "-"
+    return check.status if not check.note else f"{check.status}: {check.note}"
+
+
+def build_project(
+    project: Project,
+    names: tuple[str, ...] = (),
+    *,
+    options: BuildOptions = BuildOptions(),
+    reporter: Reporter | None = None,
+) -> BuildResult:
+    reporter = reporter or SilentReporter()
+    started = time.monotonic()
+    layer_targets, function_targets = select_targets(project, names)
+    builder = _Builder(project, options, reporter)
+    layers = _run_parallel(builder.build_layer, layer_targets, options.jobs)
+    layer_index = {(r.manifest.name, r.manifest.architecture): r for r in layers}
+    functions = _run_parallel(lambda t: builder.build_function(t, layer_index), function_targets, options.jobs)
+    results = (*layers, *functions)
+    write_index(project, results)
+    return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started)
+
+
+def select_targets(project: Project, names: tuple[str, ...]) -> tuple[list[Target], list[Target]]:
+    """The functions named (all when none), the layers they use, and the layers named."""
+    unknown = [n for n in names if n not in project.functions and n not in project.layers]
+    if unknown:
+        known = ", ".join(sorted({*project.functions, *project.layers}))
+        raise ConfigError(f"nothing named {', '.join(unknown)} in {project.config_file.name}", hint=f"Known: {known}.")
+    chosen_fns = [f for f in project.functions.values() if not names or f.name in names]
+    wanted_layers: dict[tuple[str, str], None] = {}
+    for fn in chosen_fns:
+        for layer in fn.layers:
+            wanted_layers[(layer, fn.architecture)] = None
+    for name in names:
+        if name in project.layers:
+            users = {f.architecture for f in project.functions.values() if name in f.layers} or {project.architecture}
+            for arch in sorted(users):
+                wanted_layers[(name, arch)] = None
+    if not names:
+        for name in project.layers:
+            if not any(key[0] == name for key in wanted_layers):
+                wanted_layers[(name, project.architecture)] = None
+    layer_targets = [_layer_target(project.layers[n], arch) for n, arch in sorted(wanted_layers)]
+    return layer_targets, [_function_target(f) for f in chosen_fns]
+
+
+def _function_target(fn: Function) -> Target:
+    return Target("function", fn.name, fn.architecture, fn.requirements, (fn.source,), function=fn)
+
+
+def _layer_target(layer: Layer, arch: str) -> Target:
+    return Target("layer", layer.name, arch, layer.requirements, layer.packages, layer=layer)
+
+
+def _run_parallel(work: Callable[[Target], BundleResult], targets: list[Target], jobs: int | None) -> list[BundleResult]:
+    if not targets:
+        return []
+    workers = max(1, min(jobs or os.cpu_count() or 2, len(targets)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-build") as pool:
+        futures = [pool.submit(work, t) for t in targets]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in pending:
+            future.cancel()
+        for future in futures:  # the first failure, in config order
+            if future.done() and not future.cancelled() and future.exception():
+                raise future.exception()
+        return [f.result() for f in futures]
+
+
+@contextlib.contextmanager
+def step(name: str, target: Target) -> Iterator[None]:
+    """Turn an unexpected failure inside a named step into BuildFailed(step, reason)."""
+    try:
+        yield
+    except RelayError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise BuildFailed(name, f"{target.label}: {exc}") from exc
+
+
+class _Builder:
+    def __init__(self, project: Project, options: BuildOptions, reporter: Reporter) -> None:
+        self.project = project
+        self.options = options
+        self.reporter = reporter
+        self.cache_root = cache_dir()
+        self.cache = BuildCache(self.cache_root)
+        self.epoch = zip_epoch()
+        self.git: GitInfo | None = git_info(project.root)
+        self.project.dist_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- per bundle ---------------------------------------------------------------------------
+
+    def build_layer(self, target: Target) -> BundleResult:
+        return self._build(target, layers=[])
+
+    def build_function(self, target: Target, layer_index: dict[tuple[str, str], BundleResult]) -> BundleResult:
+        fn = target.function
+        assert fn is not None
+        limits.check_layer_count(fn.name, fn.layers)
+        layers = [layer_index[(name, fn.architecture)] for name in fn.layers]
+        return self._build(target, layers=layers)
+
+    def _build(self, target: Target, layers: list[BundleResult]) -> BundleResult:
+        started = time.monotonic()
+        with step("inputs", target):
+            lock = self._lock(target)
+            source_sha, source_paths = self._source_digest(target)
+            key = self._build_key(target, lock, source_sha)
+        cached = self.cache.get(key) if self.options.use_cache else None
+        if cached is None:
+            self.reporter.step(f"{target.label}: building")
+            cached = self._package(target, lock, key)
+            status = "built"
+        else:
+            status = "cached"
+        with step("limits", target):
+            limits.check_bundle(target.bundle, cached.stats)
+            if target.kind == "function":
+                limits.check_function(target.name, cached.stats, {r.manifest.name: r.stats for r in layers})
+        # Checked before the bundle reaches dist/: a bundle that fails is never left there.
+        check = self._import_check(target, cached.zip_path, layers, key) if target.kind == "function" else None
+        manifest = self._manifest(target, cached.stats, lock, source_sha, source_paths, key, layers)
+        with step("manifest", target):
+            zip_path, manifest_path, changed = self._write_dist(target, cached.zip_path, manifest)
+        if status == "cached" and not changed:
+            status = "unchanged"
+        if status != "unchanged":
+            self.reporter.step(f"{target.label}: {status}, {cached.stats.files} files, sha256 {cached.stats.sha256[:12]}")
+        return BundleResult(manifest, zip_path, manifest_path, status, time.monotonic() - started, cached.stats, check)
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _lock(self, target: Target) -> LockFile | None:
+        if target.requirements is None:
+            return None
+        lock_path = lock_path_for(target.requirements)
+        if not lock_path.is_file():
+            raise LockStale(f"{target.label}: no lock for {self._rel(target.requirements)}")
+        lock = read_lock(lock_path)
+        if lock.input_sha256 != input_sha256(target.requirements):
+            raise LockStale(f"{target.label}: {self._rel(lock_path)} is stale: {target.requirements.name} changed")
+        if lock.runtime and lock.runtime != self.project.runtime:
+            raise LockStale(f"{target.label}: {self._rel(lock_path)} was resolved for {lock.runtime}, not {self.project.runtime}")
+        return lock
+
+    def _source_digest(self, target: Target) -> tuple[str, tuple[str, ...]]:
+        items = []
+        for folder in target.sources:
+            rel = self._rel(folder)
+            for entry in collect_tree(folder, exclude=self.project.exclude):
+                items.append((f"{rel}/{entry.path}", 0o755 if entry.executable else 0o644, sha256_file(entry.source)))
+        return tree_digest(items), tuple(self._rel(folder) for folder in target.sources)
+
+    def _build_key(self, target: Target, lock: LockFile | None, source_sha: str) -> str:
+        inputs = {
+            "layout": LAYOUT_VERSION,
+            "relay": __version__,
+            "kind": target.kind,
+            "runtime": self.project.runtime,
+            "architecture": target.architecture,
+            "lock": lock.sha256 if lock else None,
+            "source": source_sha,
+            "exclude": list(self.project.exclude),
+            "epoch": self.epoch,
+        }
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+    def _package(self, target: Target, lock: LockFile | None, key: str):
+        with tempfile.TemporaryDirectory(prefix=f"relay-{target.bundle}-") as tmp:
+            installed = Path(tmp) / "installed"
+            if lock is not None and lock.requirements:
+                with step("download", target):
+                    found = wheels.ensure_wheels(
+                        lock, cache_root=self.cache_root, runtime=self.project.runtime,
+                        arch=target.architecture, offline=self.options.offline,
+                    )
+                self.reporter.step(f"{target.label}: installing {len(found)} locked packages")
+                with step("install", target):
+                    wheels.install(lock, found, installed, runtime=self.project.runtime, arch=target.architecture)
+                with step("strip", target):
+                    strip.strip_host_files(installed)
+                    strip.rewrite_records(installed)
+            with step("package", target):
+                entries = self._entries(target, installed)
+                zip_path = Path(tmp) / "bundle.zip"
+                stats = write_zip(entries, zip_path, epoch=self.epoch)
+                limits.check_bundle(target.bundle, stats)
+                return self.cache.put(key, zip_path, stats)
+
+    def _entries(self, target: Target, installed: Path) -> list[ZipEntry]:
+        if target.kind == "layer":
+            return layer_entries(target.sources, installed, self.project.exclude)
+        return function_entries(target.sources[0], installed, self.project.exclude)
+
+    def _manifest(
+        self, target: Target, stats: BundleStats, lock: LockFile | None, source_sha: str,
+        source_paths: tuple[str, ...], key: str, layers: list[BundleResult],
+    ) -> Manifest:
+        return Manifest(
+            app=self.project.name,
+            name=target.name,
+            kind=target.kind,
+            runtime=self.project.runtime,
+            architecture=target.architecture,
+            handler=target.function.handler if target.function else None,
+            sha256=stats.sha256,
+            code_sha256=stats.code_sha256,
+            content_digest=stats.content_digest,
+            zipped_size=stats.zipped_size,
+            unzipped_size=stats.unzipped_size,
+            files=stats.files,
+            layers=tuple(LayerRef(r.manifest.name, r.manifest.sha256) for r in layers),
+            lock=LockInfo(self._rel(lock.path), lock.sha256, lock.packages) if lock else None,
+            source_sha256=source_sha,
+            source_paths=source_paths,
+            git=self.git,
+            build_key=key,
+            relay_version=__version__,
+            zlib_version=zlib.ZLIB_RUNTIME_VERSION,
+        )
+
+    def _write_dist(self, target: Target, cached_zip: Path, manifest: Manifest) -> tuple[Path, Path, bool]:
+        dist = self.project.dist_dir
+        zip_path = dist / f"{target.bundle}.zip"
+        manifest_path = dist / f"{target.bundle}.manifest.json"
+        changed = not (zip_path.is_file() and zip_path.stat().st_size == manifest.zipped_size
+                       and sha256_file(zip_path) == manifest.sha256)
+        if changed:
+            _atomic_copy(cached_zip, zip_path)
+        text = json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n"
+        if not manifest_path.is_file() or manifest_path.read_text(encoding="utf-8") != text:
+            _atomic_write(manifest_path, text)
+        return zip_path, manifest_path, changed
+
+    def _import_check(self, target: Target, zip_path: Path, layers: list[BundleResult], key: str) -> ImportCheck | None:
+        fn = target.function
+        if not self.options.import_check or fn is None:
+            return None
+        check_key = hashlib.sha256(
+            json.dumps([key, fn.handler, sorted(fn.environment.items()), [r.manifest.sha256 for r in layers]]).encode()
+        ).hexdigest()
+        if self.options.use_cache and self.cache.import_ok(check_key):
+            return ImportCheck("ok", "")
+        with step("import-check", target):
+            check = check_handler(
+                function=fn.name, handler=fn.handler, runtime=self.project.runtime,
+                architecture=fn.architecture, bundle=zip_path, layers=[r.zip_path for r in layers],
+                environment=fn.environment,
+            )
+        if check.status == "ok":
+            self.cache.remember_import_ok(check_key, check.note)
+        elif check.note:
+            self.reporter.note(f"{target.label}: import check {check.status}: {check.note}")
+        return check
+
+    def _rel(self, path: Path) -> str:
+        return Path(os.path.relpath(path, self.project.root)).as_posix()
+
+
+def write_index(project: Project, results: tuple[BundleResult, ...]) -> Path:
+    """dist/index.json: every bundle of the project present in dist/, layers first."""
+    dist = project.dist_dir
+    entries = {}
+    for layer_name in project.layers:
+        for manifest_path in sorted(dist.glob(f"layer-{layer_name}-*.manifest.json")):
+            entries[manifest_path.name] = _index_entry(project, manifest_path)
+    for fn_name in project.functions:
+        manifest_path = dist / f"{fn_name}.manifest.json"
+        if manifest_path.is_file():
+            entries[manifest_path.name] = _index_entry(project, manifest_path)
+    doc = {"schema": INDEX_SCHEMA, "app": project.name, "runtime": project.runtime, "bundles": list(entries.values())}
+    path = dist / INDEX_FILE
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        _atomic_write(path, text)
+    return path
+
+
+def _index_entry(project: Project, manifest_path: Path) -> dict:
+    manifest = Manifest.from_json(json.loads(manifest_path.read_text(encoding="utf-8")))
+    return {
+        "kind": manifest.kind,
+        "name": manifest.name,
+        "architecture": manifest.architecture,
+        "zip": f"{manifest.bundle_name}.zip",
+        "manifest": manifest_path.name,
+        "lock": manifest.lock.path if manifest.lock else None,
+    }
+
+
+def _atomic_copy(src: Path, dest: Path) -> None:
+    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.copyfile(src, staged)
+    os.replace(staged, dest)
+
+
+def _atomic_write(dest: Path, text: str) -> None:
+    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    staged.write_text(text, encoding="utf-8")
+    os.replace(staged, dest)
