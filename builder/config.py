@@ -61,6 +61,11 @@ class Function:
     role: str | None = None
     environment: dict[str, str] = attrs.field(factory=dict)
     description: str = ""
+    function_name: str = ""  # the Lambda function's name in every account
+
+    def role_in(self, account: str, region: str) -> str | None:
+        """The execution role for one environment (`{account}`/`{region}` filled in)."""
+        return self.role.replace("{account}", account).replace("{region}", region) if self.role else None
 
     @property
     def handler_module(self) -> str:
@@ -222,7 +227,7 @@ def _project(doc: dict, config_file: Path) -> Project:
     app = doc["app"]
     arch = app.get("architecture", DEFAULT_ARCH)
     layers = {name: _layer(name, spec, root) for name, spec in doc.get("layers", {}).items()}
-    functions = {name: _function(name, spec, root, arch) for name, spec in doc["functions"].items()}
+    functions = {name: _function(name, spec, root, arch, app["name"]) for name, spec in doc["functions"].items()}
     _check_references(functions, layers, config_file)
     _check_paths(functions, layers, config_file)
     environments = {name: _environment(name, spec) for name, spec in doc.get("environments", {}).items()}
@@ -242,9 +247,10 @@ def _project(doc: dict, config_file: Path) -> Project:
     )
 
 
-def _function(name: str, spec: dict, root: Path, default_arch: str) -> Function:
+def _function(name: str, spec: dict, root: Path, default_arch: str, app: str) -> Function:
     return Function(
         name=name,
+        function_name=spec.get("function_name", f"{app}-{name}"),
         source=root / spec["source"],
         handler=spec["handler"],
         architecture=spec.get("architecture", default_arch),
