@@ -87,6 +87,13 @@ class NotFound(RelayError):
     hint = "Check the name or version (`relay versions` lists what exists)."
 
 
+class InvokeFailed(RelayError):
+    """A locally invoked handler raised, timed out or crashed (`relay invoke`)."""
+
+    exit_code = 13
+    hint = "The error above is what Lambda would return; fix the handler, `relay build`, and invoke again."
+
+
 class UsageError(RelayError):
     exit_code = 2
     hint = "See `relay COMMAND --help`."
@@ -106,4 +113,5 @@ EXIT_CODES: dict[int, str] = {
     RaceLost.exit_code: "a concurrent run won the race for the same version or environment",
     AwsError.exit_code: "an AWS call failed",
     NotFound.exit_code: "a function, layer, version or environment does not exist",
+    InvokeFailed.exit_code: "a locally invoked handler raised, timed out or crashed",
 }

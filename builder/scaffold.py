@@ -1,0 +1,413 @@
+"""`relay init`: scaffold a project that locks, builds and invokes at once.
+
+The scaffold is one function (`hello`) using one layer (`shared`, a local
+package with no third-party dependencies, so it builds offline), the hello
+function's empty lock (what `relay lock` writes for an `.in` with no
+requirements, so `relay lock --check` and `relay build` pass straight away), an
+event to invoke it with, a `.gitignore`, and a short CI pipeline calling only
+the relay CLI. Registry and environments are filled with placeholders that
+validate (so every command can be tried) and say they are placeholders.
+
+Nothing is ever overwritten: when any file the scaffold would write exists,
+nothing is written at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import textwrap
+from pathlib import Path
+
+import attrs
+
+from builder import schemas
+from builder.build.lockfile import LockHeader, input_sha256, with_header
+from builder.errors import UsageError
+
+DEFAULT_RUNTIME = "python3.12"
+PIPELINES = ("github", "gitlab", "codebuild", "none")
+DEFAULT_PIPELINE = "github"
+PIPELINE_FILES = {
+    "github": ".github/workflows/relay.yml",
+    "gitlab": ".gitlab-ci.yml",
+    "codebuild": "buildspec.yml",
+}
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_REQUIREMENTS_IN = "functions/hello/requirements.in"
+LOCK_FILE = "functions/hello/requirements.txt"
+
+
+def supported_runtimes() -> tuple[str, ...]:
+    """The runtimes the config schema accepts (python3.11 .. python3.13)."""
+    return tuple(schemas.load("config")["$defs"]["runtime"]["enum"])
+
+
+@attrs.frozen
+class InitResult:
+    root: Path
+    app: str
+    runtime: str
+    pipeline: str
+    files: tuple[str, ...] = attrs.field(converter=tuple)  # relative, "/" separated, in writing order
+
+    def to_json(self) -> dict:
+        return {
+            "root": str(self.root),
+            "app": self.app,
+            "runtime": self.runtime,
+            "pipeline": self.pipeline,
+            "files": list(self.files),
+        }
+
+    def summary(self, shown_root: str | None = None) -> str:
+        where = shown_root or str(self.root)
+        lines = [f"Created {self.app} ({self.runtime}) in {where}:"]
+        lines += [f"  {path}" for path in self.files]
+        cd = [] if where in (".", "") else [f"  cd {where}"]
+        lines += [
+            "",
+            "Next:",
+            *cd,
+            "  relay lock                                      # resolve requirements.in files into hashed locks",
+            "  relay build                                     # dist/: zips + manifests",
+            "  relay invoke hello --event events/hello.json    # run the built function locally",
+        ]
+        if self.pipeline != "none":
+            lines.append(f"Then fill in the placeholder accounts and roles in relay.toml and {PIPELINE_FILES[self.pipeline]}.")
+        else:
+            lines.append("Then fill in the placeholder accounts and roles in relay.toml.")
+        return "\n".join(lines)
+
+
+def init_project(
+    folder: Path,
+    *,
+    name: str | None = None,
+    runtime: str = DEFAULT_RUNTIME,
+    pipeline: str = DEFAULT_PIPELINE,
+) -> InitResult:
+    """Write a new project into `folder` (created when missing); refuse to overwrite anything."""
+    root = Path(os.path.abspath(folder))
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{folder} exists and is not a folder", hint="Pass a folder to create the project in.")
+    app = _app_name(name, root)
+    _check_choice("runtime", runtime, supported_runtimes())
+    _check_choice("pipeline", pipeline, PIPELINES)
+    files = project_files(app, runtime, pipeline)
+    existing = [rel for rel in (*files, LOCK_FILE) if (root / rel).exists() or (root / rel).is_symlink()]
+    if existing:
+        shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
+        raise UsageError(
+            f"relay init would overwrite {shown} in {root}",
+            hint="relay init only writes new files: run it in an empty folder, or move those files away.",
+        )
+    for rel, text in files.items():
+        _write_new(root / rel, text)
+    # The lock's header hashes the .in as written, so it is made after the .in exists.
+    _write_new(root / LOCK_FILE, empty_lock(root / _REQUIREMENTS_IN, runtime))
+    return InitResult(root=root, app=app, runtime=runtime, pipeline=pipeline, files=(*files, LOCK_FILE))
+
+
+def empty_lock(in_path: Path, runtime: str) -> str:
+    """Exactly what `relay lock` writes for an `.in` without requirements."""
+    return with_header("", LockHeader(input_sha256=input_sha256(in_path), runtime=runtime))
+
+
+def app_name_from_folder(folder_name: str) -> str | None:
+    """`my app.v2` -> `my-app-v2`; None when nothing usable is left."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", folder_name).strip("-_")
+    cleaned = re.sub(r"^[^A-Za-z]+", "", cleaned)[:64].rstrip("-_")
+    return cleaned if cleaned and _NAME.match(cleaned) else None
+
+
+def _app_name(name: str | None, root: Path) -> str:
+    if name is not None:
+        if not _NAME.match(name):
+            raise UsageError(
+                f"--name {name!r} is not a valid app name",
+                hint="Use a letter, then up to 63 letters, digits, '-' or '_'.",
+            )
+        return name
+    derived = app_name_from_folder(root.name)
+    if derived is None:
+        raise UsageError(f"cannot make an app name from the folder name {root.name!r}", hint="Pass --name APP.")
+    return derived
+
+
+def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"unknown {what} {value!r}", hint=f"Use one of: {', '.join(choices)}.")
+
+
+def _write_new(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # "x": a file that appeared since the check is still not overwritten.
+    with open(path, "x", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+
+
+# -- the files --------------------------------------------------------------------------------
+
+
+def project_files(app: str, runtime: str, pipeline: str) -> dict[str, str]:
+    """Relative path -> text of every file the scaffold writes (but the lock), in order."""
+    files = {
+        "relay.toml": relay_toml(app, runtime),
+        ".gitignore": GITIGNORE,
+        "functions/hello/hello/__init__.py": "",
+        "functions/hello/hello/handler.py": HANDLER,
+        _REQUIREMENTS_IN: REQUIREMENTS_IN,
+        "libs/shared/pyproject.toml": SHARED_PYPROJECT.format(app=app),
+        "libs/shared/shared/__init__.py": SHARED_INIT,
+        "events/hello.json": '{\n  "name": "relay"\n}\n',
+    }
+    if pipeline != "none":
+        files[PIPELINE_FILES[pipeline]] = pipeline_file(pipeline, runtime)
+    return files
+
+
+def registry_bucket(app: str) -> str:
+    """A bucket name the schema accepts (lowercase, 3-63 chars), clearly a placeholder."""
+    suffix = "-relay-artifacts"
+    base = re.sub(r"[^a-z0-9-]+", "-", app.lower())[: 63 - len(suffix)].strip("-")
+    return f"{base or 'app'}{suffix}"
+
+
+def relay_toml(app: str, runtime: str) -> str:
+    return textwrap.dedent(f"""\
+        # {app}: Lambda functions built, versioned and promoted with relay.
+        #
+        #   relay lock                                    # requirements.in -> hashed requirements.txt
+        #   relay build                                   # dist/: one zip + manifest per function and layer
+        #   relay invoke hello --event events/hello.json  # run the built function locally
+
+        [app]
+        name = "{app}"
+        runtime = "{runtime}"
+        architecture = "x86_64"
+
+        # Code every function shares, shipped as a layer (importable from /opt/python).
+        [layers.shared]
+        description = "{app}'s shared code"
+        packages = ["libs/shared"]
+
+        [functions.hello]
+        description = "Say hello"
+        source = "functions/hello"
+        handler = "hello.handler.handle"
+        requirements = "functions/hello/requirements.in"
+        layers = ["shared"]
+        memory = 128
+        timeout = 10
+        environment = {{ GREETING = "Hello" }}
+
+        # The S3 artifact registry `relay publish` writes to.
+        # PLACEHOLDER: use your own bucket and region.
+        [registry]
+        bucket = "{registry_bucket(app)}"
+        prefix = "relay"
+        region = "us-east-1"
+        # Sign what you publish (`relay keygen` makes a key pair):
+        # signing = {{ kind = "ed25519", key = "relay-signing.pem" }}
+
+        # Where `relay promote VERSION --to ENV` deploys.
+        # PLACEHOLDER accounts and roles: use your own.
+        [environments.staging]
+        account = "222222222222"
+        region = "us-east-1"
+        role = "arn:aws:iam::222222222222:role/relay-deployer"
+
+        [environments.prod]
+        account = "333333333333"
+        region = "us-east-1"
+        role = "arn:aws:iam::333333333333:role/relay-deployer"
+        requires = "staging"  # prod takes only what ran in staging first,
+        soak = "30m"          # for at least this long
+        """)
+
+
+GITIGNORE = """\
+dist/
+.relay/
+__pycache__/
+*.pyc
+.venv/
+"""
+
+HANDLER = '''\
+"""The hello function: greets whoever the event names."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from shared import greeting
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    name = event.get("name", "world") if isinstance(event, dict) else "world"
+    return {
+        "message": greeting(name, os.environ.get("GREETING", "Hello")),
+        "request_id": context.aws_request_id,
+    }
+'''
+
+REQUIREMENTS_IN = """\
+# Third-party packages the hello function needs, one per line (e.g. requests).
+# `relay lock` resolves them into requirements.txt, with hashes; commit both files.
+"""
+
+SHARED_PYPROJECT = """\
+# Lets you `pip install -e libs/shared` for tests; relay ships the `shared` package in the layer.
+[project]
+name = "{app}-shared"
+version = "0.0.0"
+"""
+
+SHARED_INIT = '''\
+"""Code the functions share: shipped in the `shared` layer, imported as `shared`."""
+
+
+def greeting(name: str, word: str = "Hello") -> str:
+    return f"{word}, {name}!"
+'''
+
+
+def pipeline_file(pipeline: str, runtime: str) -> str:
+    version = runtime.removeprefix("python")
+    return {"github": _GITHUB, "gitlab": _GITLAB, "codebuild": _CODEBUILD}[pipeline].replace("@PYTHON@", version)
+
+
+# Each pipeline: check the locks and build on every change; on a version tag
+# (v1.2.3) publish that version and promote it to staging, then to prod after a
+# person approves. The full definitions live in relay's pipelines/ folder.
+_GITHUB = """\
+# relay: lock check + build on every push; on a tag v1.2.3: publish 1.2.3,
+# promote it to staging, then to prod once the `prod` environment is approved.
+# PLACEHOLDER: the role ARNs (assumed by OIDC, no stored keys).
+name: relay
+on:
+  push:
+    branches: [main]
+    tags: ["v*"]
+  pull_request:
+
+permissions:
+  id-token: write
+  contents: read
+
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "@PYTHON@"
+      - run: pip install lambda-relay
+      - run: relay lock --check
+      - run: relay build
+
+  staging:
+    if: startsWith(github.ref, 'refs/tags/v')
+    needs: build
+    runs-on: ubuntu-latest
+    environment: staging
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "@PYTHON@"
+      - uses: aws-actions/configure-aws-credentials@v4
+        with:
+          role-to-assume: arn:aws:iam::111111111111:role/relay-publisher
+          aws-region: us-east-1
+      - run: pip install lambda-relay
+      - run: relay build
+      - run: relay publish --version "${GITHUB_REF_NAME#v}"
+      - run: relay promote "${GITHUB_REF_NAME#v}" --to staging
+
+  prod:
+    needs: staging
+    runs-on: ubuntu-latest
+    environment: prod  # add required reviewers to this environment
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "@PYTHON@"
+      - uses: aws-actions/configure-aws-credentials@v4
+        with:
+          role-to-assume: arn:aws:iam::111111111111:role/relay-publisher
+          aws-region: us-east-1
+      - run: pip install lambda-relay
+      - run: relay promote "${GITHUB_REF_NAME#v}" --to prod
+"""
+
+_GITLAB = """\
+# relay: lock check + build on every push; on a tag v1.2.3: publish 1.2.3,
+# promote it to staging, then to prod by hand (the manual job).
+# PLACEHOLDER: give the jobs AWS credentials (CI/CD variables or OIDC id_tokens).
+image: python:@PYTHON@-slim
+
+stages: [build, staging, prod]
+
+default:
+  before_script:
+    - pip install lambda-relay
+
+build:
+  stage: build
+  script:
+    - relay lock --check
+    - relay build
+
+staging:
+  stage: staging
+  rules:
+    - if: $CI_COMMIT_TAG =~ /^v/
+  environment: staging
+  script:
+    - relay build
+    - relay publish --version "${CI_COMMIT_TAG#v}"
+    - relay promote "${CI_COMMIT_TAG#v}" --to staging
+
+prod:
+  stage: prod
+  rules:
+    - if: $CI_COMMIT_TAG =~ /^v/
+      when: manual
+  environment: prod
+  script:
+    - relay promote "${CI_COMMIT_TAG#v}" --to prod
+"""
+
+_CODEBUILD = """\
+# relay: lock check + build; with RELAY_VERSION set (e.g. 1.2.3): publish it and
+# promote it to staging. Promote to prod from a second stage behind a
+# CodePipeline manual approval: relay promote "$RELAY_VERSION" --to prod
+# PLACEHOLDER: the project's service role needs the registry and deployer roles.
+version: 0.2
+
+env:
+  variables:
+    RELAY_VERSION: ""
+
+phases:
+  install:
+    runtime-versions:
+      python: "@PYTHON@"
+    commands:
+      - pip install lambda-relay
+  build:
+    commands:
+      - relay lock --check
+      - relay build
+      - |
+        if [ -n "$RELAY_VERSION" ]; then
+          relay publish --version "$RELAY_VERSION"
+          relay promote "$RELAY_VERSION" --to staging
+        fi
+"""

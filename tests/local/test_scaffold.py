@@ -1,0 +1,190 @@
+"""`relay init`: a new project that locks, builds and invokes straight away."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from builder import schemas
+from builder.build.lockfile import read_lock
+from builder.config import load_project
+from builder.errors import UsageError
+from builder.scaffold import PIPELINE_FILES, app_name_from_folder, init_project, registry_bucket, supported_runtimes
+
+
+def test_init_lock_build_invoke_in_an_empty_folder(tmp_path: Path, relay, cache_dir: Path) -> None:
+    """The acceptance path: `relay init`, `relay lock`, `relay build`, `relay invoke hello`."""
+    run = relay("init", "myapp", cwd=tmp_path)
+    assert run.code == 0, run
+    root = tmp_path / "myapp"
+    assert "relay lock" in run.stdout and "cd myapp" in run.stdout
+
+    locked = relay("lock", cwd=root)
+    assert locked.code == 0, locked
+    # The scaffold's lock is byte for byte what `relay lock` writes for an .in without requirements.
+    assert "unchanged" in locked.stdout
+    assert relay("lock", "--check", cwd=root).code == 0
+
+    built = relay("build", "--json", cwd=root)
+    assert built.code == 0, built
+    bundles = {(b["kind"], b["name"]) for b in built.json()["bundles"]}
+    assert bundles == {("function", "hello"), ("layer", "shared")}
+    assert (root / "dist/hello.zip").is_file()
+
+    invoked = relay("invoke", "hello", "--event", str(root / "events/hello.json"), cwd=root)
+    assert invoked.code == 0, invoked
+    result = invoked.json()
+    assert result["message"] == "Hello, relay!"  # the layer's `shared` package and the configured GREETING
+
+
+def test_scaffold_validates_and_holds_what_was_asked(tmp_path: Path) -> None:
+    result = init_project(tmp_path / "shop", runtime="python3.11", pipeline="gitlab")
+
+    project = load_project(tmp_path / "shop/relay.toml")
+    assert project.name == "shop" == result.app
+    assert project.runtime == "python3.11"
+    assert list(project.functions) == ["hello"]
+    assert list(project.layers) == ["shared"]
+    assert project.functions["hello"].layers == ("shared",)
+    assert project.registry is not None and project.registry.bucket == "shop-relay-artifacts"
+    assert project.environments["prod"].requires == "staging"
+    document = tomllib.loads((tmp_path / "shop/relay.toml").read_text(encoding="utf-8"))
+    assert schemas.errors("config", document) == []
+    lock = read_lock(tmp_path / "shop/functions/hello/requirements.txt")
+    assert lock.runtime == "python3.11" and lock.requirements == ()
+    gitignore = (tmp_path / "shop/.gitignore").read_text().split()
+    assert "dist/" in gitignore and ".relay/" in gitignore
+    assert (tmp_path / "shop/.gitlab-ci.yml").is_file()
+    assert sorted(result.files) == sorted(
+        str(p.relative_to(tmp_path / "shop")) for p in (tmp_path / "shop").rglob("*") if p.is_file()
+    )
+
+
+def test_init_in_the_current_folder_takes_its_name(tmp_path: Path, relay) -> None:
+    folder = tmp_path / "Billing Service"
+    folder.mkdir()
+
+    run = relay("init", "--pipeline", "none", "--json", cwd=folder)
+
+    assert run.code == 0, run
+    assert run.json()["app"] == "Billing-Service"
+    assert load_project(folder / "relay.toml").name == "Billing-Service"
+
+
+def test_refuses_to_overwrite_and_writes_nothing(tmp_path: Path, relay) -> None:
+    (tmp_path / "functions/hello").mkdir(parents=True)
+    (tmp_path / "functions/hello/requirements.txt").write_text("mine\n")
+
+    run = relay("init", str(tmp_path))
+
+    assert run.code == UsageError.exit_code, run
+    assert "would overwrite functions/hello/requirements.txt" in run.stderr
+    assert (tmp_path / "functions/hello/requirements.txt").read_text() == "mine\n"
+    assert not (tmp_path / "relay.toml").exists()
+    assert not (tmp_path / "functions/hello/hello").exists()
+
+
+def test_a_second_init_is_refused(tmp_path: Path) -> None:
+    init_project(tmp_path / "app")
+
+    with pytest.raises(UsageError, match="relay.toml"):
+        init_project(tmp_path / "app")
+
+
+def test_a_bad_name_is_refused(tmp_path: Path, relay) -> None:
+    run = relay("init", str(tmp_path / "x"), "--name", "9lives")
+
+    assert run.code == UsageError.exit_code, run
+    assert "not a valid app name" in run.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("folder, name", [
+    ("my app.v2", "my-app-v2"), ("2fast", "fast"), ("ok_name", "ok_name"), ("123", None), ("---", None),
+])
+def test_app_name_from_folder(folder: str, name: str | None) -> None:
+    assert app_name_from_folder(folder) == name
+
+
+def test_registry_bucket_placeholder_is_a_valid_bucket_name() -> None:
+    pattern = re.compile(schemas.load("config")["$defs"]["registry"]["properties"]["bucket"]["pattern"])
+    for app in ("Shop", "a", "My_App", "x" * 64):
+        assert pattern.match(registry_bucket(app)), app
+
+
+@pytest.mark.parametrize("runtime", supported_runtimes())
+def test_every_supported_runtime_scaffolds_a_valid_project(tmp_path: Path, relay, runtime: str) -> None:
+    run = relay("init", str(tmp_path / "app"), "--runtime", runtime, "--pipeline", "none")
+
+    assert run.code == 0, run
+    assert load_project(tmp_path / "app/relay.toml").runtime == runtime
+    assert relay("lock", "--check", cwd=tmp_path / "app").code == 0
+
+
+# -- the CI pipelines -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pipeline", sorted(PIPELINE_FILES))
+def test_pipeline_calls_only_relay_commands_that_exist(tmp_path: Path, pipeline: str) -> None:
+    result = init_project(tmp_path / "app", pipeline=pipeline)
+    path = tmp_path / "app" / PIPELINE_FILES[pipeline]
+    assert PIPELINE_FILES[pipeline] in result.files
+
+    calls = relay_calls(path.read_text(encoding="utf-8"))
+
+    assert [c[0] for c in calls if c[0] in ("lock", "build")][:2] == ["lock", "build"]
+    assert {c[0] for c in calls} >= {"lock", "build", "publish", "promote"}
+    for call in calls:
+        check_against_cli(call)
+
+
+@pytest.mark.parametrize("pipeline", sorted(PIPELINE_FILES))
+def test_pipeline_is_valid_yaml_naming_the_runtime(tmp_path: Path, pipeline: str) -> None:
+    yaml = pytest.importorskip("yaml")
+    init_project(tmp_path / "app", pipeline=pipeline, runtime="python3.13")
+
+    document = yaml.safe_load((tmp_path / "app" / PIPELINE_FILES[pipeline]).read_text(encoding="utf-8"))
+
+    assert isinstance(document, dict) and document
+    assert "3.13" in json.dumps(document)
+
+
+def test_no_pipeline_writes_no_ci_file(tmp_path: Path) -> None:
+    result = init_project(tmp_path / "app", pipeline="none")
+
+    for path in PIPELINE_FILES.values():
+        assert not (tmp_path / "app" / path).exists()
+    assert not any(f in PIPELINE_FILES.values() for f in result.files)
+
+
+def relay_calls(text: str) -> list[list[str]]:
+    """Every `relay ...` command line in a CI definition, split like a shell would (quotes kept as one word)."""
+    calls = []
+    for line in text.splitlines():
+        line = line.split(" #")[0].strip()
+        match = re.search(r"(?:^|run:\s*|-\s+)relay\s+(.*)$", line)
+        if match and not line.startswith("#"):
+            calls.append(shlex.split(match.group(1)))
+    return calls
+
+
+def check_against_cli(call: list[str]) -> None:
+    """The subcommand exists and takes each --option used (for commands this relay has)."""
+    from builder.cli import cli
+
+    name, args = call[0], call[1:]
+    command = cli.commands.get(name)
+    if command is None:
+        # publish/promote come with the registry and promotion features; once they are
+        # registered, their options are checked here too.
+        assert name in ("publish", "promote"), f"unknown relay command in pipeline: {name}"
+        return
+    known = {opt for param in command.params for opt in getattr(param, "opts", ())}
+    for arg in args:
+        if arg.startswith("--"):
+            assert arg.split("=")[0] in known, f"relay {name} has no option {arg}"
