@@ -1,0 +1,302 @@
+"""`relay diff V1 V2`: which functions and layers changed between two releases, and how their locks moved.
+
+The differ is pure (`diff_releases` over `ReleaseContents`); `read_contents`
+reads one release and its manifests from the registry and checks them on the
+way in: every manifest agrees with the release entry that names it (digest,
+name, kind, architecture), and, when trusted keys are configured, the release
+document and each manifest carry a valid signature by a trusted key over
+their exact bytes. Blobs are not read (that is `relay verify`'s job, and what
+`relay promote` does before touching anything): a diff answers "what would
+change", it deploys nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import attrs
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from builder import schemas
+from builder.errors import NotFound, VerificationFailed
+from builder.models import Manifest
+from builder.registry import statement as stmt
+from builder.registry.catalog import parse_release
+from builder.registry.layout import envelope_key
+from builder.registry.release import Release, ReleaseFunction, ReleaseLayer
+from builder.registry.signing import Envelope, TrustedKeys, verify_envelope
+from builder.registry.store import Store
+from builder.registry.versions import parse_version
+
+ADDED = "added"
+REMOVED = "removed"
+CHANGED = "changed"
+UNCHANGED = "unchanged"
+UPGRADED = "upgraded"
+DOWNGRADED = "downgraded"
+_READERS = 8
+
+
+# -- what the differ compares ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class BundleView:
+    """One bundle of a release, as far as a diff cares."""
+
+    kind: str  # "function" | "layer"
+    name: str  # function or layer name
+    bundle: str  # "orders", "layer-common-x86_64"
+    architecture: str
+    sha256: str
+    packages: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # the lock's "name==version"
+    layers: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # functions: "<layer bundle>@<sha256>"
+
+
+@attrs.frozen
+class ReleaseContents:
+    app: str
+    version: str
+    bundles: tuple[BundleView, ...] = attrs.field(converter=tuple)
+
+    def by_bundle(self) -> dict[str, BundleView]:
+        return {b.bundle: b for b in self.bundles}
+
+
+def contents_of(release: Release, manifests: Mapping[str, Manifest]) -> ReleaseContents:
+    """The diffable view of `release`, given its manifests by bundle name."""
+    views = []
+    for entry in [*release.functions, *release.layers]:
+        manifest = manifests[entry.bundle]
+        layer_refs = tuple(f"layer-{ref.name}-{manifest.architecture}@{ref.sha256}" for ref in manifest.layers)
+        views.append(BundleView(
+            kind="function" if isinstance(entry, ReleaseFunction) else "layer", name=entry.name, bundle=entry.bundle,
+            architecture=entry.architecture, sha256=entry.sha256,
+            packages=manifest.lock.packages if manifest.lock else (), layers=layer_refs,
+        ))
+    return ReleaseContents(release.app, release.version, views)
+
+
+# -- the diff ------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class PackageChange:
+    name: str
+    change: str  # added | removed | upgraded | downgraded | changed (versions that do not parse)
+    from_version: str | None
+    to_version: str | None
+
+    def to_json(self) -> dict:
+        return attrs.asdict(self)
+
+    def describe(self) -> str:
+        if self.change == ADDED:
+            return f"+ {self.name} {self.to_version}"
+        if self.change == REMOVED:
+            return f"- {self.name} {self.from_version}"
+        return f"~ {self.name} {self.from_version} -> {self.to_version} ({self.change})"
+
+
+@attrs.frozen
+class BundleDiff:
+    kind: str
+    name: str
+    bundle: str
+    status: str  # added | removed | changed | unchanged (by digest)
+    from_sha256: str | None
+    to_sha256: str | None
+    packages: tuple[PackageChange, ...] = attrs.field(default=(), converter=tuple)
+    layers_changed: bool = False  # a function whose needed layer digests differ (its own bytes may not)
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind, "name": self.name, "bundle": self.bundle, "status": self.status,
+            "from_sha256": self.from_sha256, "to_sha256": self.to_sha256,
+            "layers_changed": self.layers_changed, "packages": [p.to_json() for p in self.packages],
+        }
+
+
+@attrs.frozen
+class ReleaseDiff:
+    app: str
+    from_version: str
+    to_version: str
+    bundles: tuple[BundleDiff, ...] = attrs.field(converter=tuple)
+    checked: str = ""  # how the inputs were checked, for the reader
+
+    @property
+    def differences(self) -> tuple[BundleDiff, ...]:
+        return tuple(b for b in self.bundles if b.status != UNCHANGED or b.layers_changed)
+
+    def to_json(self) -> dict:
+        return {
+            "app": self.app, "from": self.from_version, "to": self.to_version, "checked": self.checked,
+            "changed": bool(self.differences), "bundles": [b.to_json() for b in self.bundles],
+        }
+
+    def summary(self) -> str:
+        from builder.output import table
+
+        head = f"{self.app} {self.from_version} -> {self.to_version}"
+        if not self.differences:
+            return f"{head}: the same bytes (no function or layer changed).\n{self.checked}".rstrip()
+        rows = []
+        for b in self.bundles:
+            digest = f"{_short(b.from_sha256)} -> {_short(b.to_sha256)}" if b.status == CHANGED else _short(b.to_sha256 or b.from_sha256)
+            note = "needs other layer bytes" if b.layers_changed else ""
+            rows.append([b.kind, b.bundle, b.status, digest, note])
+        lines = [head, "", table(rows, ["kind", "bundle", "status", "sha256", "note"])]
+        for b in self.bundles:
+            if b.packages:
+                lines += ["", f"{b.bundle}: locked packages"] + [f"  {p.describe()}" for p in b.packages]
+        if self.checked:
+            lines += ["", self.checked]
+        return "\n".join(lines)
+
+
+def diff_releases(old: ReleaseContents, new: ReleaseContents, *, checked: str = "") -> ReleaseDiff:
+    """Per bundle of either release: added, removed, changed or unchanged, with its package changes."""
+    before, after = old.by_bundle(), new.by_bundle()
+    diffs = []
+    for bundle in sorted(set(before) | set(after), key=lambda b: (b.startswith("layer-"), b)):
+        a, b = before.get(bundle), after.get(bundle)
+        if a is None:
+            assert b is not None
+            diffs.append(BundleDiff(b.kind, b.name, bundle, ADDED, None, b.sha256, diff_packages((), b.packages)))
+        elif b is None:
+            diffs.append(BundleDiff(a.kind, a.name, bundle, REMOVED, a.sha256, None, diff_packages(a.packages, ())))
+        else:
+            status = UNCHANGED if a.sha256 == b.sha256 else CHANGED
+            diffs.append(BundleDiff(b.kind, b.name, bundle, status, a.sha256, b.sha256,
+                                    diff_packages(a.packages, b.packages), layers_changed=a.layers != b.layers))
+    return ReleaseDiff(new.app, old.version, new.version, diffs, checked)
+
+
+def diff_packages(old: Iterable[str], new: Iterable[str]) -> list[PackageChange]:
+    """Locked packages ("name==version") added, removed, upgraded or downgraded, by canonical name."""
+    before, after = _pins(old), _pins(new)
+    changes = []
+    for name in sorted(set(before) | set(after)):
+        a, b = before.get(name), after.get(name)
+        if a == b:
+            continue
+        if a is None:
+            changes.append(PackageChange(name, ADDED, None, b))
+        elif b is None:
+            changes.append(PackageChange(name, REMOVED, a, None))
+        else:
+            changes.append(PackageChange(name, _direction(a, b), a, b))
+    return changes
+
+
+def _pins(lines: Iterable[str]) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        name, sep, version = line.partition("==")
+        if sep:
+            pins[canonicalize_name(name)] = version.strip()
+    return pins
+
+
+def _direction(old: str, new: str) -> str:
+    try:
+        a, b = Version(old), Version(new)
+    except InvalidVersion:
+        return CHANGED
+    if a == b:
+        return CHANGED  # equal versions spelled differently ("1.0" vs "1.0.0")
+    return UPGRADED if b > a else DOWNGRADED
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "-"
+
+
+# -- reading a release from the registry ------------------------------------------------------------
+
+
+def diff_versions(store: Store, app: str, old: str, new: str, trusted: TrustedKeys) -> ReleaseDiff:
+    """Read and check releases `old` and `new` of `app`, then diff them."""
+    before = read_contents(store, app, old, trusted)
+    after = read_contents(store, app, new, trusted)
+    checked = ("release documents and manifests: signatures by trusted keys and digests checked (blobs not read)"
+               if trusted else "signatures NOT checked: no [[registry.trusted_keys]] configured; manifests checked against the releases")
+    return diff_releases(before, after, checked=checked)
+
+
+def read_contents(store: Store, app: str, version: str, trusted: TrustedKeys) -> ReleaseContents:
+    parse_version(version)
+    key = store.layout.release(app, version)
+    stored = store.read_optional(key)
+    if stored is None:
+        raise NotFound(f"{app}@{version} is not published ({key} does not exist)")
+    release = parse_release(stored.body, what=key)
+    if (release.app, release.version) != (app, version):
+        raise VerificationFailed(f"{key}: the document is for {release.app}@{release.version}")
+    if trusted:
+        _check_release_signature(store, key, stored.body, release, trusted)
+    entries: list[ReleaseFunction | ReleaseLayer] = [*release.functions, *release.layers]
+    with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="relay-diff") as pool:
+        manifests = list(pool.map(lambda e: _read_manifest(store, release, e, trusted), entries))
+    return contents_of(release, {e.bundle: m for e, m in zip(entries, manifests)})
+
+
+def _check_release_signature(store: Store, key: str, body: bytes, release: Release, trusted: TrustedKeys) -> None:
+    statement = _signed_statement(store, envelope_key(key), trusted)
+    problems = []
+    if statement.byproduct(stmt.RELEASE_NAME) != _sha256(body):
+        problems.append("the release document is not the one signed")
+    if (statement.external.get("app"), statement.external.get("version")) != (release.app, release.version):
+        problems.append(f"the signature is for {statement.external.get('app')}@{statement.external.get('version')}")
+    if statement.subjects != release.subjects():
+        problems.append("the signed bundles differ from the release's")
+    if problems:
+        raise VerificationFailed(f"{key}: {'; '.join(problems)}")
+
+
+def _read_manifest(store: Store, release: Release, entry: ReleaseFunction | ReleaseLayer, trusted: TrustedKeys) -> Manifest:
+    key = store.layout.key(entry.manifest)
+    stored = store.read_optional(key)
+    if stored is None:
+        raise VerificationFailed(f"{key} is missing (named by {release.app}@{release.version})")
+    try:
+        doc = json.loads(stored.body)
+    except ValueError as exc:
+        raise VerificationFailed(f"{key}: not JSON ({exc})") from None
+    problems = schemas.errors("manifest", doc)
+    if problems:
+        raise VerificationFailed(f"{key}: {schemas.key_path(problems[0])}: {problems[0].message}")
+    manifest = Manifest.from_json(doc)
+    kind = "function" if isinstance(entry, ReleaseFunction) else "layer"
+    expected = {"app": release.app, "kind": kind, "name": entry.name, "architecture": entry.architecture,
+                "sha256": entry.sha256}
+    wrong = [f"{field} is {getattr(manifest, field)!r}, the release says {value!r}"
+             for field, value in expected.items() if getattr(manifest, field) != value]
+    if wrong:
+        raise VerificationFailed(f"{key}: manifest disagrees with {release.app}@{release.version}: {'; '.join(wrong)}")
+    if trusted:
+        statement = _signed_statement(store, envelope_key(key), trusted)
+        if statement.byproduct(stmt.MANIFEST_NAME) != _sha256(stored.body):
+            raise VerificationFailed(f"{key}: the manifest is not the one signed (it was changed)")
+        if statement.subjects != {f"{manifest.bundle_name}.zip": manifest.sha256}:
+            raise VerificationFailed(f"{key}: the signature names other bytes than the manifest")
+    return manifest
+
+
+def _signed_statement(store: Store, key: str, trusted: TrustedKeys) -> stmt.StatementView:
+    stored = store.read_optional(key)
+    if stored is None:
+        raise VerificationFailed(f"{key} is missing")
+    envelope = Envelope.from_bytes(stored.body, what=key)
+    verify_envelope(envelope, trusted, what=key)
+    return stmt.StatementView.parse(envelope.payload, what=key)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+

@@ -1,0 +1,159 @@
+"""The ledger's records: one JSON document per promotion, rollback or refusal.
+
+A run writes two records: a "started" record when it takes the environment
+(with a lease: after `lease_until` a silent run is presumed dead) and a
+terminal record ("succeeded", "failed", "reverted") that points back at it
+with `opened`. A refusal (a gate, a failed verification) is one "refused"
+record. `schemas/ledger.schema.json` describes the JSON form.
+
+Naming: on `LedgerRecord`, `from_version`/`to_version` are app (release)
+versions such as "1.1.0"; on `FunctionChange` they are Lambda version numbers
+such as "5", and `from_artifact`/`to_artifact` are the app versions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+
+LEDGER_SCHEMA = "relay.ledger/v1"
+
+EVENTS = ("promote", "rollback")
+STARTED = "started"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+REVERTED = "reverted"
+REFUSED = "refused"
+TERMINAL = (SUCCEEDED, FAILED, REVERTED)
+STATUSES = (STARTED, *TERMINAL, REFUSED)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def format_time(moment: dt.datetime) -> str:
+    """`2026-11-26T19:30:00Z`: UTC, whole seconds (records compare and sort as text too)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: relay records times in UTC only")
+    return moment.astimezone(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+
+
+def _one_of(choices: tuple[str, ...]):
+    return attrs.validators.in_(choices)
+
+
+@attrs.frozen
+class FunctionChange:
+    """What one function's alias pointed at before and after a run."""
+
+    function: str  # config name, e.g. "orders"
+    from_version: str | None  # Lambda version the alias pointed at before ("5"); None: no alias
+    to_version: str | None  # Lambda version after
+    from_artifact: str | None  # app version before ("1.0.0")
+    to_artifact: str | None
+    from_digest: str | None  # bundle sha256 (hex) before
+    to_digest: str | None
+
+    @property
+    def moved(self) -> bool:
+        """False when the function was part of the run but left alone (same version, same bytes)."""
+        return (self.from_version, self.from_digest) != (self.to_version, self.to_digest)
+
+    def to_json(self) -> dict:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: dict) -> FunctionChange:
+        return cls(**{f.name: doc.get(f.name) for f in attrs.fields(cls)})
+
+
+@attrs.frozen
+class LedgerRecord:
+    seq: int
+    app: str
+    env: str
+    event: str = attrs.field(validator=_one_of(EVENTS))  # "promote" | "rollback"
+    status: str = attrs.field(validator=_one_of(STATUSES))
+    actor: str  # caller identity ARN
+    at: str  # "2026-11-26T19:30:00Z"
+    from_version: str | None
+    to_version: str | None
+    changes: tuple[FunctionChange, ...] = attrs.field(default=(), converter=tuple)
+    reason: str = ""
+    forced: bool = False
+    opened: int | None = None  # terminal records: the seq of the "started" record they close
+    lease_until: str | None = None  # "started" records: after this the run is presumed dead
+    supersedes: int | None = None  # "started" records: the open record of a run presumed dead
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def moment(self) -> dt.datetime:
+        return parse_time(self.at)
+
+    def lease_expired(self, now: dt.datetime) -> bool:
+        return self.lease_until is not None and parse_time(self.lease_until) <= now
+
+    def change(self, function: str) -> FunctionChange | None:
+        return next((c for c in self.changes if c.function == function), None)
+
+    def to_json(self) -> dict:
+        return {
+            "schema": LEDGER_SCHEMA,
+            "seq": self.seq,
+            "app": self.app,
+            "env": self.env,
+            "event": self.event,
+            "status": self.status,
+            "actor": self.actor,
+            "at": self.at,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "changes": [c.to_json() for c in self.changes],
+            "reason": self.reason,
+            "forced": self.forced,
+            "opened": self.opened,
+            "lease_until": self.lease_until,
+            "supersedes": self.supersedes,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> LedgerRecord:
+        return cls(
+            seq=doc["seq"],
+            app=doc["app"],
+            env=doc["env"],
+            event=doc["event"],
+            status=doc["status"],
+            actor=doc["actor"],
+            at=doc["at"],
+            from_version=doc.get("from_version"),
+            to_version=doc.get("to_version"),
+            changes=tuple(FunctionChange.from_json(c) for c in doc.get("changes", ())),
+            reason=doc.get("reason", ""),
+            forced=doc.get("forced", False),
+            opened=doc.get("opened"),
+            lease_until=doc.get("lease_until"),
+            supersedes=doc.get("supersedes"),
+        )
+
+
+def human_duration(seconds: float) -> str:
+    """`45s`, `12m`, `1h 5m`, `2d 3h`: two units at most, rounded down."""
+    total = max(int(seconds), 0)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    while len(parts) > 1 and parts[0][0] == 0:
+        parts.pop(0)
+    shown = [f"{n}{unit}" for n, unit in parts[:2] if n or unit == parts[0][1]]
+    return " ".join(shown)
