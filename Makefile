@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,local]'
+	# Bytecode as a wheel install would leave it (this machine sets PYTHONDONTWRITEBYTECODE).
+	$(BIN)/python -m compileall -q builder
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -16,6 +16,7 @@ import attrs
 
 from builder import schemas
 from builder.errors import ConfigError
+from builder.paths import cache_dir
 
 CONFIG_FILE = "relay.toml"
 PYPROJECT = "pyproject.toml"
@@ -207,11 +208,21 @@ def load_project(path: Path | None = None, *, cwd: Path | None = None) -> Projec
 
 
 def validate(document: dict, config_file: Path) -> None:
+    # A config that validated before is not validated again: relay's no-op build is
+    # dominated by start-up, and jsonschema is its largest import.
+    marker = cache_dir() / "validated" / schemas.fingerprint("config", document)
+    if marker.is_file():
+        return
     problems = schemas.errors("config", document)
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise ConfigError(f"{config_file.name}: {schemas.key_path(first)}: {first.message}{more}")
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:  # a read-only cache only costs time
+        pass
 
 
 def _read_toml(path: Path) -> dict:

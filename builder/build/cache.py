@@ -51,13 +51,21 @@ class BuildCache:
                 shutil.rmtree(staging, ignore_errors=True)
         return CachedBundle(folder / "bundle.zip", stats)
 
-    def import_ok(self, check_key: str) -> bool:
-        return (self.root / "import-checks" / check_key).is_file()
+    def import_check(self, check_key: str) -> tuple[str, str] | None:
+        """(status, note) of an import check that passed before for the same inputs."""
+        path = self.root / "import-checks" / check_key
+        if not path.is_file():
+            return None
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            return doc["status"], doc["note"]
+        except (ValueError, KeyError, TypeError):  # written by an older relay: check again
+            return None
 
-    def remember_import_ok(self, check_key: str, note: str) -> None:
+    def remember_import_check(self, check_key: str, status: str, note: str) -> None:
         folder = self.root / "import-checks"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / check_key).write_text(note, encoding="utf-8")
+        (folder / check_key).write_text(json.dumps({"status": status, "note": note}), encoding="utf-8")
 
 
 def _stats_to_json(stats: BundleStats) -> dict:

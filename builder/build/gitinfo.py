@@ -9,18 +9,22 @@ from builder.models import GitInfo
 
 
 def git_info(root: Path) -> GitInfo | None:
-    commit = _git(root, "rev-parse", "HEAD")
-    if commit is None or len(commit) != 40:
-        return None
-    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".")
-    return GitInfo(commit=commit, dirty=bool(status))
-
-
-def _git(root: Path, *args: str) -> str | None:
+    """HEAD's commit and whether tracked files under `root` differ from it (one git call)."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=False
+            ["git", "-C", str(root), "status", "--porcelain=v2", "--branch", "--untracked-files=no", "--", "."],
+            capture_output=True, text=True, timeout=30, check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    commit, dirty = None, False
+    for line in done.stdout.splitlines():
+        if line.startswith("# branch.oid "):
+            commit = line.removeprefix("# branch.oid ").strip()
+        elif not line.startswith("#"):
+            dirty = True
+    if commit is None or len(commit) != 40:  # "(initial)": no commit yet
+        return None
+    return GitInfo(commit=commit, dirty=dirty)

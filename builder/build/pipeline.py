@@ -21,12 +21,13 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 
 from builder import __version__
 from builder.build import limits, strip, wheels
-from builder.build.cache import BuildCache
+from builder.build.cache import BuildCache, CachedBundle
 from builder.build.digest import sha256_file, tree_digest
 from builder.build.gitinfo import git_info
 from builder.build.importcheck import ImportCheck, check_handler
@@ -39,6 +40,8 @@ from builder.models import GitInfo, LayerRef, LockInfo, Manifest, bundle_name
 from builder.output import Reporter, SilentReporter
 from builder.paths import cache_dir
 
+T = TypeVar("T")
+R = TypeVar("R")
 INDEX_FILE = "index.json"
 INDEX_SCHEMA = "relay.build/v1"
 # Bump when the bytes relay writes for the same inputs change.
@@ -72,6 +75,20 @@ class Target:
     @property
     def label(self) -> str:
         return f"layer {self.name} ({self.architecture})" if self.kind == "layer" else f"function {self.name}"
+
+
+@attrs.frozen
+class Prepared:
+    """A bundle's inputs, and its cached bytes when those inputs were built before."""
+
+    target: Target
+    lock: LockFile | None
+    source_sha256: str
+    source_paths: tuple[str, ...] = attrs.field(converter=tuple)
+    key: str = ""
+    cached: CachedBundle | None = None
+    status: str = "cached"
+    started: float = 0.0
 
 
 @attrs.frozen
@@ -164,9 +181,16 @@ def build_project(
     started = time.monotonic()
     layer_targets, function_targets = select_targets(project, names)
     builder = _Builder(project, options, reporter)
-    layers = _run_parallel(builder.build_layer, layer_targets, options.jobs)
+    # Every bundle's inputs first, then one download per platform for all that must be
+    # built, then packaging in parallel; functions are finished (limits, import check,
+    # manifest) once the layers they name are.
+    prepared = _run_parallel(builder.prepare, [*layer_targets, *function_targets], options.jobs)
+    builder.fetch_wheels([p for p in prepared if p.cached is None])
+    packaged = _run_parallel(builder.package, prepared, options.jobs)
+    layers = _run_parallel(lambda p: builder.finish(p, []), packaged[: len(layer_targets)], options.jobs)
     layer_index = {(r.manifest.name, r.manifest.architecture): r for r in layers}
-    functions = _run_parallel(lambda t: builder.build_function(t, layer_index), function_targets, options.jobs)
+    functions = _run_parallel(lambda p: builder.finish_function(p, layer_index), packaged[len(layer_targets):],
+                              options.jobs)
     results = (*layers, *functions)
     write_index(project, results)
     return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started)
@@ -204,7 +228,7 @@ def _layer_target(layer: Layer, arch: str) -> Target:
     return Target("layer", layer.name, arch, layer.requirements, layer.packages, layer=layer)
 
 
-def _run_parallel(work: Callable[[Target], BundleResult], targets: list[Target], jobs: int | None) -> list[BundleResult]:
+def _run_parallel(work: Callable[[T], R], targets: list[T], jobs: int | None) -> list[R]:
     if not targets:
         return []
     workers = max(1, min(jobs or os.cpu_count() or 2, len(targets)))
@@ -237,49 +261,93 @@ class _Builder:
         self.reporter = reporter
         self.cache_root = cache_dir()
         self.cache = BuildCache(self.cache_root)
+        self.wheels = wheels.WheelCache(self.cache_root)
         self.epoch = zip_epoch()
         self.git: GitInfo | None = git_info(project.root)
         self.project.dist_dir.mkdir(parents=True, exist_ok=True)
 
     # -- per bundle ---------------------------------------------------------------------------
 
-    def build_layer(self, target: Target) -> BundleResult:
-        return self._build(target, layers=[])
-
-    def build_function(self, target: Target, layer_index: dict[tuple[str, str], BundleResult]) -> BundleResult:
-        fn = target.function
-        assert fn is not None
-        limits.check_layer_count(fn.name, fn.layers)
-        layers = [layer_index[(name, fn.architecture)] for name in fn.layers]
-        return self._build(target, layers=layers)
-
-    def _build(self, target: Target, layers: list[BundleResult]) -> BundleResult:
+    def prepare(self, target: Target) -> Prepared:
         started = time.monotonic()
+        if target.function is not None:
+            limits.check_layer_count(target.name, target.function.layers)
         with step("inputs", target):
             lock = self._lock(target)
             source_sha, source_paths = self._source_digest(target)
             key = self._build_key(target, lock, source_sha)
         cached = self.cache.get(key) if self.options.use_cache else None
-        if cached is None:
-            self.reporter.step(f"{target.label}: building")
-            cached = self._package(target, lock, key)
-            status = "built"
-        else:
-            status = "cached"
+        return Prepared(target, lock, source_sha, source_paths, key, cached, started=started)
+
+    def fetch_wheels(self, to_build: list[Prepared]) -> None:
+        """One pip download per platform for every locked wheel not in the cache yet."""
+        by_arch: dict[str, list[LockFile]] = {}
+        for prepared in to_build:
+            if prepared.lock is not None:
+                by_arch.setdefault(prepared.target.architecture, []).append(prepared.lock)
+        runtime = self.project.runtime
+        work = [(arch, wheels.missing(locks, self.wheels, runtime, arch)) for arch, locks in sorted(by_arch.items())]
+        work = [(arch, reqs) for arch, reqs in work if reqs]
+        if work and self.options.offline:
+            missing = "; ".join(f"{runtime}/{arch}: {', '.join(f'{r.name}=={r.version}' for r in reqs)}"
+                                for arch, reqs in work)
+            raise BuildFailed("download", f"not in the wheel cache: {missing}",
+                              hint="Run once without --offline to fill the wheel cache.")
+        for arch, reqs in work:
+            self.reporter.step(f"downloading {len(reqs)} wheels for {runtime}/{arch}")
+
+        def download(item: tuple[str, list]) -> None:
+            arch, reqs = item
+            wheels.fetch(reqs, self.wheels, runtime=runtime, arch=arch, offline=self.options.offline)
+
+        _run_parallel(download, work, None)
+
+    def package(self, prepared: Prepared) -> Prepared:
+        if prepared.cached is not None:
+            return prepared
+        target = prepared.target
+        self.reporter.step(f"{target.label}: building")
+        with tempfile.TemporaryDirectory(prefix=f"relay-{target.bundle}-") as tmp:
+            installed = Path(tmp) / "installed"
+            if prepared.lock is not None and prepared.lock.requirements:
+                found = wheels.wheels_for(prepared.lock, self.wheels, runtime=self.project.runtime,
+                                          arch=target.architecture)
+                with step("install", target):
+                    wheels.install(found, installed)
+                with step("strip", target):
+                    strip.strip_host_files(installed)
+                    strip.rewrite_records(installed)
+            with step("package", target):
+                entries = self._entries(target, installed)
+                zip_path = Path(tmp) / "bundle.zip"
+                stats = write_zip(entries, zip_path, epoch=self.epoch)
+                limits.check_bundle(target.bundle, stats)
+                cached = self.cache.put(prepared.key, zip_path, stats)
+        return attrs.evolve(prepared, cached=cached, status="built")
+
+    def finish_function(self, prepared: Prepared, layer_index: dict[tuple[str, str], BundleResult]) -> BundleResult:
+        fn = prepared.target.function
+        assert fn is not None
+        return self.finish(prepared, [layer_index[(name, fn.architecture)] for name in fn.layers])
+
+    def finish(self, prepared: Prepared, layers: list[BundleResult]) -> BundleResult:
+        target, cached = prepared.target, prepared.cached
+        assert cached is not None
         with step("limits", target):
             limits.check_bundle(target.bundle, cached.stats)
             if target.kind == "function":
                 limits.check_function(target.name, cached.stats, {r.manifest.name: r.stats for r in layers})
         # Checked before the bundle reaches dist/: a bundle that fails is never left there.
-        check = self._import_check(target, cached.zip_path, layers, key) if target.kind == "function" else None
-        manifest = self._manifest(target, cached.stats, lock, source_sha, source_paths, key, layers)
+        check = self._import_check(target, cached.zip_path, layers, prepared.key) if target.kind == "function" else None
+        manifest = self._manifest(target, cached.stats, prepared.lock, prepared.source_sha256,
+                                  prepared.source_paths, prepared.key, layers)
         with step("manifest", target):
             zip_path, manifest_path, changed = self._write_dist(target, cached.zip_path, manifest)
-        if status == "cached" and not changed:
-            status = "unchanged"
+        status = "unchanged" if prepared.status == "cached" and not changed else prepared.status
         if status != "unchanged":
             self.reporter.step(f"{target.label}: {status}, {cached.stats.files} files, sha256 {cached.stats.sha256[:12]}")
-        return BundleResult(manifest, zip_path, manifest_path, status, time.monotonic() - started, cached.stats, check)
+        return BundleResult(manifest, zip_path, manifest_path, status, time.monotonic() - prepared.started,
+                            cached.stats, check)
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -317,28 +385,6 @@ class _Builder:
             "epoch": self.epoch,
         }
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-
-    def _package(self, target: Target, lock: LockFile | None, key: str):
-        with tempfile.TemporaryDirectory(prefix=f"relay-{target.bundle}-") as tmp:
-            installed = Path(tmp) / "installed"
-            if lock is not None and lock.requirements:
-                with step("download", target):
-                    found = wheels.ensure_wheels(
-                        lock, cache_root=self.cache_root, runtime=self.project.runtime,
-                        arch=target.architecture, offline=self.options.offline,
-                    )
-                self.reporter.step(f"{target.label}: installing {len(found)} locked packages")
-                with step("install", target):
-                    wheels.install(lock, found, installed, runtime=self.project.runtime, arch=target.architecture)
-                with step("strip", target):
-                    strip.strip_host_files(installed)
-                    strip.rewrite_records(installed)
-            with step("package", target):
-                entries = self._entries(target, installed)
-                zip_path = Path(tmp) / "bundle.zip"
-                stats = write_zip(entries, zip_path, epoch=self.epoch)
-                limits.check_bundle(target.bundle, stats)
-                return self.cache.put(key, zip_path, stats)
 
     def _entries(self, target: Target, installed: Path) -> list[ZipEntry]:
         if target.kind == "layer":
@@ -392,17 +438,18 @@ class _Builder:
         check_key = hashlib.sha256(
             json.dumps([key, fn.handler, sorted(fn.environment.items()), [r.manifest.sha256 for r in layers]]).encode()
         ).hexdigest()
-        if self.options.use_cache and self.cache.import_ok(check_key):
-            return ImportCheck("ok", "")
+        if self.options.use_cache and (known := self.cache.import_check(check_key)) is not None:
+            return ImportCheck(*known)
         with step("import-check", target):
             check = check_handler(
                 function=fn.name, handler=fn.handler, runtime=self.project.runtime,
                 architecture=fn.architecture, bundle=zip_path, layers=[r.zip_path for r in layers],
                 environment=fn.environment,
             )
-        if check.status == "ok":
-            self.cache.remember_import_ok(check_key, check.note)
-        elif check.note:
+        # "skipped" depends on this machine (no target Python here), so it is not remembered.
+        if check.status in ("ok", "partial"):
+            self.cache.remember_import_check(check_key, check.status, check.note)
+        if check.note and check.status != "ok":
             self.reporter.note(f"{target.label}: import check {check.status}: {check.note}")
         return check
 

@@ -1,123 +1,174 @@
-"""Wheels for the Lambda platform: a content-addressed wheel cache, and pip.
+"""Wheels for the Lambda platform: a content-addressed wheel cache, pip to fetch, installer to unpack.
 
-The cache is keyed by the sha256 the lock pins (`<cache>/wheels/<sha256>/<file>`),
-so a fresh checkout on a warm machine installs without touching the index,
-whatever pip's own HTTP cache does. Every pip call runs with
-`--require-hashes`, for x86_64 and arm64 alike.
+Fetching is pip's job (`pip download --require-hashes --platform ...`): pip
+knows indexes, credentials and mirrors. relay calls it once per target
+platform for everything missing, not once per bundle, and files each wheel
+under the sha256 the lock pins (`<cache>/wheels/<sha256>/<file>`). Which of a
+requirement's pinned files pip chose for a platform is remembered
+(`<cache>/wheels/chosen/...`), so the same lock gives the same wheel on every
+machine whatever else the cache holds, and a warm machine needs no index.
+
+Unpacking is done in-process with `installer` (pypa's wheel installer) after
+checking each wheel's sha256 against the lock again: the same hash
+enforcement as `pip install --require-hashes`, without a pip process per bundle.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+
 
 from builder.build import platform, subproc
 from builder.build.lockfile import LockedRequirement, LockFile
 from builder.errors import BuildFailed
 
-
-def wheel_cache_dir(cache_root: Path) -> Path:
-    return cache_root / "wheels"
-
-
-def cached_wheel(req: LockedRequirement, wheels: Path, runtime: str, arch: str) -> Path | None:
-    """A cached wheel whose sha256 the lock allows and Lambda can load, or None."""
-    for pinned in req.hashes:
-        folder = wheels / pinned.removeprefix("sha256:")
-        if not folder.is_dir():
-            continue
-        for candidate in sorted(folder.glob("*.whl")):
-            if platform.wheel_compatible(candidate.name, runtime, arch):
-                return candidate
-    return None
+_HASH_MISMATCH = re.compile(r"DO NOT MATCH THE HASHES.*?\n\s+(\S+==\S+)", re.S)
+_GOT = re.compile(r"Got\s+([0-9a-f]{64})")
 
 
-def ensure_wheels(lock: LockFile, *, cache_root: Path, runtime: str, arch: str, offline: bool) -> list[Path]:
-    """One cached wheel per locked requirement, downloading only what is missing."""
-    wheels = wheel_cache_dir(cache_root)
-    found = {req.name: cached_wheel(req, wheels, runtime, arch) for req in lock.requirements}
-    missing = [req for req in lock.requirements if found[req.name] is None]
-    if missing:
-        if offline:
-            names = ", ".join(f"{r.name}=={r.version}" for r in missing)
-            raise BuildFailed(
-                "download",
-                f"not in the wheel cache for {runtime}/{arch}: {names}",
-                hint="Run once without --offline to fill the wheel cache.",
-            )
-        _download(lock, missing, wheels, runtime, arch)
-        found.update({req.name: cached_wheel(req, wheels, runtime, arch) for req in missing})
-    lost = [name for name, path in found.items() if path is None]
-    if lost:
-        raise BuildFailed("download", f"pip gave no usable wheel for {', '.join(lost)} ({runtime}/{arch})")
-    return [found[req.name] for req in lock.requirements]
+class WheelCache:
+    def __init__(self, cache_root: Path) -> None:
+        self.root = cache_root / "wheels"
+
+    def chosen(self, req: LockedRequirement, runtime: str, arch: str) -> Path | None:
+        """The wheel pip chose for `req` on this platform, when it is in the cache."""
+        record = self._choice_path(req, runtime, arch)
+        if not record.is_file():
+            return None
+        choice = json.loads(record.read_text(encoding="utf-8"))
+        path = self.root / choice["sha256"] / choice["file"]
+        return path if path.is_file() else None
+
+    def remember(self, req: LockedRequirement, runtime: str, arch: str, wheel: Path) -> Path:
+        digest = _sha256(wheel)
+        if f"sha256:{digest}" not in req.hashes:
+            raise BuildFailed("download", f"{req.name}=={req.version}: pip returned {wheel.name}, which the lock does not pin")
+        stored = self.root / digest / wheel.name
+        if not stored.is_file():
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_copy(wheel, stored)
+        record = self._choice_path(req, runtime, arch)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(record, json.dumps({"sha256": digest, "file": wheel.name}))
+        return stored
+
+    def _choice_path(self, req: LockedRequirement, runtime: str, arch: str) -> Path:
+        pins = hashlib.sha256("\n".join(sorted(req.hashes)).encode()).hexdigest()[:32]
+        return self.root / "chosen" / f"{runtime}-{arch}" / f"{req.name}-{req.version}-{pins}.json"
 
 
-def install(lock: LockFile, wheels: list[Path], target: Path, *, runtime: str, arch: str) -> None:
-    """`pip install --target` from the cached wheels only, hashes enforced."""
-    target.mkdir(parents=True, exist_ok=True)
-    if not lock.requirements:
+def missing(locks: Iterable[LockFile], cache: WheelCache, runtime: str, arch: str) -> list[LockedRequirement]:
+    """Requirements of `locks` with no chosen wheel in the cache for this platform (deduplicated)."""
+    seen: dict[tuple[str, str, tuple[str, ...]], LockedRequirement] = {}
+    for lock in locks:
+        for req in lock.requirements:
+            if cache.chosen(req, runtime, arch) is None:
+                seen.setdefault((req.name, req.version, req.hashes), req)
+    return list(seen.values())
+
+
+def fetch(reqs: list[LockedRequirement], cache: WheelCache, *, runtime: str, arch: str, offline: bool) -> None:
+    """Download every requirement in `reqs` for the platform with pip, hashes enforced."""
+    if not reqs:
         return
-    with tempfile.TemporaryDirectory(prefix="relay-links-") as links:
-        for wheel in wheels:
-            os.symlink(wheel, Path(links) / wheel.name)
-        _run_pip(
-            [
+    if offline:
+        names = ", ".join(f"{r.name}=={r.version}" for r in reqs)
+        raise BuildFailed("download", f"not in the wheel cache for {runtime}/{arch}: {names}",
+                          hint="Run once without --offline to fill the wheel cache.")
+    for batch in _batches(reqs):
+        with tempfile.TemporaryDirectory(prefix="relay-dl-") as tmp:
+            listing = Path(tmp) / "requirements.txt"
+            listing.write_text("".join(_requirement_line(r) for r in batch), encoding="utf-8")
+            dest = Path(tmp) / "wheels"
+            _run_pip(["download", "--dest", str(dest), "--no-deps", "--require-hashes",
+                      *platform.pip_target_args(runtime, arch), "-r", str(listing)], step="download")
+            from packaging.utils import canonicalize_name, parse_wheel_filename
+
+            by_pin = {(r.name, r.version): r for r in batch}
+            for wheel in sorted(dest.glob("*.whl")):
+                name, version, _, _ = parse_wheel_filename(wheel.name)
+                req = by_pin.get((canonicalize_name(name), str(version)))
+                if req is None:
+                    req = _by_name(batch, canonicalize_name(name))
+                cache.remember(req, runtime, arch, wheel)
+
+
+def wheels_for(lock: LockFile, cache: WheelCache, *, runtime: str, arch: str) -> list[tuple[LockedRequirement, Path]]:
+    found = []
+    for req in lock.requirements:
+        path = cache.chosen(req, runtime, arch)
+        if path is None:
+            raise BuildFailed("download", f"pip gave no usable wheel for {req.name}=={req.version} ({runtime}/{arch})")
+        found.append((req, path))
+    return found
+
+
+def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> None:
+    """Unpack each wheel into `target` the way `pip install --target` lays it out, hashes re-checked."""
+    from installer import install as install_wheel  # imported here: a no-op build installs nothing
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.sources import WheelFile
+
+    target.mkdir(parents=True, exist_ok=True)
+    for req, wheel in wheels:
+        digest = _sha256(wheel)
+        if f"sha256:{digest}" not in req.hashes:
+            raise BuildFailed(
                 "install",
-                "--target", str(target),
-                "--no-index",
-                "--find-links", links,
-                "--no-deps",
-                "--require-hashes",
-                "--no-compile",
-                "--disable-pip-version-check",
-                "--no-warn-script-location",
-                *platform.pip_target_args(runtime, arch),
-                "-r", str(lock.path),
-            ],
-            step="install",
+                f"hash mismatch for {req.name}=={req.version}: cached {wheel.name} has sha256 {digest}, "
+                "which the lock does not pin",
+                hint="The wheel cache was changed on disk: delete it (see RELAY_CACHE_DIR) and rebuild.",
+            )
+        destination = SchemeDictionaryDestination(
+            {
+                "purelib": str(target),
+                "platlib": str(target),
+                "headers": str(target / "include" / req.name),
+                "scripts": str(target / "bin"),
+                "data": str(target),
+            },
+            interpreter="/var/lang/bin/python",
+            script_kind="posix",
         )
+        try:
+            with WheelFile.open(wheel) as source:
+                install_wheel(source=source, destination=destination, additional_metadata={})
+        except FileExistsError as exc:
+            raise BuildFailed("install", f"two locked packages ship the same file: {exc.filename}") from None
+        except Exception as exc:  # installer raises plain exceptions for invalid wheels
+            raise BuildFailed("install", f"{wheel.name}: {exc}") from exc
 
 
-def _download(lock: LockFile, missing: list[LockedRequirement], wheels: Path, runtime: str, arch: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="relay-dl-") as tmp:
-        subset = Path(tmp) / "requirements.txt"
-        subset.write_text("".join(_requirement_line(req) for req in missing), encoding="utf-8")
-        dest = Path(tmp) / "wheels"
-        _run_pip(
-            [
-                "download",
-                "--dest", str(dest),
-                "--no-deps",
-                "--require-hashes",
-                "--disable-pip-version-check",
-                *platform.pip_target_args(runtime, arch),
-                "-r", str(subset),
-            ],
-            step="download",
-        )
-        for wheel in sorted(dest.glob("*.whl")):
-            _file_into_cache(wheel, wheels)
+def _batches(reqs: list[LockedRequirement]) -> list[list[LockedRequirement]]:
+    """pip takes one pin per name per call: locks pinning one name differently go in separate calls."""
+    batches: list[list[LockedRequirement]] = []
+    for req in reqs:
+        for batch in batches:
+            if all(other.name != req.name for other in batch):
+                batch.append(req)
+                break
+        else:
+            batches.append([req])
+    return batches
 
 
-def _file_into_cache(wheel: Path, wheels: Path) -> None:
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    folder = wheels / digest
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / wheel.name
-    if not final.exists():
-        staged = folder / f".{wheel.name}.{os.getpid()}.tmp"
-        shutil.copyfile(wheel, staged)
-        os.replace(staged, final)
+def _by_name(batch: list[LockedRequirement], name: str) -> LockedRequirement:
+    for req in batch:
+        if req.name == name:
+            return req
+    raise BuildFailed("download", f"pip returned a wheel for {name}, which was not asked for")
 
 
 def _run_pip(args: list[str], *, step: str) -> None:
-    done = subproc.run([*_pip(), *args], step=step, env=_pip_env(), check=False)
+    done = subproc.run([sys.executable, "-m", "pip", *args], step=step, env=_pip_env(), check=False)
     if done.ok:
         return
     mismatch = _HASH_MISMATCH.search(done.stderr)
@@ -127,13 +178,10 @@ def _run_pip(args: list[str], *, step: str) -> None:
             step,
             f"hash mismatch for {mismatch.group(1)}: the file pip fetched has sha256 "
             f"{got.group(1) if got else '?'}, which the lock does not pin",
-            hint="The lock or the package source changed: check who edited the lock, then `relay lock --upgrade` if the change is wanted.",
+            hint="The lock or the package source changed: check who edited the lock, "
+                 "then `relay lock --upgrade` if the change is wanted.",
         )
     raise BuildFailed(step, subproc.failure_reason(done))
-
-
-_HASH_MISMATCH = re.compile(r"DO NOT MATCH THE HASHES.*?\n\s+(\S+==\S+)", re.S)
-_GOT = re.compile(r"Got\s+([0-9a-f]{64})")
 
 
 def _requirement_line(req: LockedRequirement) -> str:
@@ -141,14 +189,26 @@ def _requirement_line(req: LockedRequirement) -> str:
     return f"{req.name}=={req.version} {hashes}\n"
 
 
-def _pip() -> list[str]:
-    return [sys.executable, "-m", "pip"]
-
-
 def _pip_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # Bytecode and version checks vary by host and time; keep pip quiet and deterministic.
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    env.pop("PIP_REQUIRE_VIRTUALENV", None)
-    return env
+    # Bytecode and version checks vary by host and time.
+    return {"PYTHONDONTWRITEBYTECODE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_copy(src: Path, dest: Path) -> None:
+    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.copyfile(src, staged)
+    os.replace(staged, dest)
+
+
+def _atomic_write(dest: Path, text: str) -> None:
+    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    staged.write_text(text, encoding="utf-8")
+    os.replace(staged, dest)

@@ -1,7 +1,8 @@
 """Fixtures for build tests: small real projects and wheels made by the tests.
 
-The offline suite makes its own wheels and seeds relay's wheel cache with
-them, exactly as a warm machine has it, so it passes with the network cut.
+The offline suite makes its own wheels and points pip at them
+(PIP_FIND_LINKS, PIP_NO_INDEX), so the real download path runs with the
+network cut.
 """
 
 from __future__ import annotations
@@ -45,12 +46,6 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def seed_wheel_cache(cache: Path, wheel: Path) -> None:
-    folder = cache / "wheels" / sha256_of(wheel)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / wheel.name).write_bytes(wheel.read_bytes())
-
-
 def write_lock(in_path: Path, pins: list[tuple[str, str, Path]], runtime: str = RUNTIME) -> Path:
     """A lock in relay's format for `in_path`, pinning (name, version, wheel) with its hash."""
     lines = [
@@ -76,9 +71,11 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def wheelhouse(tmp_path: Path) -> dict[str, Path]:
-    """Two small real wheels: a dependency of a function, and one of a layer."""
+def wheelhouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Two small real wheels, a dependency of a function and one of a layer, as pip's only index."""
     house = tmp_path / "wheelhouse"
+    monkeypatch.setenv("PIP_FIND_LINKS", str(house))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
     return {
         "greeting": make_wheel(house, "greeting", "1.0", {
             "greeting/__init__.py": "def hello(name):\n    return f'hello {name}'\n",
@@ -139,8 +136,6 @@ def tiny_project(tmp_path: Path, wheelhouse: dict[str, Path], cache_dir: Path) -
     os.chmod(root / "functions/hello/run.sh", 0o755)
     write_lock(root / "functions/hello/requirements.in", [("greeting", "1.0", wheelhouse["greeting"])])
     write_lock(root / "layers/base/requirements.in", [("money", "2.1", wheelhouse["money"])])
-    for wheel in wheelhouse.values():
-        seed_wheel_cache(cache_dir, wheel)
     return root
 
 

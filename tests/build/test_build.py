@@ -16,7 +16,7 @@ import pytest
 
 from builder import schemas
 
-from build_helpers import make_wheel, seed_wheel_cache, sha256_of, write_lock
+from build_helpers import make_wheel, sha256_of, write_lock
 
 BUNDLES = {"hello", "pay", "layer-base-x86_64", "layer-base-arm64"}
 
@@ -121,16 +121,42 @@ def test_wrong_hash_in_lock_fails_the_build(tiny_project, wheelhouse, relay, mon
     other = make_wheel(tmp_path / "tampered", "greeting", "1.0", {"greeting/__init__.py": "EVIL = True\n"})
     lock = tiny_project / "functions/hello/requirements.txt"
     lock.write_text(lock.read_text().replace(sha256_of(wheelhouse["greeting"]), sha256_of(other)))
-    shutil.rmtree(tmp_path / "cache" / "wheels")  # cold machine: pip has to fetch it
-    seed_wheel_cache(tmp_path / "cache", wheelhouse["money"])
-    monkeypatch.setenv("PIP_FIND_LINKS", str(wheelhouse["greeting"].parent))
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    # the index serves the genuine wheel: pip must refuse it against the edited lock
     toml = tiny_project / "relay.toml"
     toml.write_text(toml.read_text().replace('handler = "hello.app.handle"', f'handler = "hello.app.handle"\narchitecture = "{arch}"'))
     run = relay("build", "hello", cwd=tiny_project)
     assert run.code == 4, run.stderr
     assert "hash mismatch for greeting==1.0" in run.stderr, run.stderr
     assert not (tiny_project / "dist/hello.zip").exists()
+
+
+def test_a_warm_machine_builds_without_any_index(tiny_project, relay, monkeypatch, tmp_path):
+    assert relay("build", cwd=tiny_project).code == 0
+    first = dist_files(tiny_project)
+    shutil.rmtree(tiny_project / "dist")
+    shutil.rmtree(tmp_path / "cache" / "builds")  # bundles are rebuilt, wheels come from the cache
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "nowhere"))
+    run = relay("build", "--offline", "--json", cwd=tiny_project)
+    assert run.code == 0, run.stderr
+    assert {b["status"] for b in run.json()["bundles"]} == {"built"}
+    assert dist_files(tiny_project) == first
+
+
+def test_offline_with_a_cold_wheel_cache_says_what_is_missing(tiny_project, relay):
+    run = relay("build", "--offline", cwd=tiny_project)
+    assert run.code == 4
+    assert "not in the wheel cache" in run.stderr
+    assert "x86_64: money==2.1, greeting==1.0" in run.stderr and "arm64: money==2.1;" in run.stderr
+
+
+def test_a_tampered_wheel_cache_is_refused(tiny_project, relay, tmp_path):
+    assert relay("build", cwd=tiny_project).code == 0
+    shutil.rmtree(tmp_path / "cache" / "builds")
+    for wheel in (tmp_path / "cache" / "wheels").glob("*/greeting-*.whl"):
+        wheel.write_bytes(wheel.read_bytes() + b"tampered")
+    run = relay("build", "hello", cwd=tiny_project)
+    assert run.code == 4
+    assert "hash mismatch for greeting==1.0" in run.stderr
 
 
 def test_handler_importing_a_missing_package_fails_naming_it(tiny_project, relay):
