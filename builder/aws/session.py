@@ -1,0 +1,189 @@
+"""AWS sessions, one per account relay talks to.
+
+Credentials come from the standard chain (environment, profile, container or
+instance role); `AWS_ENDPOINT_URL` is honoured by boto3 itself, which is how
+tests and `relay local` point everything at a moto server. When a role is
+given the session assumes it (with an external id when set) and refreshes the
+temporary credentials before they expire, so long promotions keep working.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import threading
+from typing import Any
+
+import attrs
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+
+from builder.aws.errors import translate
+from builder.errors import AwsError
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/.+$")
+# Enough connections for parallel multipart parts and parallel blob uploads.
+_MAX_POOL = 32
+
+
+@attrs.frozen
+class AwsTarget:
+    """Which credentials to use: a profile or the default chain, optionally a role to assume."""
+
+    region: str | None = None
+    role: str | None = None
+    external_id: str | None = None
+    profile: str | None = None
+    account: str | None = None
+    session_name: str = "relay"
+
+    @property
+    def role_arn(self) -> str | None:
+        """The role as an ARN; a bare role name is completed with `account`."""
+        if not self.role or self.role.startswith("arn:"):
+            return self.role
+        if not self.account:
+            raise AwsError(f"role {self.role!r} is not an ARN and no account is given",
+                           hint="Give the role as arn:aws:iam::<account>:role/<name>.")
+        return f"arn:aws:iam::{self.account}:role/{self.role}"
+
+    @property
+    def expected_account(self) -> str | None:
+        arn = self.role_arn
+        match = _ROLE_ARN.match(arn) if arn else None
+        return match.group(1) if match else self.account
+
+
+class RequestCounter:
+    """Counts AWS API calls per `service.Operation`, and HTTP attempts (calls plus retries) apart.
+
+    Calls are what a design spends (a no-op publish: one GetObject); attempts
+    also count the retries botocore makes on a throttled or dropped request.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._attempts = 0
+
+    def call(self, event_name: str = "", **_: Any) -> None:
+        # event_name is "before-call.<service>.<Operation>"; returning None lets the call go on.
+        key = event_name.split(".", 1)[1] if "." in event_name else event_name
+        with self._lock:
+            self._counts[key] += 1
+
+    def attempt(self, **_: Any) -> None:
+        with self._lock:
+            self._attempts += 1
+
+    def register(self, client: Any) -> None:
+        client.meta.events.register("before-call", self.call)
+        client.meta.events.register("before-send", self.attempt)
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    @property
+    def attempts(self) -> int:
+        with self._lock:
+            return self._attempts
+
+    def by_operation(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self._counts.items()))
+
+    def for_service(self, service: str) -> int:
+        with self._lock:
+            return sum(n for key, n in self._counts.items() if key.startswith(f"{service}."))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self._attempts = 0
+
+
+class AwsSession:
+    """A boto3 session for one account, handing out one shared client per service."""
+
+    def __init__(self, boto: boto3.Session, target: AwsTarget, counter: RequestCounter | None = None) -> None:
+        self._boto = boto
+        self.target = target
+        self.counter = counter
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def account(self) -> str | None:
+        return self.target.expected_account
+
+    @property
+    def region(self) -> str | None:
+        return self._boto.region_name
+
+    @property
+    def label(self) -> str:
+        """How errors name this session: `account 111111111111` or `default credentials`."""
+        if self.account:
+            return f"account {self.account}"
+        if self.target.profile:
+            return f"profile {self.target.profile}"
+        return "default credentials"
+
+    def client(self, service: str) -> Any:
+        """The session's client for `service` (boto3 clients are thread-safe; sessions are not)."""
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self._new_client(service)
+            return self._clients[service]
+
+    def _new_client(self, service: str) -> Any:
+        config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=_MAX_POOL)
+        try:
+            client = self._boto.client(service, config=config)
+        except BotoCoreError as exc:
+            raise translate(exc, operation=f"{service} client", where=self.label) from exc
+        if self.counter is not None:
+            self.counter.register(client)
+        return client
+
+
+def open_session(target: AwsTarget = AwsTarget(), *, counter: RequestCounter | None = None) -> AwsSession:
+    """A session for `target`: the credential chain, then the role assumed when one is given."""
+    try:
+        base = boto3.Session(profile_name=target.profile, region_name=target.region)
+    except ProfileNotFound as exc:
+        raise AwsError(f"AWS profile {target.profile!r} not found",
+                       hint="Check AWS_PROFILE and ~/.aws/config.") from exc
+    if not target.role:
+        return AwsSession(base, target, counter)
+    assumed = botocore.session.Session(profile=target.profile)
+    assumed._credentials = _assumed_role_credentials(AwsSession(base, target, counter), target)  # noqa: SLF001
+    return AwsSession(boto3.Session(botocore_session=assumed, region_name=base.region_name), target, counter)
+
+
+def _assumed_role_credentials(base: AwsSession, target: AwsTarget) -> RefreshableCredentials:
+    role_arn = target.role_arn
+    assert role_arn is not None
+    sts = base.client("sts")
+    params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": target.session_name}
+    if target.external_id:
+        params["ExternalId"] = target.external_id
+
+    def fetch() -> dict[str, str]:
+        try:
+            creds = sts.assume_role(**params)["Credentials"]
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, operation="sts:AssumeRole", where=role_arn) from exc
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    return RefreshableCredentials.create_from_metadata(metadata=fetch(), refresh_using=fetch, method="sts-assume-role")

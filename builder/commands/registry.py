@@ -1,0 +1,112 @@
+"""`relay publish`, `relay versions`, `relay verify` and `relay keygen`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import click
+
+from builder.commands.options import Context, json_option
+from builder.output import emit_json, reporter_for
+
+BUMP_CHOICES = ("major", "minor", "patch")
+
+
+@click.command()
+@click.option("--version", "version", metavar="X.Y.Z", help="Publish as this semver version (e.g. 2.3.0, 2.4.0-rc.1).")
+@click.option("--bump", type=click.Choice(BUMP_CHOICES),
+              help="Publish as the next version after the registry's latest (nothing to do when it holds these bytes).")
+@json_option
+@click.pass_obj
+def publish(obj: Context, version: str | None, bump: str | None, as_json: bool) -> None:
+    """Publish dist/ to the registry as one signed, immutable release."""
+    from builder.aws.session import RequestCounter
+    from builder.registry.factory import open_signer, open_store
+    from builder.registry.publish import VersionRequest, publish as publish_release
+
+    project = obj.project()
+    request = VersionRequest(version=version, bump=bump)
+    counter = RequestCounter()
+    store = open_store(project, counter=counter)
+    result = publish_release(project, store, open_signer(project, store), request, reporter=reporter_for(as_json))
+    result = attrs.evolve(result, requests=counter.by_operation())
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(result.summary())
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="Show the newest N versions.")
+@click.option("--all", "show_all", is_flag=True, help="Show every version.")
+@json_option
+@click.pass_obj
+def versions(obj: Context, name: str | None, limit: int, show_all: bool, as_json: bool) -> None:
+    """List published versions, newest first, with digests and dates (of one function or layer with NAME)."""
+    from builder.registry.catalog import list_versions
+    from builder.registry.factory import open_store
+
+    project = obj.project()
+    listing = list_versions(open_store(project), project.name, name=name, limit=None if show_all else limit)
+    if as_json:
+        emit_json(listing.to_json())
+    else:
+        click.echo(listing.summary())
+
+
+@click.command()
+@click.argument("version")
+@click.option("--function", "function", metavar="NAME", help="Verify only this function (and the layers it needs).")
+@click.option("--rebuild", is_flag=True, help="Also rebuild the release from its recorded git commit and compare digests.")
+@json_option
+@click.pass_obj
+def verify(obj: Context, version: str, function: str | None, rebuild: bool, as_json: bool) -> None:
+    """Check a release's signatures, manifests and blobs against the trusted keys."""
+    from builder.registry.factory import open_store, trusted_keys
+    from builder.registry.verify import ReleaseVerificationFailed, verify_release
+
+    project = obj.project()
+    store = open_store(project)
+    reporter = reporter_for(as_json)
+    try:
+        report = verify_release(store, project.name, version, trusted_keys(project), function=function,
+                                reporter=reporter)
+    except ReleaseVerificationFailed as exc:
+        if not as_json:  # show every check, then the one-line error; --json carries the report in the error
+            click.echo(exc.report.summary())
+        raise
+    rebuilt = None
+    if rebuild:
+        from builder.registry.rebuild import rebuild_release
+
+        rebuilt = rebuild_release(project, store, version, reporter=reporter)
+    if as_json:
+        emit_json({**report.to_json(), "rebuild": rebuilt.to_json() if rebuilt else None})
+    else:
+        click.echo(report.summary())
+        if rebuilt:
+            click.echo("\n" + rebuilt.summary())
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Private key file to write (mode 0600); the public key goes to OUT.pub.")
+@click.option("--force", is_flag=True, help="Replace existing key files.")
+@json_option
+def keygen(out: Path, force: bool, as_json: bool) -> None:
+    """Create an Ed25519 signing key; print its keyid and the trusted_keys entry for relay.toml."""
+    from builder.registry.signing import generate_key_file
+
+    key = generate_key_file(out, force=force)
+    if as_json:
+        emit_json(key.to_json())
+        return
+    click.echo(f"Private key: {key.private_path} (keep it secret; in CI pass it as RELAY_SIGNING_KEY)")
+    click.echo(f"Public key:  {key.public_path}")
+    click.echo(f"keyid:       {key.keyid}")
+    click.echo("\nAdd to relay.toml (public_key may also be the PEM text itself):\n")
+    click.echo(key.toml_snippet())
+
+

@@ -1,0 +1,141 @@
+"""The release document: one app version pinning its set of function and layer bundles.
+
+Each function keeps its own digest (unchanged functions keep theirs from
+release to release); the release pins the set, so `shop@2.3.0` is promoted as
+a unit. It holds no time and no signature, so the same build always gives the
+same document; `schemas/release.schema.json` describes it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import attrs
+
+from builder.models import GitInfo, bundle_name
+
+RELEASE_SCHEMA = "relay.release/v1"
+
+
+@attrs.frozen
+class ReleaseFunction:
+    name: str
+    manifest: str  # key relative to the registry prefix
+    sha256: str
+    code_sha256: str
+    content_digest: str
+    architecture: str
+    handler: str
+    layers: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # layer bundle names, in order
+
+    @property
+    def bundle(self) -> str:
+        return self.name
+
+    def to_json(self) -> dict:
+        return {
+            "manifest": self.manifest,
+            "sha256": self.sha256,
+            "code_sha256": self.code_sha256,
+            "content_digest": self.content_digest,
+            "architecture": self.architecture,
+            "handler": self.handler,
+            "layers": list(self.layers),
+        }
+
+
+@attrs.frozen
+class ReleaseLayer:
+    name: str
+    architecture: str
+    manifest: str
+    sha256: str
+    code_sha256: str
+    content_digest: str
+
+    @property
+    def bundle(self) -> str:
+        return bundle_name("layer", self.name, self.architecture)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "manifest": self.manifest,
+            "sha256": self.sha256,
+            "code_sha256": self.code_sha256,
+            "content_digest": self.content_digest,
+            "architecture": self.architecture,
+        }
+
+
+@attrs.frozen
+class Release:
+    app: str
+    version: str
+    runtime: str
+    functions: tuple[ReleaseFunction, ...] = attrs.field(converter=lambda v: tuple(sorted(v, key=lambda f: f.name)))
+    layers: tuple[ReleaseLayer, ...] = attrs.field(converter=lambda v: tuple(sorted(v, key=lambda l: l.bundle)))
+    git: GitInfo | None = None
+
+    def function(self, name: str) -> ReleaseFunction | None:
+        return next((f for f in self.functions if f.name == name), None)
+
+    def layer(self, bundle: str) -> ReleaseLayer | None:
+        return next((l for l in self.layers if l.bundle == bundle), None)
+
+    def subjects(self) -> dict[str, str]:
+        """`{zip file name: sha256}` of every bundle: the signed statement's subjects."""
+        found = {f"{l.bundle}.zip": l.sha256 for l in self.layers}
+        found.update({f"{f.bundle}.zip": f.sha256 for f in self.functions})
+        return found
+
+    def bundle_set(self) -> frozenset[tuple[str, str, str, str]]:
+        """What makes two releases the same bytes: (kind, name, architecture, sha256) of each bundle."""
+        return frozenset(
+            {("function", f.name, f.architecture, f.sha256) for f in self.functions}
+            | {("layer", l.name, l.architecture, l.sha256) for l in self.layers}
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "schema": RELEASE_SCHEMA,
+            "app": self.app,
+            "version": self.version,
+            "runtime": self.runtime,
+            "functions": {f.name: f.to_json() for f in self.functions},
+            "layers": {l.bundle: l.to_json() for l in self.layers},
+            "git": self.git.to_json() if self.git else None,
+        }
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.to_json())
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Release:
+        git = doc.get("git")
+        return cls(
+            app=doc["app"],
+            version=doc["version"],
+            runtime=doc["runtime"],
+            functions=[
+                ReleaseFunction(
+                    name=name, manifest=f["manifest"], sha256=f["sha256"], code_sha256=f["code_sha256"],
+                    content_digest=f["content_digest"], architecture=f["architecture"], handler=f["handler"],
+                    layers=f.get("layers", ()),
+                )
+                for name, f in doc["functions"].items()
+            ],
+            layers=[
+                ReleaseLayer(
+                    name=l["name"], architecture=l["architecture"], manifest=l["manifest"], sha256=l["sha256"],
+                    code_sha256=l["code_sha256"], content_digest=l["content_digest"],
+                )
+                for l in doc["layers"].values()
+            ],
+            git=GitInfo(**git) if git else None,
+        )
+
+
+def canonical_json(doc: dict) -> bytes:
+    """The one serialisation relay stores: sorted keys, two-space indent, UTF-8, final newline."""
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
