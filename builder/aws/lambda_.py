@@ -1,0 +1,352 @@
+"""AWS Lambda, in typed methods: what promotion, rollback and status need.
+
+Functions are always named by their bare name through the session of the
+account they live in; an ARN is never passed in. Every ARN Lambda returns is
+checked to carry the session's account, because an ARN of another account is
+silently resolved in the caller's own account by some emulators (moto) and
+because a mix-up here would deploy into the wrong account.
+
+`CodeSha256` and `RevisionId` are sent as preconditions where Lambda accepts
+them; callers still compare the results themselves (moto ignores them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+from botocore.exceptions import BotoCoreError, ClientError
+
+from builder.aws.errors import error_code, translate
+from builder.aws.session import AwsSession
+from builder.aws.sts import arn_account
+from builder.errors import AwsError, NotFound, RaceLost
+
+LATEST = "$LATEST"
+_PAGE = 50
+
+
+@attrs.frozen
+class FunctionConfig:
+    """One function configuration: `$LATEST` or a published version."""
+
+    name: str
+    arn: str
+    version: str
+    code_sha256: str
+    code_size: int = 0
+    description: str = ""
+    handler: str | None = None
+    runtime: str | None = None
+    memory: int = 128
+    timeout: int = 3
+    environment: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=lambda v: tuple(sorted(dict(v).items())))
+    layers: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # layer version ARNs, in order
+    architectures: tuple[str, ...] = attrs.field(default=("x86_64",), converter=tuple)
+    role: str = ""
+    revision_id: str | None = None
+    state: str | None = None
+    last_update_status: str | None = None
+    last_update_reason: str | None = None
+
+    @property
+    def architecture(self) -> str:
+        return self.architectures[0] if self.architectures else "x86_64"
+
+    @property
+    def is_latest(self) -> bool:
+        return self.version == LATEST
+
+
+@attrs.frozen
+class AliasConfig:
+    name: str
+    arn: str
+    function_version: str
+    description: str = ""
+    weights: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=lambda v: tuple(sorted(dict(v).items())))
+    revision_id: str | None = None
+
+
+@attrs.frozen
+class LayerVersionInfo:
+    layer_name: str
+    arn: str  # the layer version ARN (ends in :<version>)
+    version: int
+    description: str = ""
+    code_sha256: str = ""
+    architectures: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    runtimes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class ZipCode:
+    """Code sent inline (up to 50 MB zipped)."""
+
+    data: bytes
+
+    def params(self) -> dict[str, Any]:
+        return {"ZipFile": self.data}
+
+
+@attrs.frozen
+class S3Code:
+    """Code Lambda fetches from a bucket in the function's own account and region."""
+
+    bucket: str
+    key: str
+
+    def params(self) -> dict[str, Any]:
+        return {"S3Bucket": self.bucket, "S3Key": self.key}
+
+
+CodeSource = ZipCode | S3Code
+
+
+@attrs.frozen
+class FunctionSettings:
+    """What relay sets on a function besides its code."""
+
+    handler: str
+    runtime: str
+    memory: int
+    timeout: int
+    environment: Mapping[str, str] = attrs.field(factory=dict)
+    layers: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # layer version ARNs
+    description: str = ""
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "Description": self.description,
+            "Handler": self.handler,
+            "Runtime": self.runtime,
+            "MemorySize": self.memory,
+            "Timeout": self.timeout,
+            "Environment": {"Variables": dict(self.environment)},
+            "Layers": list(self.layers),
+        }
+
+
+class LambdaApi:
+    """Lambda in one account and region, reached through that account's session."""
+
+    def __init__(self, session: AwsSession, *, account: str) -> None:
+        self.session = session
+        self.account = account
+        self._client = session.client("lambda")
+
+    def where(self, name: str) -> str:
+        return f"function {name} (account {self.account}, {self.session.region})"
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get_function(self, name: str, qualifier: str | None = None) -> FunctionConfig | None:
+        """The function's configuration ($LATEST or `qualifier`), or None when it does not exist."""
+        params: dict[str, Any] = {"FunctionName": name}
+        if qualifier:
+            params["Qualifier"] = qualifier
+        try:
+            with self._call("lambda:GetFunctionConfiguration", self.where(name)):
+                reply = self._client.get_function_configuration(**params)
+        except NotFound:
+            return None
+        return self._function(reply, name)
+
+    def get_alias(self, name: str, alias: str) -> AliasConfig | None:
+        try:
+            with self._call("lambda:GetAlias", f"alias {alias} of {self.where(name)}"):
+                reply = self._client.get_alias(FunctionName=name, Name=alias)
+        except NotFound:
+            return None
+        return self._alias(reply, name)
+
+    def function_versions(self, name: str) -> tuple[FunctionConfig | None, list[FunctionConfig]]:
+        """`$LATEST` and every published version (oldest first), in one listing; (None, []) when absent."""
+        found: list[FunctionConfig] = []
+        params: dict[str, Any] = {"FunctionName": name, "MaxItems": _PAGE}
+        while True:
+            try:
+                with self._call("lambda:ListVersionsByFunction", self.where(name)):
+                    reply = self._client.list_versions_by_function(**params)
+            except NotFound:
+                return None, []
+            found.extend(self._function(item, name) for item in reply.get("Versions", ()))
+            if not reply.get("NextMarker"):
+                break
+            params["Marker"] = reply["NextMarker"]
+        latest = next((v for v in found if v.is_latest), None)
+        published = sorted((v for v in found if not v.is_latest), key=lambda v: int(v.version))
+        return latest, published
+
+    def list_layer_versions(self, layer_name: str) -> list[LayerVersionInfo]:
+        """Every version of the layer, newest first; [] when the layer does not exist."""
+        found: list[LayerVersionInfo] = []
+        params: dict[str, Any] = {"LayerName": layer_name, "MaxItems": _PAGE}
+        while True:
+            try:
+                with self._call("lambda:ListLayerVersions", f"layer {layer_name} (account {self.account})"):
+                    reply = self._client.list_layer_versions(**params)
+            except NotFound:
+                return []
+            found.extend(self._layer(item, layer_name) for item in reply.get("LayerVersions", ()))
+            if not reply.get("NextMarker"):
+                break
+            params["Marker"] = reply["NextMarker"]
+        return sorted(found, key=lambda v: v.version, reverse=True)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def publish_layer_version(
+        self, layer_name: str, code: CodeSource, *, description: str, runtimes: Sequence[str], architectures: Sequence[str],
+    ) -> LayerVersionInfo:
+        with self._call("lambda:PublishLayerVersion", f"layer {layer_name} (account {self.account})"):
+            reply = self._client.publish_layer_version(
+                LayerName=layer_name, Content=code.params(), Description=description,
+                CompatibleRuntimes=list(runtimes), CompatibleArchitectures=list(architectures),
+            )
+        return self._layer(reply, layer_name)
+
+    def create_function(
+        self, name: str, code: CodeSource, settings: FunctionSettings, *, role: str, architecture: str,
+    ) -> FunctionConfig:
+        with self._call("lambda:CreateFunction", self.where(name)):
+            reply = self._client.create_function(
+                FunctionName=name, Role=role, Code=code.params(), Architectures=[architecture], Publish=False,
+                PackageType="Zip", **settings.params(),
+            )
+        return self._function(reply, name)
+
+    def update_configuration(self, name: str, settings: FunctionSettings, *, revision_id: str | None = None) -> FunctionConfig:
+        params: dict[str, Any] = {"FunctionName": name, **settings.params()}
+        if revision_id:
+            params["RevisionId"] = revision_id
+        with self._call("lambda:UpdateFunctionConfiguration", self.where(name)):
+            reply = self._client.update_function_configuration(**params)
+        return self._function(reply, name)
+
+    def update_code(
+        self, name: str, code: CodeSource, *, architecture: str, revision_id: str | None = None,
+    ) -> FunctionConfig:
+        params: dict[str, Any] = {"FunctionName": name, "Architectures": [architecture], "Publish": False, **code.params()}
+        if revision_id:
+            params["RevisionId"] = revision_id
+        with self._call("lambda:UpdateFunctionCode", self.where(name)):
+            reply = self._client.update_function_code(**params)
+        return self._function(reply, name)
+
+    def publish_version(self, name: str, *, code_sha256: str, description: str, revision_id: str | None = None) -> FunctionConfig:
+        """Publish $LATEST; Lambda refuses when its code is not `code_sha256` (moto does not: check the result)."""
+        params: dict[str, Any] = {"FunctionName": name, "CodeSha256": code_sha256, "Description": description}
+        if revision_id:
+            params["RevisionId"] = revision_id
+        with self._call("lambda:PublishVersion", self.where(name)):
+            reply = self._client.publish_version(**params)
+        return self._function(reply, name)
+
+    def create_alias(self, name: str, alias: str, *, version: str, description: str,
+                     weights: Mapping[str, float] | None = None) -> AliasConfig:
+        params: dict[str, Any] = {"FunctionName": name, "Name": alias, "FunctionVersion": version, "Description": description}
+        if weights:
+            params["RoutingConfig"] = {"AdditionalVersionWeights": dict(weights)}
+        with self._call("lambda:CreateAlias", f"alias {alias} of {self.where(name)}"):
+            reply = self._client.create_alias(**params)
+        return self._alias(reply, name)
+
+    def update_alias(self, name: str, alias: str, *, version: str, description: str,
+                     weights: Mapping[str, float] | None = None, revision_id: str | None = None) -> AliasConfig:
+        """Point the alias at `version`, with `weights` of traffic on other versions (none: all on `version`)."""
+        params: dict[str, Any] = {
+            "FunctionName": name, "Name": alias, "FunctionVersion": version, "Description": description,
+            "RoutingConfig": {"AdditionalVersionWeights": dict(weights or {})},
+        }
+        if revision_id:
+            params["RevisionId"] = revision_id
+        with self._call("lambda:UpdateAlias", f"alias {alias} of {self.where(name)}"):
+            reply = self._client.update_alias(**params)
+        return self._alias(reply, name)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        with self._call("lambda:DeleteAlias", f"alias {alias} of {self.where(name)}"):
+            self._client.delete_alias(FunctionName=name, Name=alias)
+
+    # -- replies -> records --------------------------------------------------------------------
+
+    def _function(self, reply: dict[str, Any], name: str) -> FunctionConfig:
+        arn = reply["FunctionArn"]
+        self._check_arn(arn, name)
+        layers = tuple(layer["Arn"] for layer in reply.get("Layers") or ())
+        for layer in layers:
+            self._check_arn(layer, name)
+        return FunctionConfig(
+            name=reply.get("FunctionName", name),
+            arn=arn,
+            version=str(reply.get("Version", LATEST)),
+            code_sha256=reply.get("CodeSha256", ""),
+            code_size=reply.get("CodeSize", 0),
+            description=reply.get("Description", "") or "",
+            handler=reply.get("Handler"),
+            runtime=reply.get("Runtime"),
+            memory=reply.get("MemorySize", 128),
+            timeout=reply.get("Timeout", 3),
+            environment=(reply.get("Environment") or {}).get("Variables") or {},
+            layers=layers,
+            architectures=reply.get("Architectures") or ("x86_64",),
+            role=reply.get("Role", ""),
+            revision_id=reply.get("RevisionId"),
+            state=reply.get("State"),
+            last_update_status=reply.get("LastUpdateStatus"),
+            last_update_reason=reply.get("LastUpdateStatusReason"),
+        )
+
+    def _alias(self, reply: dict[str, Any], name: str) -> AliasConfig:
+        arn = reply["AliasArn"]
+        self._check_arn(arn, name)
+        routing = reply.get("RoutingConfig") or {}
+        return AliasConfig(
+            name=reply["Name"],
+            arn=arn,
+            function_version=str(reply["FunctionVersion"]),
+            description=reply.get("Description", "") or "",
+            weights={str(k): float(v) for k, v in (routing.get("AdditionalVersionWeights") or {}).items()},
+            revision_id=reply.get("RevisionId"),
+        )
+
+    def _layer(self, reply: dict[str, Any], layer_name: str) -> LayerVersionInfo:
+        arn = reply["LayerVersionArn"]
+        self._check_arn(arn, f"layer {layer_name}")
+        return LayerVersionInfo(
+            layer_name=layer_name,
+            arn=arn,
+            version=int(reply["Version"]),
+            description=reply.get("Description", "") or "",
+            code_sha256=(reply.get("Content") or {}).get("CodeSha256", ""),
+            architectures=reply.get("CompatibleArchitectures") or (),
+            runtimes=reply.get("CompatibleRuntimes") or (),
+        )
+
+    def _check_arn(self, arn: str, what: str) -> None:
+        account = arn_account(arn)
+        if account != self.account:
+            raise AwsError(
+                f"{what}: Lambda returned {arn}, which is in account {account}, not {self.account}",
+                hint="The session reached the wrong account: check the environment's role and account.",
+            )
+
+    @contextlib.contextmanager
+    def _call(self, operation: str, where: str) -> Iterator[None]:
+        try:
+            yield
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "PreconditionFailedException":
+                raise RaceLost(f"{operation} {where}: changed by someone else meanwhile (revision or code differs)",
+                               hint="Another deployment touched this function; check `relay status` and rerun.") from exc
+            if code == "ResourceConflictException":
+                message = exc.response.get("Error", {}).get("Message") or code
+                raise AwsError(f"{operation} {where}: conflict: {message}",
+                               hint="Another update of this function is in progress or just happened; wait and rerun.") from exc
+            raise translate(exc, operation=operation, where=where) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, operation=operation, where=where) from exc

@@ -1,0 +1,74 @@
+"""`relay promote`, `relay rollback` and `relay status`."""
+
+from __future__ import annotations
+
+import click
+
+from builder.commands.options import Context, json_option
+from builder.output import emit_json, reporter_for
+
+
+@click.command()
+@click.argument("version")
+@click.option("--to", "env_name", required=True, metavar="ENV", help="Environment to promote to (from relay.toml).")
+@click.option("--only", multiple=True, metavar="FN", help="Promote only this function (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Verify, check the gates and print the plan; change nothing.")
+@click.option("--force", is_flag=True, help="Override refused gates (needs --reason; recorded in the ledger).")
+@click.option("--reason", metavar="TEXT", help="Why the gates are overridden.")
+@json_option
+@click.pass_obj
+def promote(obj: Context, version: str, env_name: str, only: tuple[str, ...], dry_run: bool, force: bool,
+            reason: str | None, as_json: bool) -> None:
+    """Promote release VERSION to an environment: verify, gate, plan, publish versions, move aliases."""
+    from builder.aws.session import RequestCounter
+    from builder.promote.execute import PromoteRequest
+    from builder.promote.factory import run_promote
+
+    project = obj.project()
+    request = PromoteRequest(version, only=only, dry_run=dry_run, force=force, reason=reason)
+    result = run_promote(project, env_name, request, counter=RequestCounter(), reporter=reporter_for(as_json))
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(result.summary())
+
+
+@click.command()
+@click.option("--env", "env_name", required=True, metavar="ENV", help="Environment to roll back.")
+@click.option("--to", "to_version", metavar="VERSION", help="Go back to this release instead of the previous one.")
+@click.option("--only", multiple=True, metavar="FN", help="Roll back only this function (repeatable).")
+@json_option
+@click.pass_obj
+def rollback(obj: Context, env_name: str, to_version: str | None, only: tuple[str, ...], as_json: bool) -> None:
+    """Move aliases back to the previous version (no rebuild; works with only the environment's account)."""
+    from builder.aws.session import RequestCounter
+    from builder.promote.factory import run_rollback
+    from builder.promote.rollback import RollbackRequest
+
+    project = obj.project()
+    reporter = reporter_for(as_json)
+    result = run_rollback(project, env_name, RollbackRequest(to=to_version, only=only), counter=RequestCounter(),
+                          reporter=reporter)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(result.summary())
+    if result.ledger_problem and not as_json:
+        reporter.note(f"the rollback was not recorded in the ledger: {result.ledger_problem}")
+
+
+@click.command()
+@click.option("--env", "env_name", metavar="ENV", help="Only this environment.")
+@json_option
+@click.pass_obj
+def status(obj: Context, env_name: str | None, as_json: bool) -> None:
+    """What runs where: alias -> Lambda version -> release -> digest, canary weights, and drift."""
+    from builder.promote.factory import run_status
+
+    report = run_status(obj.project(), env_name)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        click.echo(report.summary())
+
+

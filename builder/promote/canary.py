@@ -1,0 +1,189 @@
+"""Moving aliases: all at once, or as canary steps while the environment's alarms are watched.
+
+A canary step points the alias at the version it served before, with
+`RoutingConfig.AdditionalVersionWeights` sending `step`% of the traffic to
+the new version, then waits `interval` seconds, polling the alarms. An alarm
+in ALARM stops the run: the caller moves every alias of the run back.
+
+Time goes through a `Clock` (`now()`, `sleep(s)`) so tests drive canary
+intervals, soak times and waits without real waiting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+import attrs
+
+from builder.aws.cloudwatch import AlarmState, CloudWatch
+from builder.aws.lambda_ import AliasConfig, LambdaApi
+from builder.output import Reporter, SilentReporter
+from builder.promote.gates import GateCheck
+from builder.promote.plan import FunctionAction, Plan
+
+ALARMS = "alarms"
+# How often alarms are polled during a canary step.
+POLL_SECONDS = 10
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """Aware UTC time."""
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class AlarmFired(Exception):
+    """An alarm went to ALARM during a canary step (internal: the executor turns it into CanaryAborted)."""
+
+    def __init__(self, alarm: AlarmState, step: int) -> None:
+        super().__init__(f"alarm {alarm.name} is in ALARM during the {step}% canary step"
+                         + (f" ({alarm.reason})" if alarm.reason else ""))
+        self.alarm = alarm
+        self.step = step
+
+
+class AlarmWatch:
+    """The environment's alarms; none configured means nothing to watch."""
+
+    def __init__(self, cloudwatch: CloudWatch | None, names: Sequence[str]) -> None:
+        self.cloudwatch = cloudwatch
+        self.names = tuple(names)
+
+    def states(self) -> dict[str, AlarmState | None]:
+        if not self.names or self.cloudwatch is None:
+            return {}
+        return self.cloudwatch.alarm_states(self.names)
+
+    def gate_checks(self) -> list[GateCheck]:
+        """Before anything moves: one check per alarm; a missing alarm fails (it can never fire)."""
+        checks = []
+        for name, state in self.states().items():
+            if state is None:
+                checks.append(GateCheck(ALARMS, False, f"alarm {name} does not exist in the environment's account"))
+            elif state.firing:
+                checks.append(GateCheck(ALARMS, False, f"alarm {name} is in ALARM" + (f": {state.reason}" if state.reason else "")))
+            else:
+                checks.append(GateCheck(ALARMS, True, f"alarm {name} is {state.state}"))
+        return checks
+
+    def firing(self) -> AlarmState | None:
+        return next((s for s in self.states().values() if s is not None and s.firing), None)
+
+
+def watch(clock: Clock, alarms: AlarmWatch, seconds: int, *, step: int, poll: int = POLL_SECONDS) -> None:
+    """Wait `seconds`, checking the alarms every `poll` seconds and once at the end; raise AlarmFired."""
+    waited = 0
+    while True:
+        fired = alarms.firing()
+        if fired is not None:
+            raise AlarmFired(fired, step)
+        if waited >= seconds:
+            return
+        pause = min(poll, seconds - waited)
+        clock.sleep(pause)
+        waited += pause
+
+
+@attrs.frozen
+class Moved:
+    """An alias this run changed, and how it was before (None: it did not exist)."""
+
+    action: FunctionAction
+    before: AliasConfig | None
+
+
+class AliasMover:
+    """Moves the aliases of one plan and remembers every move, so they can be undone."""
+
+    def __init__(self, lam: LambdaApi, plan: Plan, *, clock: Clock, alarms: AlarmWatch,
+                 reporter: Reporter | None = None, workers: int = 16) -> None:
+        self.lam = lam
+        self.plan = plan
+        self.clock = clock
+        self.alarms = alarms
+        self.reporter = reporter or SilentReporter()
+        self.workers = workers
+        self.moved: list[Moved] = []
+        self._lock = threading.Lock()
+
+    def switch(self, versions: Mapping[str, str]) -> None:
+        """Point every moving alias at `versions[function]`, as canary steps when the environment says so."""
+        moving = [a for a in self.plan.moving]
+        canary = self.plan.canary
+        splittable = [a for a in moving if a.alias_exists and a.alias_from != versions[a.function]]
+        steps = [s for s in (canary.steps if canary else ()) if 0 < s < 100]
+        if not steps or not splittable:
+            self._each(moving, lambda a: self._point(a, versions[a.function], {}))
+            return
+        direct = [a for a in moving if a not in splittable]
+        # What cannot be split (a new alias, or one already on the new version) goes all the way at once.
+        self._each(direct, lambda a: self._point(a, versions[a.function], {}))
+        for step in steps:
+            self.reporter.step(f"canary {step}%: {len(splittable)} alias(es) send {step}% to the new versions")
+            self._each(splittable, lambda a: self._point(a, a.alias_from, {versions[a.function]: step / 100}))
+            watch(self.clock, self.alarms, canary.interval, step=step)
+        self.reporter.step("canary 100%: every alias points at its new version")
+        self._each(splittable, lambda a: self._point(a, versions[a.function], {}))
+
+    def revert(self) -> tuple[list[str], list[str]]:
+        """Put back every alias this run moved: (functions moved back, failures to move back)."""
+        with self._lock:
+            moved = list(reversed(self.moved))
+        back: list[str] = []
+        stuck: list[str] = []
+        for item in moved:
+            action = item.action
+            try:
+                if item.before is None:
+                    self.lam.delete_alias(action.function_name, self.plan.alias)
+                else:
+                    self.lam.update_alias(action.function_name, self.plan.alias, version=item.before.function_version,
+                                          description=item.before.description, weights=dict(item.before.weights))
+                back.append(action.function)
+            except Exception as exc:  # noqa: BLE001 - every alias gets its chance to go back
+                stuck.append(f"{action.function} (alias {self.plan.alias} could not be moved back: {exc})")
+        return back, stuck
+
+    def _point(self, action: FunctionAction, version: str, weights: dict[str, float]) -> None:
+        description = action.alias_mark(self.plan.app).render()
+        before = AliasConfig(name=self.plan.alias, arn="", function_version=action.alias_from or "",
+                             description=action.alias_description, weights=action.alias_weights) if action.alias_exists else None
+        with self._lock:
+            first = all(m.action.function != action.function for m in self.moved)
+            created = not action.alias_exists and first
+        if created:
+            self.lam.create_alias(action.function_name, self.plan.alias, version=version, description=description,
+                                  weights=weights)
+        else:
+            self.lam.update_alias(action.function_name, self.plan.alias, version=version, description=description,
+                                  weights=weights)
+        with self._lock:
+            if first:
+                self.moved.append(Moved(action, before))
+
+    def _each(self, actions: Sequence[FunctionAction], work: Callable[[FunctionAction], None]) -> None:
+        """Run `work` for every action in parallel; every call finishes before the first failure is raised."""
+        if not actions:
+            return
+        errors: list[BaseException] = []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(actions))), thread_name_prefix="relay-alias") as pool:
+            for future in [pool.submit(work, a) for a in actions]:
+                exc = future.exception()
+                if exc is not None:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]

@@ -1,0 +1,165 @@
+"""Wiring from the project config: one session per environment, the registry, the executors.
+
+The commands call these; nothing deeper builds a client. Each environment is
+reached with its own assumed-role session, and `connect` refuses to return
+one that STS says is in another account.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from builder.aws.cloudwatch import CloudWatch
+from builder.aws.lambda_ import LambdaApi
+from builder.aws.s3 import S3Bucket
+from builder.aws.session import AwsSession, AwsTarget, RequestCounter, open_session
+from builder.aws.sts import CallerIdentity, Sts, require_account
+from builder.config import Environment, Project
+from builder.errors import AwsError, ConfigError, NotFound
+from builder.output import Reporter
+from builder.promote.canary import AlarmWatch, Clock, SystemClock
+from builder.promote.execute import BlobSource, Executor, PromoteRequest, PromoteResult, Promoter
+from builder.promote.rollback import RollbackRequest, RollbackResult, RollbackRunner
+from builder.promote.status import ReleaseLookup, StatusReport, collect_status
+from builder.registry.factory import open_store, trusted_keys
+from builder.registry.store import S3Store
+
+
+@attrs.frozen
+class EnvironmentAccess:
+    """One environment's account, reached through its own session (checked with STS)."""
+
+    env: Environment
+    session: AwsSession
+    identity: CallerIdentity
+    lam: LambdaApi
+    cloudwatch: CloudWatch
+    deploy_bucket: S3Bucket | None = None
+
+    @property
+    def actor(self) -> str:
+        return self.identity.arn
+
+
+def environment_target(project: Project, env: Environment) -> AwsTarget:
+    return AwsTarget(region=env.region, role=env.role, external_id=env.external_id, account=env.account,
+                     session_name=f"relay-{project.name}-{env.name}"[:64])
+
+
+def connect(project: Project, env_name: str, *, counter: RequestCounter | None = None) -> EnvironmentAccess:
+    """A session in the environment's account, refused when STS says it is anywhere else."""
+    env = project.environment(env_name)
+    session = open_session(environment_target(project, env), counter=counter)
+    identity = Sts(session).caller_identity()
+    require_account(identity, env.account, what=f"environment {env.name}")
+    return EnvironmentAccess(
+        env=env, session=session, identity=identity,
+        lam=LambdaApi(session, account=env.account),
+        cloudwatch=CloudWatch(session, account=env.account),
+        deploy_bucket=S3Bucket(session, env.deploy_bucket) if env.deploy_bucket else None,
+    )
+
+
+def open_registry(project: Project, *, counter: RequestCounter | None = None) -> S3Store:
+    return open_store(project, counter=counter)
+
+
+def probe_registry(project: Project, *, counter: RequestCounter | None = None) -> tuple[S3Store | None, str | None]:
+    """The registry when it can be reached, else (None, why not). For rollback and status, which work without it."""
+    try:
+        store = open_store(project, counter=counter)
+        next(iter(store.list(store.layout.key(f"{project.name}/"), page_size=1)), None)
+    except (AwsError, NotFound) as exc:
+        return None, exc.message
+    return store, None
+
+
+def create_executor(
+    access: EnvironmentAccess,
+    store: S3Store | None,
+    *,
+    clock: Clock | None = None,
+    reporter: Reporter | None = None,
+) -> Executor:
+    return Executor(
+        access.lam,
+        blobs=BlobSource(store) if store is not None else None,
+        alarms=AlarmWatch(access.cloudwatch, access.env.alarms),
+        clock=clock or SystemClock(),
+        reporter=reporter,
+        deploy_bucket=access.deploy_bucket,
+    )
+
+
+def create_promoter(
+    project: Project,
+    access: EnvironmentAccess,
+    store: S3Store,
+    *,
+    clock: Clock | None = None,
+    reporter: Reporter | None = None,
+) -> Promoter:
+    clock = clock or SystemClock()
+    return Promoter(
+        project, access.env, actor=access.actor, lam=access.lam,
+        executor=create_executor(access, store, clock=clock, reporter=reporter),
+        store=store, trusted=trusted_keys(project), clock=clock, reporter=reporter,
+    )
+
+
+def run_promote(
+    project: Project,
+    env_name: str,
+    request: PromoteRequest,
+    *,
+    counter: RequestCounter | None = None,
+    clock: Clock | None = None,
+    reporter: Reporter | None = None,
+) -> PromoteResult:
+    """`relay promote`: connect to the environment and the registry, then promote."""
+    access = connect(project, env_name, counter=counter)
+    store = open_registry(project, counter=counter)
+    result = create_promoter(project, access, store, clock=clock, reporter=reporter).promote(request)
+    return attrs.evolve(result, requests=counter.by_operation() if counter else {})
+
+
+def create_rollback(
+    project: Project,
+    access: EnvironmentAccess,
+    store: S3Store | None,
+    *,
+    registry_problem: str | None = None,
+    clock: Clock | None = None,
+    reporter: Reporter | None = None,
+) -> RollbackRunner:
+    clock = clock or SystemClock()
+    return RollbackRunner(project, access.env, actor=access.actor,
+                          executor=create_executor(access, None, clock=clock, reporter=reporter),
+                          store=store, registry_problem=registry_problem, clock=clock, reporter=reporter)
+
+
+def run_rollback(
+    project: Project,
+    env_name: str,
+    request: RollbackRequest,
+    *,
+    counter: RequestCounter | None = None,
+    clock: Clock | None = None,
+    reporter: Reporter | None = None,
+) -> RollbackResult:
+    """`relay rollback`: needs the environment's account; uses the registry only when it answers."""
+    access = connect(project, env_name, counter=counter)
+    store, problem = probe_registry(project, counter=counter) if project.registry else (None, "no [registry] in the config")
+    result = create_rollback(project, access, store, registry_problem=problem, clock=clock, reporter=reporter).rollback(request)
+    return attrs.evolve(result, requests=counter.by_operation() if counter else {})
+
+
+def run_status(project: Project, env_name: str | None = None, *, counter: RequestCounter | None = None) -> StatusReport:
+    """`relay status`: every environment (or one), each through its own session; the registry when it answers."""
+    envs = [project.environment(env_name)] if env_name else [project.environments[n] for n in sorted(project.environments)]
+    if not envs:
+        raise ConfigError(f"{project.config_file.name}: no [environments] to show",
+                          hint="Declare [environments.<name>] with account, region and role.")
+    store, problem = probe_registry(project, counter=counter) if project.registry else (None, "no [registry] in the config")
+    releases = ReleaseLookup(store, project.name) if store is not None else None
+    return collect_status(project, envs, lambda env: connect(project, env.name, counter=counter).lam, releases, problem)

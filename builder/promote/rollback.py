@@ -1,0 +1,255 @@
+"""`relay rollback`: move aliases back to the version they served before. No rebuild, no registry needed.
+
+Where each alias goes back to:
+
+- with the registry reachable, from the ledger (`previous_state`: the
+  version live before the latest succeeded promotion not already undone);
+- for a function the ledger knows nothing about, or with the registry out of
+  reach (the on-call case: the build system is down), from the alias's own
+  description, whose `previous`/`older` history relay keeps on every move;
+- with `--to VERSION`, the newest Lambda version holding that release's
+  bytes (by the registry's release document; without the registry, by the
+  version named in the Lambda versions' descriptions).
+
+Whatever the source, the target version's `CodeSha256` must be the digest
+its description names (and the digest the ledger recorded), or nothing moves.
+The run is recorded in the ledger when the registry is reachable; when it is
+not, the rollback still happens and the result says the record is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from builder.config import Environment, Project
+from builder.errors import AwsError, NotFound, RaceLost, VerificationFailed
+from builder.output import Reporter, SilentReporter
+from builder.promote.canary import Clock, SystemClock
+from builder.promote.execute import ApplyFailed, Executor, close_after_failure
+from builder.promote.ledger import Ledger, previous_state
+from builder.promote.plan import Plan, RollbackTarget, plan_rollback
+from builder.promote.records import FAILED, SUCCEEDED, LedgerRecord
+from builder.promote.state import FunctionState, read_state
+from builder.registry.catalog import Catalog
+from builder.registry.release import Release
+from builder.registry.store import Store
+from builder.registry.versions import parse_version
+
+
+@attrs.frozen
+class RollbackRequest:
+    to: str | None = None
+    only: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class RollbackResult:
+    status: str  # "succeeded" | "unchanged"
+    plan: Plan
+    versions: dict[str, str] = attrs.field(factory=dict)
+    skipped: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # "fn: why"
+    record: LedgerRecord | None = None
+    ledger_problem: str | None = None  # why no ledger record was written
+    requests: dict[str, int] = attrs.field(factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "status": self.status,
+            "plan": self.plan.to_json(),
+            "versions": dict(self.versions),
+            "skipped": list(self.skipped),
+            "ledger_seq": self.record.seq if self.record else None,
+            "ledger_written": self.record is not None,
+            "ledger_problem": self.ledger_problem,
+            "aws_requests": {"total": sum(self.requests.values()), "by_operation": dict(self.requests)},
+        }
+
+    def summary(self) -> str:
+        lines = [self.plan.summary()]
+        if self.skipped:
+            lines += ["", "Left alone: " + "; ".join(self.skipped)]
+        if self.status == "unchanged":
+            lines.append("\nNothing to do: every alias already points at its rollback target.")
+        else:
+            moved = ", ".join(f"{f}:{v}" for f, v in sorted(self.versions.items()))
+            lines.append(f"\nRolled back {self.plan.app} in {self.plan.env}: {moved}")
+        if self.record is not None:
+            lines.append(f"Recorded in the ledger (seq {self.record.seq}).")
+        elif self.ledger_problem:
+            lines.append(f"WARNING: the ledger record could not be written: {self.ledger_problem}")
+        return "\n".join(lines)
+
+
+@attrs.frozen
+class _Skip:
+    """Leave this function alone (and say why)."""
+
+    reason: str
+
+
+@attrs.frozen
+class _Refuse:
+    """Refuse the whole rollback (nothing moves)."""
+
+    reason: str
+
+
+class RollbackRunner:
+    def __init__(
+        self,
+        project: Project,
+        env: Environment,
+        *,
+        actor: str,
+        executor: Executor,
+        store: Store | None,
+        registry_problem: str | None = None,
+        clock: Clock | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.project = project
+        self.env = env
+        self.actor = actor
+        self.executor = executor
+        self.lam = executor.lam
+        self.store = store
+        self.registry_problem = registry_problem
+        self.clock = clock or SystemClock()
+        self.reporter = reporter or SilentReporter()
+
+    def rollback(self, request: RollbackRequest) -> RollbackResult:
+        if request.to:
+            parse_version(request.to)
+        names = list(request.only) or sorted(self.project.functions)
+        functions = {name: self.project.function(name).function_name for name in names}
+        self.reporter.step(f"reading {self.env.name} (account {self.env.account}): {len(functions)} function(s)")
+        state = read_state(self.lam, env=self.env.name, region=self.env.region, alias=self.env.alias, functions=functions)
+        ledger = self._ledger()
+        records = self._records(ledger)
+        release = self._release(request.to) if request.to else None
+        targets, skipped, problems = [], [], []
+        for name in names:
+            found = self._target(state.function(name), request.to, release, records)
+            if isinstance(found, _Refuse):
+                problems.append(found.reason)
+            elif isinstance(found, _Skip):
+                skipped.append(f"{name}: {found.reason}")
+            else:
+                targets.append(found)
+        if problems:
+            raise NotFound(f"rollback refused: {'; '.join(problems)}", hint="Nothing was changed. Check `relay status`.")
+        if not targets:
+            raise NotFound(f"nothing to roll back in {self.env.name}: {'; '.join(skipped)}",
+                           hint="Nothing was changed; `relay rollback --to VERSION` names a release to go back to.")
+        plan = plan_rollback(self.project.name, self.env, state, targets, to_version=request.to)
+        if plan.is_noop:
+            return RollbackResult("unchanged", plan, {f.function: f.target_version for f in plan.functions},
+                                  skipped, ledger_problem=None)
+        return self._apply(plan, skipped, ledger)
+
+    # -- where to -------------------------------------------------------------------------------------
+
+    def _target(self, fs: FunctionState, to: str | None, release: Release | None,
+                records) -> RollbackTarget | _Skip | _Refuse:
+        if not fs.exists or fs.alias is None:
+            return _Skip(f"no alias {self.env.alias} on {fs.function_name}")
+        mark = fs.alias_mark
+        history = mark.history() if mark is not None and mark.app == self.project.name else ()
+        current = fs.alias.function_version
+        if to is not None:
+            return self._target_release(fs, to, release, (current, *history))
+        change = previous_state(records, function=fs.function) if records is not None else None
+        if change is not None and change.from_version:
+            after = history[history.index(change.from_version) + 1:] if change.from_version in history else history
+            return RollbackTarget(fs.function, change.from_version, "ledger", after, change.from_digest)
+        if history:
+            return RollbackTarget(fs.function, history[0], "alias description", history[1:])
+        return _Skip("nothing to roll back to (no earlier version recorded)")
+
+    def _target_release(self, fs: FunctionState, to: str, release: Release | None,
+                        history: tuple[str, ...]) -> RollbackTarget | _Skip | _Refuse:
+        app = self.project.name
+        if release is not None:
+            entry = release.function(fs.function)
+            if entry is None:
+                return _Skip(f"not part of {app}@{to}")
+            holding = [v for v in fs.versions if v.carries(app, fs.function, entry.sha256)]
+            wanted = f"sha256 {entry.sha256[:12]}.. ({app}@{to})"
+        else:
+            holding = [v for v in fs.versions if v.mark is not None and (v.mark.app, v.mark.name, v.mark.version)
+                       == (app, fs.function, to) and v.trusted_digest]
+            wanted = f"{app}@{to} (by the versions' descriptions; the registry is out of reach)"
+        if not holding:
+            return _Refuse(f"{fs.function}: no Lambda version of {fs.function_name} holds {wanted}")
+        target = holding[-1]
+        after = history if history and history[0] != target.number else history[1:]
+        return RollbackTarget(fs.function, target.number, "--to", after, target.trusted_digest)
+
+    # -- the registry, when it answers ------------------------------------------------------------------
+
+    def _ledger(self) -> Ledger | None:
+        if self.store is None:
+            return None
+        return Ledger(self.store, self.project.name, self.env.name, clock=self.clock.now)
+
+    def _records(self, ledger: Ledger | None):
+        if ledger is None:
+            self.reporter.note(f"the registry is out of reach ({self.registry_problem}); "
+                               "rolling back from the aliases' own descriptions")
+            return None
+        try:
+            return ledger.records()
+        except (AwsError, NotFound, VerificationFailed) as exc:
+            self._offline(exc.message)
+            return None
+
+    def _release(self, version: str) -> Release | None:
+        if self.store is None:
+            return None
+        try:
+            entry = Catalog(self.store, self.project.name).read(version)
+        except (AwsError, VerificationFailed) as exc:
+            self._offline(exc.message)
+            return None
+        if entry is None:
+            raise NotFound(f"{self.project.name}@{version} is not published", hint="`relay versions` lists what exists.")
+        return entry.release
+
+    def _offline(self, why: str) -> None:
+        self.reporter.note(f"the registry cannot be read ({why}); rolling back from the aliases' own descriptions")
+        self.store = None
+        self.registry_problem = why
+
+    # -- apply --------------------------------------------------------------------------------------------
+
+    def _apply(self, plan: Plan, skipped: Sequence[str], ledger: Ledger | None) -> RollbackResult:
+        opened, problem = None, self.registry_problem
+        if ledger is not None and self.store is not None:
+            try:
+                opened = ledger.open(event="rollback", actor=self.actor, from_version=plan.from_version,
+                                     to_version=plan.to_version, changes=plan.changes())
+            except RaceLost:
+                raise
+            except (AwsError, NotFound) as exc:
+                problem = exc.message
+                self.reporter.note(f"the ledger cannot be written ({problem}); rolling back anyway")
+        try:
+            applied = self.executor.apply(plan)
+        except ApplyFailed as exc:
+            if opened is not None:
+                close_after_failure(ledger, opened, exc, status=exc.status, changes=plan.changes(exc.versions))
+            raise
+        except BaseException as exc:
+            if opened is not None:
+                close_after_failure(ledger, opened, exc, status=FAILED)
+            raise
+        record = None
+        if opened is not None:
+            try:
+                record = ledger.close(opened, status=SUCCEEDED, changes=plan.changes(applied.versions))
+            except (AwsError, NotFound) as exc:
+                problem = exc.message
+        return RollbackResult(SUCCEEDED, plan, dict(applied.versions), skipped, record,
+                              None if record is not None else (problem or "the registry is not configured"))

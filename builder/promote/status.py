@@ -1,0 +1,188 @@
+"""`relay status`: environments x functions: alias -> Lambda version -> artifact version -> digest, and drift.
+
+Drift is code in an account that relay did not put there:
+
+- the alias's version has no relay description, or its `CodeSha256` is not
+  the digest its description names (someone published by hand);
+- the alias's version differs from the registry's manifest of the release
+  its description names (`code_sha256`), when the registry is reachable;
+- `$LATEST` holds code that no relay-published version of the function
+  holds (someone ran update-function-code by hand). After a rollback
+  `$LATEST` still holds the newer release, which relay did publish, so a
+  rollback is not drift.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from builder.config import Environment, Project
+from builder.errors import AwsError, NotFound, VerificationFailed
+from builder.aws.lambda_ import LambdaApi
+from builder.output import table
+from builder.promote.state import FunctionState, read_state
+from builder.registry.catalog import Catalog
+from builder.registry.release import Release
+from builder.registry.store import Store
+
+
+@attrs.frozen
+class FunctionStatus:
+    function: str
+    function_name: str
+    exists: bool
+    alias_version: str | None = None
+    weights: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=tuple)
+    artifact: str | None = None
+    sha256: str | None = None
+    code_sha256: str | None = None  # of the alias's version
+    latest_code_sha256: str | None = None
+    registry_code_sha256: str | None = None  # the manifest's, for `artifact`
+    drift: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.drift)
+
+    def to_json(self) -> dict:
+        return {
+            "function": self.function, "function_name": self.function_name, "exists": self.exists,
+            "alias_version": self.alias_version, "weights": dict(self.weights), "artifact": self.artifact,
+            "sha256": self.sha256, "code_sha256": self.code_sha256, "latest_code_sha256": self.latest_code_sha256,
+            "registry_code_sha256": self.registry_code_sha256, "drift": list(self.drift), "drifted": self.drifted,
+        }
+
+
+@attrs.frozen
+class EnvironmentStatus:
+    env: str
+    account: str
+    region: str
+    alias: str
+    functions: tuple[FunctionStatus, ...] = attrs.field(default=(), converter=tuple)
+    error: str | None = None  # the environment could not be read
+
+    def to_json(self) -> dict:
+        return {"env": self.env, "account": self.account, "region": self.region, "alias": self.alias,
+                "error": self.error, "functions": [f.to_json() for f in self.functions]}
+
+
+@attrs.frozen
+class StatusReport:
+    app: str
+    environments: tuple[EnvironmentStatus, ...] = attrs.field(converter=tuple)
+    registry_problem: str | None = None
+
+    @property
+    def drifted(self) -> bool:
+        return any(f.drifted for e in self.environments for f in e.functions)
+
+    def to_json(self) -> dict:
+        return {"app": self.app, "drift": self.drifted, "registry_problem": self.registry_problem,
+                "environments": [e.to_json() for e in self.environments]}
+
+    def summary(self) -> str:
+        rows = []
+        for env in self.environments:
+            if env.error:
+                rows.append([env.env, "-", "-", "-", "-", "-", f"cannot read: {env.error}"])
+                continue
+            for f in env.functions:
+                weights = ", ".join(f"{v}:{w:.0%}" for v, w in f.weights)
+                rows.append([env.env, f.function,
+                             f"{env.alias} -> {f.alias_version}" if f.alias_version else ("no alias" if f.exists else "absent"),
+                             f.artifact or "-", (f.sha256 or "")[:12] or "-", weights or "-",
+                             "DRIFT: " + "; ".join(f.drift) if f.drift else "ok"])
+        lines = [table(rows, ["env", "function", "alias", "artifact", "sha256", "canary", "state"])]
+        if self.registry_problem:
+            lines.append(f"\n(registry out of reach: {self.registry_problem}; digests checked against the versions' "
+                         "own descriptions only)")
+        if self.drifted:
+            lines.append("\nDRIFT: code was changed outside relay; promote a release (or roll back) to restore it.")
+        return "\n".join(lines)
+
+
+class ReleaseLookup:
+    """Release documents from the registry, read once each (status asks for the same few again and again)."""
+
+    def __init__(self, store: Store, app: str) -> None:
+        self.catalog = Catalog(store, app)
+        self._cache: dict[str, Release | None] = {}
+        self._lock = threading.Lock()
+
+    def release(self, version: str) -> Release | None:
+        with self._lock:
+            if version in self._cache:
+                return self._cache[version]
+        entry = self.catalog.read(version)
+        found = entry.release if entry else None
+        with self._lock:
+            self._cache[version] = found
+        return found
+
+
+def environment_status(project: Project, env: Environment, lam: LambdaApi,
+                       releases: ReleaseLookup | None) -> EnvironmentStatus:
+    functions = {name: fn.function_name for name, fn in sorted(project.functions.items())}
+    state = read_state(lam, env=env.name, region=env.region, alias=env.alias, functions=functions)
+    rows = [function_status(project.name, state.function(name), releases) for name in functions]
+    return EnvironmentStatus(env.name, env.account, env.region, env.alias, rows)
+
+
+def function_status(app: str, fs: FunctionState, releases: ReleaseLookup | None) -> FunctionStatus:
+    if not fs.exists:
+        return FunctionStatus(fs.function, fs.function_name, False)
+    latest_code = fs.latest.code_sha256 if fs.latest else None
+    relay_code = {v.config.code_sha256 for v in fs.versions if v.trusted_digest and v.mark and v.mark.app == app}
+    drift = []
+    if latest_code and latest_code not in relay_code and fs.versions:
+        drift.append(f"$LATEST holds code relay never published (CodeSha256 {latest_code})")
+    if fs.alias is None:
+        return FunctionStatus(fs.function, fs.function_name, True, latest_code_sha256=latest_code, drift=drift)
+    live = fs.live
+    base = dict(function=fs.function, function_name=fs.function_name, exists=True,
+                alias_version=fs.alias.function_version, weights=fs.alias.weights, latest_code_sha256=latest_code)
+    if live is None:
+        return FunctionStatus(**base, drift=[f"the alias points at {fs.alias.function_version}, which is not a published version",
+                                             *drift])
+    mark = live.mark
+    code = live.config.code_sha256
+    if mark is None:
+        return FunctionStatus(**base, code_sha256=code, drift=[f"version {live.number} was not published by relay", *drift])
+    if live.trusted_digest is None:
+        drift.insert(0, f"version {live.number}'s CodeSha256 {code} is not the sha256 its description names")
+    registry_code = None
+    if releases is not None:
+        release = releases.release(mark.version)
+        entry = release.function(fs.function) if release else None
+        if release is None:
+            drift.append(f"{app}@{mark.version} is not in the registry")
+        elif entry is None:
+            drift.append(f"{app}@{mark.version} has no function {fs.function}")
+        else:
+            registry_code = entry.code_sha256
+            if code != registry_code:
+                drift.append(f"version {live.number}'s CodeSha256 differs from the registry's manifest "
+                             f"for {mark.version} ({registry_code})")
+    return FunctionStatus(**base, artifact=mark.version, sha256=mark.sha256, code_sha256=code,
+                          registry_code_sha256=registry_code, drift=drift)
+
+
+def collect_status(
+    project: Project,
+    envs: Sequence[Environment],
+    connect: Callable[[Environment], LambdaApi],
+    releases: ReleaseLookup | None,
+    registry_problem: str | None,
+) -> StatusReport:
+    """Status of every environment in `envs`; one that cannot be reached is reported, not fatal."""
+    found = []
+    for env in envs:
+        try:
+            found.append(environment_status(project, env, connect(env), releases))
+        except (AwsError, NotFound, VerificationFailed) as exc:
+            found.append(EnvironmentStatus(env.name, env.account, env.region, env.alias, error=exc.message))
+    return StatusReport(project.name, found, registry_problem)
