@@ -8,6 +8,7 @@ else is a bug and says so. `--debug` shows the traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 from pathlib import Path
@@ -20,12 +21,50 @@ from builder.commands.options import Context
 from builder.output import emit_json
 
 
+# Commands are imported when used, so `relay build` does not pay for boto3 or moto imports.
+COMMANDS = {
+    "lock": "builder.commands.build:lock",
+    "build": "builder.commands.build:build",
+    "publish": "builder.commands.registry:publish",
+    "versions": "builder.commands.registry:versions",
+    "verify": "builder.commands.registry:verify",
+    "keygen": "builder.commands.registry:keygen",
+    "promote": "builder.commands.promote:promote",
+    "rollback": "builder.commands.promote:rollback",
+    "status": "builder.commands.promote:status",
+    "history": "builder.commands.release:history",
+    "diff": "builder.commands.release:diff",
+    "iam-policy": "builder.commands.release:iam_policy",
+    "invoke": "builder.commands.local:invoke",
+    "init": "builder.commands.local:init",
+    "local": "builder.commands.sandbox:local",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands are imported on first use (click's documented pattern)."""
+
+    def __init__(self, *args, lazy: dict[str, str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.lazy)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy:
+            return None
+        module_name, attr = self.lazy[cmd_name].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
 def _exit_codes_epilog() -> str:
     lines = [f"  {code:>2}  {meaning}" for code, meaning in sorted(EXIT_CODES.items())]
     return "\b\nExit codes:\n" + "\n".join(lines)
 
 
-@click.group(epilog=_exit_codes_epilog(), context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=COMMANDS, epilog=_exit_codes_epilog(),
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="relay")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="relay.toml or pyproject.toml to use.")
 @click.option("-C", "--directory", type=click.Path(file_okay=False, path_type=Path), help="Run as if started in this folder.")
@@ -34,17 +73,6 @@ def _exit_codes_epilog() -> str:
 def cli(ctx: click.Context, config: Path | None, directory: Path | None, debug: bool) -> None:
     """Build Lambda bundles once; publish, sign and promote the same bytes."""
     ctx.obj = Context(config, directory, debug)
-
-
-def _register_commands() -> None:
-    from builder.commands import build as build_commands
-
-    for module in (build_commands,):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

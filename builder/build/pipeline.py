@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import attrs
 
@@ -33,7 +33,7 @@ from builder.build.gitinfo import git_info
 from builder.build.importcheck import ImportCheck, check_handler
 from builder.build.layout import function_entries, layer_entries
 from builder.build.lockfile import LockFile, input_sha256, lock_path_for, read_lock
-from builder.build.zipwriter import BundleStats, ZipEntry, collect_tree, write_zip, zip_epoch
+from builder.build.zipwriter import BundleStats, ZipEntry, collect_tree, contributors, write_zip, zip_epoch
 from builder.config import Function, Layer, Project
 from builder.errors import BuildFailed, ConfigError, LockStale, RelayError
 from builder.models import GitInfo, LayerRef, LockInfo, Manifest, bundle_name
@@ -48,12 +48,21 @@ INDEX_SCHEMA = "relay.build/v1"
 LAYOUT_VERSION = "1"
 
 
+class RemoteCache(Protocol):
+    """The registry's build cache (builder.registry.cache.RemoteCache): shared by a fleet of runners."""
+
+    def lookup(self, app: str, build_key: str) -> tuple[Manifest, bytes] | None: ...
+
+    def store(self, app: str, manifest: Manifest, zip_path: Path) -> bool: ...
+
+
 @attrs.frozen
 class BuildOptions:
     use_cache: bool = True
     import_check: bool = True
     offline: bool = False
     jobs: int | None = None
+    remote_cache: RemoteCache | None = None
 
 
 @attrs.frozen
@@ -96,7 +105,7 @@ class BundleResult:
     manifest: Manifest
     zip_path: Path
     manifest_path: Path
-    status: str  # "built" | "cached" | "unchanged"
+    status: str  # "built" | "cached" | "remote" | "unchanged"
     seconds: float
     stats: BundleStats
     import_check: ImportCheck | None = None
@@ -156,9 +165,10 @@ class BuildResult:
         if not self.rebuilt:
             lines.append(f"Nothing changed: all {len(self.bundles)} bundles are up to date in {self.dist}.")
         else:
-            counts = {s: sum(1 for b in self.bundles if b.status == s) for s in ("built", "cached", "unchanged")}
+            counts = {s: sum(1 for b in self.bundles if b.status == s) for s in ("built", "cached", "remote", "unchanged")}
+            remote = f", {counts['remote']} from the registry's cache" if counts["remote"] else ""
             lines.append(
-                f"{counts['built']} built, {counts['cached']} from cache, {counts['unchanged']} unchanged "
+                f"{counts['built']} built, {counts['cached']} from cache{remote}, {counts['unchanged']} unchanged "
                 f"in {self.seconds:.1f}s -> {self.dist}"
             )
         return "\n".join(lines)
@@ -277,7 +287,23 @@ class _Builder:
             source_sha, source_paths = self._source_digest(target)
             key = self._build_key(target, lock, source_sha)
         cached = self.cache.get(key) if self.options.use_cache else None
-        return Prepared(target, lock, source_sha, source_paths, key, cached, started=started)
+        status = "cached"
+        if cached is None and self.options.use_cache and self.options.remote_cache is not None:
+            cached = self._from_remote(target, key)
+            status = "remote"
+        return Prepared(target, lock, source_sha, source_paths, key, cached, status=status, started=started)
+
+    def _from_remote(self, target: Target, key: str) -> CachedBundle | None:
+        assert self.options.remote_cache is not None
+        hit = self.options.remote_cache.lookup(self.project.name, key)
+        if hit is None:
+            return None
+        manifest, data = hit
+        self.reporter.step(f"{target.label}: taken from the registry's build cache")
+        with tempfile.TemporaryDirectory(prefix="relay-remote-") as tmp:
+            zip_path = Path(tmp) / "bundle.zip"
+            zip_path.write_bytes(data)
+            return self.cache.put(key, zip_path, stats_of_zip(zip_path, manifest))
 
     def fetch_wheels(self, to_build: list[Prepared]) -> None:
         """One pip download per platform for every locked wheel not in the cache yet."""
@@ -344,6 +370,8 @@ class _Builder:
         with step("manifest", target):
             zip_path, manifest_path, changed = self._write_dist(target, cached.zip_path, manifest)
         status = "unchanged" if prepared.status == "cached" and not changed else prepared.status
+        if status == "built" and self.options.remote_cache is not None:
+            self.options.remote_cache.store(self.project.name, manifest, cached.zip_path)
         if status != "unchanged":
             self.reporter.step(f"{target.label}: {status}, {cached.stats.files} files, sha256 {cached.stats.sha256[:12]}")
         return BundleResult(manifest, zip_path, manifest_path, status, time.monotonic() - prepared.started,
@@ -455,6 +483,19 @@ class _Builder:
 
     def _rel(self, path: Path) -> str:
         return Path(os.path.relpath(path, self.project.root)).as_posix()
+
+
+def stats_of_zip(zip_path: Path, manifest: Manifest) -> BundleStats:
+    """Stats of a bundle relay built elsewhere (the remote cache), its sizes read from the zip."""
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as archive:
+        sizes = [(info.filename, info.file_size) for info in archive.infolist()]
+    return BundleStats(
+        sha256=manifest.sha256, code_sha256=manifest.code_sha256, content_digest=manifest.content_digest,
+        zipped_size=zip_path.stat().st_size, unzipped_size=sum(size for _, size in sizes), files=len(sizes),
+        contributors=contributors(sizes),
+    )
 
 
 def write_index(project: Project, results: tuple[BundleResult, ...]) -> Path:

@@ -35,19 +35,29 @@ def lock(obj: Context, names: tuple[str, ...], check: bool, resolver: str, upgra
 @click.option("--no-import-check", is_flag=True, help="Skip importing each handler after the build.")
 @click.option("--offline", is_flag=True, help="Use only the local wheel cache; never reach the package index.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 32), default=None, help="Parallel builds (default: CPU count).")
+@click.option("--remote-cache/--no-remote-cache", default=None,
+              help="Reuse bundles other runners built from the same inputs, via the registry "
+                   "(default: registry.remote_cache in relay.toml).")
 @json_option
 @click.pass_obj
 def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check: bool, offline: bool,
-          jobs: int | None, as_json: bool) -> None:
+          jobs: int | None, remote_cache: bool | None, as_json: bool) -> None:
     """Build functions and layers into reproducible zips and manifests in dist/."""
     from builder.build.pipeline import BuildOptions, build_project
 
-    options = BuildOptions(use_cache=not no_cache, import_check=not no_import_check, offline=offline, jobs=jobs)
-    result = build_project(obj.project(), names, options=options, reporter=reporter_for(as_json))
+    project = obj.project()
+    use_remote = remote_cache if remote_cache is not None else bool(project.registry and project.registry.remote_cache)
+    options = BuildOptions(use_cache=not no_cache, import_check=not no_import_check, offline=offline, jobs=jobs,
+                           remote_cache=_remote_cache(project) if use_remote and not offline else None)
+    result = build_project(project, names, options=options, reporter=reporter_for(as_json))
     if as_json:
         emit_json(result.to_json())
     else:
         click.echo(result.summary())
 
 
-COMMANDS = (lock, build)
+def _remote_cache(project):
+    from builder.registry.cache import RemoteCache
+    from builder.registry.factory import open_store
+
+    return RemoteCache(open_store(project))

@@ -66,4 +66,3 @@ def init(obj: Context, folder: Path, name: str | None, runtime: str, pipeline: s
         click.echo(result.summary(shown_root=str(folder)))
 
 
-COMMANDS = (invoke, init)

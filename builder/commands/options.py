@@ -20,4 +20,10 @@ class Context:
         self.debug = debug
 
     def project(self) -> Project:
-        return load_project(self.config, cwd=self.directory)
+        """The project config; pointed at `relay local`'s sandbox when one is up for it."""
+        from builder.localaws import apply_local_settings
+
+        project, note = apply_local_settings(load_project(self.config, cwd=self.directory))
+        if note:
+            click.echo(f"note: {note}", err=True)
+        return project

@@ -71,4 +71,3 @@ def iam_policy(obj: Context, role: str, env_name: str | None, as_json: bool) -> 
         click.echo(json.dumps(doc.document, indent=2))
 
 
-COMMANDS = (history, diff, iam_policy)

@@ -175,15 +175,13 @@ def relay_calls(text: str) -> list[list[str]]:
 
 def check_against_cli(call: list[str]) -> None:
     """The subcommand exists and takes each --option used (for commands this relay has)."""
+    import click
+
     from builder.cli import cli
 
     name, args = call[0], call[1:]
-    command = cli.commands.get(name)
-    if command is None:
-        # publish/promote come with the registry and promotion features; once they are
-        # registered, their options are checked here too.
-        assert name in ("publish", "promote"), f"unknown relay command in pipeline: {name}"
-        return
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None, f"unknown relay command in pipeline: {name}"
     known = {opt for param in command.params for opt in getattr(param, "opts", ())}
     for arg in args:
         if arg.startswith("--"):
