@@ -64,6 +64,7 @@ class Manifest:
     lock: LockInfo | None = None
     git: GitInfo | None = None
     version: str | None = None
+    source_date_epoch: int = 315532800  # 1980-01-01T00:00:00Z, the zip format's first second
 
     @property
     def bundle_name(self) -> str:
@@ -90,7 +91,12 @@ class Manifest:
             "source": {"sha256": self.source_sha256, "paths": list(self.source_paths)},
             "git": self.git.to_json() if self.git else None,
             "build_key": self.build_key,
-            "builder": {"name": "relay", "version": self.relay_version, "zlib": self.zlib_version},
+            "builder": {
+                "name": "relay",
+                "version": self.relay_version,
+                "zlib": self.zlib_version,
+                "source_date_epoch": self.source_date_epoch,
+            },
         }
 
     @classmethod
@@ -119,6 +125,7 @@ class Manifest:
             build_key=doc["build_key"],
             relay_version=doc["builder"]["version"],
             zlib_version=doc["builder"]["zlib"],
+            source_date_epoch=doc["builder"].get("source_date_epoch", 315532800),
         )
 
 

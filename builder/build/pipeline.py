@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 import zlib
@@ -36,6 +35,7 @@ from builder.build.lockfile import LockFile, input_sha256, lock_path_for, read_l
 from builder.build.zipwriter import BundleStats, ZipEntry, collect_tree, contributors, write_zip, zip_epoch
 from builder.config import Function, Layer, Project
 from builder.errors import BuildFailed, ConfigError, LockStale, RelayError
+from builder.fsutil import atomic_copy, atomic_write_text
 from builder.models import GitInfo, LayerRef, LockInfo, Manifest, bundle_name
 from builder.output import Reporter, SilentReporter
 from builder.paths import cache_dir
@@ -63,6 +63,7 @@ class BuildOptions:
     offline: bool = False
     jobs: int | None = None
     remote_cache: RemoteCache | None = None
+    epoch: int | None = None  # the zip timestamp; default SOURCE_DATE_EPOCH (clamped) or 1980-01-01
 
 
 @attrs.frozen
@@ -272,7 +273,7 @@ class _Builder:
         self.cache_root = cache_dir()
         self.cache = BuildCache(self.cache_root)
         self.wheels = wheels.WheelCache(self.cache_root)
-        self.epoch = zip_epoch()
+        self.epoch = options.epoch if options.epoch is not None else zip_epoch()
         self.git: GitInfo | None = git_info(project.root)
         self.project.dist_dir.mkdir(parents=True, exist_ok=True)
 
@@ -444,6 +445,7 @@ class _Builder:
             build_key=key,
             relay_version=__version__,
             zlib_version=zlib.ZLIB_RUNTIME_VERSION,
+            source_date_epoch=self.epoch,
         )
 
     def _write_dist(self, target: Target, cached_zip: Path, manifest: Manifest) -> tuple[Path, Path, bool]:
@@ -453,10 +455,10 @@ class _Builder:
         changed = not (zip_path.is_file() and zip_path.stat().st_size == manifest.zipped_size
                        and sha256_file(zip_path) == manifest.sha256)
         if changed:
-            _atomic_copy(cached_zip, zip_path)
+            atomic_copy(cached_zip, zip_path)
         text = json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n"
         if not manifest_path.is_file() or manifest_path.read_text(encoding="utf-8") != text:
-            _atomic_write(manifest_path, text)
+            atomic_write_text(manifest_path, text)
         return zip_path, manifest_path, changed
 
     def _import_check(self, target: Target, zip_path: Path, layers: list[BundleResult], key: str) -> ImportCheck | None:
@@ -513,7 +515,7 @@ def write_index(project: Project, results: tuple[BundleResult, ...]) -> Path:
     path = dist / INDEX_FILE
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        _atomic_write(path, text)
+        atomic_write_text(path, text)
     return path
 
 
@@ -527,15 +529,3 @@ def _index_entry(project: Project, manifest_path: Path) -> dict:
         "manifest": manifest_path.name,
         "lock": manifest.lock.path if manifest.lock else None,
     }
-
-
-def _atomic_copy(src: Path, dest: Path) -> None:
-    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    shutil.copyfile(src, staged)
-    os.replace(staged, dest)
-
-
-def _atomic_write(dest: Path, text: str) -> None:
-    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    staged.write_text(text, encoding="utf-8")
-    os.replace(staged, dest)

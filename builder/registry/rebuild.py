@@ -8,6 +8,8 @@ and compares every bundle's sha256 with the release's.
 
 from __future__ import annotations
 
+import json
+
 import os
 import tarfile
 import tempfile
@@ -79,8 +81,8 @@ def rebuild_release(project: Project, store: Store, version: str, *, reporter: R
         config = _export(project, release.git.commit, Path(tmp))
         reporter.step(f"rebuilding {project.name}@{version} from {release.git.commit[:12]} in {tmp}")
         rebuilt_project = load_project(config)
-        result = build_project(rebuilt_project, (), options=BuildOptions(use_cache=False, import_check=False),
-                               reporter=reporter)
+        options = BuildOptions(use_cache=False, import_check=False, epoch=_recorded_epoch(store, release))
+        result = build_project(rebuilt_project, (), options=options, reporter=reporter)
     built = {b.manifest.bundle_name: b.manifest.sha256 for b in result.bundles}
     published = {**{l.bundle: l.sha256 for l in release.layers}, **{f.name: f.sha256 for f in release.functions}}
     report = RebuildReport(project.name, version, release.git.commit,
@@ -91,6 +93,15 @@ def rebuild_release(project: Project, store: Store, version: str, *, reporter: R
                                  f"{differing}", hint="The build is not reproducible for these bundles: compare the "
                                  "manifests' inputs (lock, source, relay and zlib versions, SOURCE_DATE_EPOCH).")
     return report
+
+
+def _recorded_epoch(store: Store, release) -> int | None:
+    """The zip timestamp the release was built with (SOURCE_DATE_EPOCH), from one of its manifests."""
+    entries = [*release.functions, *release.layers]
+    if not entries:
+        return None
+    doc = json.loads(store.read(store.layout.key(entries[0].manifest)).body)
+    return doc.get("builder", {}).get("source_date_epoch")
 
 
 def _export(project: Project, commit: str, into: Path) -> Path:

@@ -172,3 +172,20 @@ def test_examples_shop_publishes_and_verify_rebuild_passes(aws, tmp_path, cache)
     report = json.loads(done.stdout)
     assert report["ok"] and report["rebuild"]["ok"]
     assert len(report["rebuild"]["bundles"]) == 5
+
+
+def test_rebuild_uses_the_recorded_source_date_epoch(aws, tmp_path, cache, monkeypatch):
+    repo, app = new_repo(tmp_path, aws, TINY)
+    tiny_sources(app)
+    commit_all(repo)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    project = load_project(app / "relay.toml")
+    build_project(project, (), options=BuildOptions(import_check=False))
+    manifest = json.loads((app / "dist" / "hello.manifest.json").read_text())
+    assert manifest["builder"]["source_date_epoch"] == 1700000000
+    ws = Workspace(app, None, aws)
+    assert ws.relay("publish", "--version", "1.0.0").returncode == 0
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")  # the verifier's shell does not know the build's epoch
+    report = rebuild_release(project, ws.store(), "1.0.0")
+    assert report.ok
