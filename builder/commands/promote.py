@@ -37,9 +37,13 @@ def promote(obj: Context, version: str, env_name: str, only: tuple[str, ...], dr
 @click.option("--env", "env_name", required=True, metavar="ENV", help="Environment to roll back.")
 @click.option("--to", "to_version", metavar="VERSION", help="Go back to this release instead of the previous one.")
 @click.option("--only", multiple=True, metavar="FN", help="Roll back only this function (repeatable).")
+@click.option("--force", is_flag=True,
+              help="Take the environment over from a run that still holds it (a promotion that died); needs --reason.")
+@click.option("--reason", metavar="TEXT", default="", help="Why (recorded in the ledger).")
 @json_option
 @click.pass_obj
-def rollback(obj: Context, env_name: str, to_version: str | None, only: tuple[str, ...], as_json: bool) -> None:
+def rollback(obj: Context, env_name: str, to_version: str | None, only: tuple[str, ...], force: bool, reason: str,
+             as_json: bool) -> None:
     """Move aliases back to the previous version (no rebuild; works with only the environment's account)."""
     from builder.aws.session import RequestCounter
     from builder.promote.factory import run_rollback
@@ -47,7 +51,7 @@ def rollback(obj: Context, env_name: str, to_version: str | None, only: tuple[st
 
     project = obj.project()
     reporter = reporter_for(as_json)
-    result = run_rollback(project, env_name, RollbackRequest(to=to_version, only=only), counter=RequestCounter(),
+    result = run_rollback(project, env_name, RollbackRequest(to=to_version, only=only, force=force, reason=reason), counter=RequestCounter(),
                           reporter=reporter)
     if as_json:
         emit_json(result.to_json())

@@ -33,7 +33,7 @@ from builder.errors import AwsError, GateRefused, LimitExceeded, NotFound, Relay
 from builder.output import Reporter, SilentReporter, human_size, table
 from builder.promote.canary import AlarmFired, AlarmWatch, AliasMover, Clock, SystemClock
 from builder.promote.gates import GateCheck, check_gates, enforce, failed, refusal_message
-from builder.promote.ledger import DEFAULT_LEASE, Ledger
+from builder.promote.ledger import DEFAULT_LEASE, Ledger, succeeded
 from builder.promote.plan import CREATE, LayerAction, Plan, FunctionAction, layer_name_in_aws, plan_promotion, selected_functions
 from builder.promote.records import FAILED, REVERTED, SUCCEEDED, FunctionChange, LedgerRecord
 from builder.promote.state import DESCRIPTION_MAX, LayerMark, code_sha256_of, read_state
@@ -450,8 +450,8 @@ class Promoter:
                 raise VerificationFailed(f"{app}@{version}: the release document changed while it was being verified")
         except VerificationFailed as exc:
             if not request.dry_run:
-                self.ledger.refuse(event="promote", actor=self.actor, from_version=None, to_version=version,
-                                   reason=f"verification failed: {exc.message}")
+                self.ledger.refuse(event="promote", actor=self.actor, from_version=self._live_version(),
+                                   to_version=version, reason=f"verification failed: {exc.message}")
             raise
         return after.release, len(report.checks)
 
@@ -472,9 +472,14 @@ class Promoter:
         try:
             enforce(gates, force=request.force, reason=request.reason)
         except GateRefused as exc:
-            self.ledger.refuse(event="promote", actor=self.actor, from_version=None, to_version=request.version,
-                               reason=exc.message)
+            self.ledger.refuse(event="promote", actor=self.actor, from_version=self._live_version(),
+                               to_version=request.version, reason=exc.message)
             raise
+
+    def _live_version(self) -> str | None:
+        """The release this environment runs, per its ledger (what a refusal kept in place)."""
+        done = succeeded(self.ledger.records())
+        return done[-1].to_version if done else None
 
     def _plan(self, release: Release, only: Sequence[str]) -> Plan:
         selected = selected_functions(release, only)

@@ -184,15 +184,22 @@ class Ledger:
         reason: str = "",
         forced: bool = False,
         lease: dt.timedelta = DEFAULT_LEASE,
+        take_over: bool = False,
     ) -> LedgerRecord:
-        """Take the environment: append a "started" record, or raise RaceLost when another run holds it."""
+        """Take the environment: append a "started" record, or raise RaceLost when another run holds it.
+
+        `take_over` (a forced run only) supersedes a holder whose lease has not run
+        out: for the on-call engineer rolling back after a promotion that died.
+        """
         if forced and not reason.strip():
             raise UsageError("a forced run needs a reason", hint="Pass --reason TEXT with --force.")
+        if take_over and not forced:
+            raise ValueError("take_over needs forced=True and a reason")
         for _ in range(_OPEN_ATTEMPTS):
             seqs = self.seqs()
             now = self.clock()
             holder = self._running(seqs)
-            if holder is not None and not holder.lease_expired(now):
+            if holder is not None and not holder.lease_expired(now) and not take_over:
                 raise RaceLost(self._busy(holder, now), hint=_BUSY_HINT.format(env=self.env))
             record = LedgerRecord(
                 seq=(seqs[-1] if seqs else 0) + 1, app=self.app, env=self.env, event=event, status=STARTED,
@@ -298,7 +305,8 @@ class Ledger:
                 f"in {human_duration(math.ceil((lease - now).total_seconds()))})")
 
 
-_BUSY_HINT = "Wait for it to finish (`relay history --env {env}`), then rerun."
+_BUSY_HINT = ("Wait for it to finish (`relay history --env {env}`), then rerun; if that run died, "
+              "`relay rollback --env {env} --force --reason TEXT` takes over.")
 _CORRUPT_HINT = "Ledger records are written only by relay; check who else writes to the registry bucket."
 
 

@@ -42,6 +42,8 @@ from builder.registry.versions import parse_version
 class RollbackRequest:
     to: str | None = None
     only: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    force: bool = False  # take the environment over from a run that holds it (a promotion that died)
+    reason: str = ""
 
 
 @attrs.frozen
@@ -147,7 +149,7 @@ class RollbackRunner:
         if plan.is_noop:
             return RollbackResult("unchanged", plan, {f.function: f.target_version for f in plan.functions},
                                   skipped, ledger_problem=None)
-        return self._apply(plan, skipped, ledger)
+        return self._apply(plan, skipped, ledger, request)
 
     # -- where to -------------------------------------------------------------------------------------
 
@@ -224,12 +226,14 @@ class RollbackRunner:
 
     # -- apply --------------------------------------------------------------------------------------------
 
-    def _apply(self, plan: Plan, skipped: Sequence[str], ledger: Ledger | None) -> RollbackResult:
+    def _apply(self, plan: Plan, skipped: Sequence[str], ledger: Ledger | None,
+               request: RollbackRequest) -> RollbackResult:
         opened, problem = None, self.registry_problem
         if ledger is not None and self.store is not None:
             try:
                 opened = ledger.open(event="rollback", actor=self.actor, from_version=plan.from_version,
-                                     to_version=plan.to_version, changes=plan.changes())
+                                     to_version=plan.to_version, changes=plan.changes(),
+                                     forced=request.force, reason=request.reason, take_over=request.force)
             except RaceLost:
                 raise
             except (AwsError, NotFound) as exc:

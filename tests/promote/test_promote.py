@@ -87,6 +87,7 @@ def test_prod_refuses_until_staging_ran_the_release_and_the_soak_passed(shop):
         ("promote", "started"), ("promote", "succeeded"), ("promote", "refused"), ("promote", "refused"),
         ("promote", "started"), ("promote", "succeeded")]
     assert "soak" in records[3]["reason"]
+    assert records[3]["from_version"] == "1.0.0" and records[3]["to_version"] == "1.1.0"  # what the refusal kept
 
 
 def test_force_with_a_reason_overrides_the_gates_and_the_ledger_records_it(shop):

@@ -154,3 +154,26 @@ def test_rollback_refuses_a_version_whose_code_is_not_what_its_description_says(
 
     assert "does not match the digest its description names" in caught.value.message
     assert shop.alias("staging", "orders")["FunctionVersion"] == "2"
+
+
+def test_a_promotion_that_died_holding_the_environment_does_not_block_the_on_call(shop, relay_cli):
+    from builder.errors import RaceLost
+    from builder.promote.ledger import Ledger
+
+    first = two_releases_in_prod(shop)
+    # A promotion that opened the ledger and died: its lease still runs for 30 minutes.
+    Ledger(shop.store(), "shop", "prod", clock=shop.clock.now).open(
+        event="promote", actor="arn:aws:sts::333333333333:assumed-role/ci/crashed", from_version="1.1.0",
+        to_version="1.2.0", changes=())
+
+    with pytest.raises(RaceLost) as blocked:
+        rollback(shop)
+    assert "--force --reason" in blocked.value.hint
+    assert {fn: shop.alias("prod", fn)["FunctionVersion"] for fn in FUNCTIONS} != first
+
+    result = rollback(shop, force=True, reason="the 1.2.0 promotion died; back to 1.0.0")
+    assert result.status == "succeeded"
+    assert {fn: shop.alias("prod", fn)["FunctionVersion"] for fn in FUNCTIONS} == first
+    taken = [r for r in shop.ledger("prod") if r["event"] == "rollback" and r["status"] == "started"][-1]
+    assert taken["forced"] is True and taken["supersedes"] is not None
+    assert taken["reason"] == "the 1.2.0 promotion died; back to 1.0.0"
