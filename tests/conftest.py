@@ -133,3 +133,44 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AwsAccounts:
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     return AwsAccounts(moto_endpoint)
+
+
+class RelayRun:
+    """What a user sees of one relay command: exit code, stdout, stderr."""
+
+    def __init__(self, code: int, stdout: str, stderr: str) -> None:
+        self.code, self.stdout, self.stderr = code, stdout, stderr
+
+    def json(self):
+        return json.loads(self.stdout)
+
+    def __repr__(self) -> str:
+        return f"RelayRun(code={self.code}, stdout={self.stdout[-800:]!r}, stderr={self.stderr[-800:]!r})"
+
+
+def _run_relay(*args: str, cwd: Path | None = None, stdin: str | None = None) -> RelayRun:
+    from click.testing import CliRunner
+
+    from builder.cli import main
+
+    argv = [*(["-C", str(cwd)] if cwd else []), *args]
+    with CliRunner().isolation(input=stdin) as streams:
+        try:
+            main(argv)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
+    return RelayRun(code, out, err)
+
+
+@pytest.fixture
+def relay():
+    """Run the relay CLI in-process as a user would (main(), its error handler and exit codes)."""
+    return _run_relay
+
+
+@pytest.fixture
+def relay_cli():
+    """The same as `relay`, for suites where `relay` names something else."""
+    return _run_relay

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -27,8 +25,10 @@ from pathlib import Path
 
 
 from builder.build import platform, subproc
+from builder.build.digest import sha256_file
 from builder.build.lockfile import LockedRequirement, LockFile
 from builder.errors import BuildFailed
+from builder.fsutil import atomic_copy, atomic_write_text
 
 _HASH_MISMATCH = re.compile(r"DO NOT MATCH THE HASHES.*?\n\s+(\S+==\S+)", re.S)
 _GOT = re.compile(r"Got\s+([0-9a-f]{64})")
@@ -48,16 +48,16 @@ class WheelCache:
         return path if path.is_file() else None
 
     def remember(self, req: LockedRequirement, runtime: str, arch: str, wheel: Path) -> Path:
-        digest = _sha256(wheel)
+        digest = sha256_file(wheel)
         if f"sha256:{digest}" not in req.hashes:
             raise BuildFailed("download", f"{req.name}=={req.version}: pip returned {wheel.name}, which the lock does not pin")
         stored = self.root / digest / wheel.name
         if not stored.is_file():
             stored.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_copy(wheel, stored)
+            atomic_copy(wheel, stored)
         record = self._choice_path(req, runtime, arch)
         record.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(record, json.dumps({"sha256": digest, "file": wheel.name}))
+        atomic_write_text(record, json.dumps({"sha256": digest, "file": wheel.name}))
         return stored
 
     def _choice_path(self, req: LockedRequirement, runtime: str, arch: str) -> Path:
@@ -119,7 +119,7 @@ def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> None:
 
     target.mkdir(parents=True, exist_ok=True)
     for req, wheel in wheels:
-        digest = _sha256(wheel)
+        digest = sha256_file(wheel)
         if f"sha256:{digest}" not in req.hashes:
             raise BuildFailed(
                 "install",
@@ -192,23 +192,3 @@ def _requirement_line(req: LockedRequirement) -> str:
 def _pip_env() -> dict[str, str]:
     # Bytecode and version checks vary by host and time.
     return {"PYTHONDONTWRITEBYTECODE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _atomic_copy(src: Path, dest: Path) -> None:
-    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    shutil.copyfile(src, staged)
-    os.replace(staged, dest)
-
-
-def _atomic_write(dest: Path, text: str) -> None:
-    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    staged.write_text(text, encoding="utf-8")
-    os.replace(staged, dest)

@@ -13,7 +13,6 @@ change", it deploys nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,7 +20,6 @@ import attrs
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from builder import schemas
 from builder.errors import NotFound, VerificationFailed
 from builder.models import Manifest
 from builder.registry import statement as stmt
@@ -30,6 +28,7 @@ from builder.registry.layout import envelope_key
 from builder.registry.release import Release, ReleaseFunction, ReleaseLayer
 from builder.registry.signing import Envelope, TrustedKeys, verify_envelope
 from builder.registry.store import Store
+from builder.registry.verify import parse_manifest
 from builder.registry.versions import parse_version
 
 ADDED = "added"
@@ -264,14 +263,7 @@ def _read_manifest(store: Store, release: Release, entry: ReleaseFunction | Rele
     stored = store.read_optional(key)
     if stored is None:
         raise VerificationFailed(f"{key} is missing (named by {release.app}@{release.version})")
-    try:
-        doc = json.loads(stored.body)
-    except ValueError as exc:
-        raise VerificationFailed(f"{key}: not JSON ({exc})") from None
-    problems = schemas.errors("manifest", doc)
-    if problems:
-        raise VerificationFailed(f"{key}: {schemas.key_path(problems[0])}: {problems[0].message}")
-    manifest = Manifest.from_json(doc)
+    manifest = parse_manifest(key, stored.body)
     kind = "function" if isinstance(entry, ReleaseFunction) else "layer"
     expected = {"app": release.app, "kind": kind, "name": entry.name, "architecture": entry.architecture,
                 "sha256": entry.sha256}

@@ -8,13 +8,13 @@ the ones its manifest names), so what goes up is exactly what was built.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import attrs
 
 from builder import schemas
+from builder.build.digest import sha256_file
 from builder.config import Project
 from builder.errors import UsageError
 from builder.models import Manifest
@@ -85,7 +85,7 @@ def _bundle(folder: Path, entry: dict) -> DistBundle:
     if problems:
         raise UsageError(f"{manifest_path.name}: {schemas.key_path(problems[0])}: {problems[0].message}", hint=_REBUILD)
     manifest = Manifest.from_json(doc)
-    actual = _sha256_file(zip_path)
+    actual = sha256_file(zip_path)
     if actual != manifest.sha256 or zip_path.stat().st_size != manifest.zipped_size:
         raise UsageError(f"{zip_path.name} does not match its manifest (sha256 {actual[:12]}, manifest says "
                          f"{manifest.sha256[:12]})", hint="dist/ changed after the build; " + _REBUILD)
@@ -104,11 +104,3 @@ def _check_complete(project: Project, dist: Dist) -> None:
             if (ref.name, ref.sha256) not in layers:
                 raise UsageError(f"function {bundle.manifest.name} needs layer {ref.name} ({ref.sha256[:12]}), "
                                  "which is not in dist/", hint=_REBUILD)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

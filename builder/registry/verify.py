@@ -201,14 +201,7 @@ class _Checker:
         stored = self.store.read_optional(key)
         if stored is None:
             raise VerificationFailed(f"{key} is missing")
-        try:
-            doc = json.loads(stored.body)
-        except ValueError as exc:
-            raise VerificationFailed(f"{key}: not JSON ({exc})") from None
-        problems = schemas.errors("manifest", doc)
-        if problems:
-            raise VerificationFailed(f"{key}: {schemas.key_path(problems[0])}: {problems[0].message}")
-        manifest = Manifest.from_json(doc)
+        manifest = parse_manifest(key, stored.body)
         mismatches = _manifest_mismatches(manifest, entry, release, kind, self.version)
         if mismatches:
             raise VerificationFailed(f"manifest disagrees with the release: {'; '.join(mismatches)}")
@@ -263,6 +256,18 @@ class _Checker:
         envelope = Envelope.from_bytes(stored.body, what=key)
         keyid = verify_envelope(envelope, self.trusted, what=key)
         return keyid, stmt.StatementView.parse(envelope.payload, what=key)
+
+
+def parse_manifest(key: str, body: bytes) -> Manifest:
+    """A stored manifest, which must be JSON valid against schemas/manifest.schema.json."""
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise VerificationFailed(f"{key}: not JSON ({exc})") from None
+    problems = schemas.errors("manifest", doc)
+    if problems:
+        raise VerificationFailed(f"{key}: {schemas.key_path(problems[0])}: {problems[0].message}")
+    return Manifest.from_json(doc)
 
 
 def _manifest_mismatches(manifest: Manifest, entry: ReleaseFunction | ReleaseLayer, release: Release,

@@ -144,35 +144,3 @@ def write_tree(root: Path, files: dict[str, str]) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-
-
-class RelayRun:
-    def __init__(self, code: int, stdout: str, stderr: str) -> None:
-        self.code, self.stdout, self.stderr = code, stdout, stderr
-
-    def json(self):
-        import json
-
-        return json.loads(self.stdout)
-
-
-@pytest.fixture
-def relay():
-    """Run the relay CLI in-process as a user would: exit code, stdout, stderr."""
-    from click.testing import CliRunner
-
-    from builder.cli import main
-
-    def run(*args: str, cwd: Path | None = None) -> RelayRun:
-        argv = [*(["-C", str(cwd)] if cwd else []), *args]
-        runner = CliRunner()
-        with runner.isolation() as streams:
-            try:
-                main(argv)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-            out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-        return RelayRun(code, out, err)
-
-    return run

@@ -1,1 +1,1 @@
-from build_helpers import cache_dir, relay, tiny_project, wheelhouse  # noqa: F401  (fixtures)
+from build_helpers import cache_dir, tiny_project, wheelhouse  # noqa: F401  (fixtures)

@@ -7,7 +7,6 @@ build, into a cache of its own.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,38 +32,6 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("RELAY_CACHE_DIR", str(cache))
     return cache
-
-
-class RelayRun:
-    def __init__(self, code: int, stdout: str, stderr: str) -> None:
-        self.code, self.stdout, self.stderr = code, stdout, stderr
-
-    def json(self):
-        return json.loads(self.stdout)
-
-    def __repr__(self) -> str:
-        return f"RelayRun(code={self.code}, stdout={self.stdout[-800:]!r}, stderr={self.stderr[-800:]!r})"
-
-
-@pytest.fixture
-def relay():
-    """The relay CLI in-process, as a user runs it: exit code, stdout, stderr (optional stdin)."""
-    from click.testing import CliRunner
-
-    from builder.cli import main
-
-    def run(*args: str, cwd: Path | None = None, stdin: str | None = None) -> RelayRun:
-        argv = [*(["-C", str(cwd)] if cwd else []), *args]
-        with CliRunner().isolation(input=stdin) as streams:
-            try:
-                main(argv)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-            out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-        return RelayRun(code, out, err)
-
-    return run
 
 
 @pytest.fixture
