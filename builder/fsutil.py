@@ -1,19 +1,36 @@
-"""Writes that are never seen half-done: a temp file beside the target, then a rename."""
+"""Writes that are never seen half-done: a temp file beside the target, then a rename.
+
+Temp names are unique per call (not per process): builds write the same
+content-addressed file from several threads at once.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 
 def atomic_copy(src: Path, dest: Path) -> None:
-    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    shutil.copyfile(src, staged)
-    os.replace(staged, dest)
+    staged = _staging(dest)
+    try:
+        shutil.copyfile(src, staged)
+        os.replace(staged, dest)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 def atomic_write_text(dest: Path, text: str) -> None:
-    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    staged.write_text(text, encoding="utf-8")
-    os.replace(staged, dest)
+    staged = _staging(dest)
+    try:
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, dest)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _staging(dest: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    return Path(name)
