@@ -19,8 +19,6 @@ import shlex
 from pathlib import Path
 
 import attrs
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from builder.errors import ConfigError, LockError
 
@@ -171,22 +169,33 @@ def _parse_line(line: str, where: str) -> LockedRequirement:
             hint="A relay lock holds only pinned requirements with hashes; rerun `relay lock`.",
         )
     hashes = _hashes(options, where)
-    try:
-        requirement = Requirement(spec)
-    except InvalidRequirement as exc:
-        raise LockError(_STEP, f"{where}: not a requirement: {spec!r} ({exc})") from None
-    version = _pinned_version(requirement, where)
+    simple = _SIMPLE_PIN.fullmatch(spec)
+    if simple:  # `name==version`, nearly every line: no need to load packaging's parser
+        name, version, markers = _normalise_name(simple.group(1)), simple.group(2), None
+    else:
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        try:
+            requirement = Requirement(spec)
+        except InvalidRequirement as exc:
+            raise LockError(_STEP, f"{where}: not a requirement: {spec!r} ({exc})") from None
+        name, version = _normalise_name(requirement.name), _pinned_version(requirement, where)
+        markers = str(requirement.marker) if requirement.marker else None
     if not hashes:
         raise LockError(
-            _STEP, f"{where}: {requirement.name} has no --hash",
+            _STEP, f"{where}: {name} has no --hash",
             hint="Installs run with --require-hashes; rerun `relay lock` to regenerate the lock.",
         )
-    return LockedRequirement(
-        name=canonicalize_name(requirement.name),
-        version=version,
-        hashes=hashes,
-        markers=str(requirement.marker) if requirement.marker else None,
-    )
+    return LockedRequirement(name=name, version=version, hashes=hashes, markers=markers)
+
+
+# A pin as pip-compile writes it; anything else (markers, extras, URLs) goes to packaging.
+_SIMPLE_PIN = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)==([A-Za-z0-9.+!_-]+)")
+
+
+def _normalise_name(name: str) -> str:
+    """PEP 503 normalisation (packaging.utils.canonicalize_name, without importing packaging)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _split_options(line: str) -> tuple[str, list[str]]:

@@ -25,7 +25,7 @@ from typing import Protocol, TypeVar
 import attrs
 
 from builder import __version__
-from builder.build import limits, strip, wheels
+from builder.build import limits, wheels
 from builder.build.cache import BuildCache, CachedBundle
 from builder.build.digest import sha256_file, tree_digest
 from builder.build.gitinfo import git_info
@@ -342,6 +342,8 @@ class _Builder:
                 with step("install", target):
                     wheels.install(found, installed)
                 with step("strip", target):
+                    from builder.build import strip
+
                     strip.strip_host_files(installed)
                     strip.rewrite_records(installed)
             with step("package", target):

@@ -10,7 +10,6 @@ pip and pip-tools versions as the running relay.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import json
 import os
 import re
@@ -98,6 +97,8 @@ def tool_python(version: str, base: Path) -> Path:
 
 
 def _wanted_packages() -> dict[str, str]:
+    import importlib.metadata  # here: only locking needs it, and it is slow to import
+
     return {name: importlib.metadata.version(name) for name in _TOOL_PACKAGES}
 
 

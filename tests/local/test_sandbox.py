@@ -21,6 +21,7 @@ PROJECT = textwrap.dedent("""\
     [functions.hello]
     source = "functions/hello"
     handler = "hello.app.handle"
+    role = "arn:aws:iam::{account}:role/sandy-exec"
 
     [registry]
     bucket = "sandy-artifacts"
@@ -82,6 +83,10 @@ def test_local_up_then_commands_need_no_endpoint_flags_and_down_leaves_nothing(p
         listing = relay(project, "versions", "--json")
         assert "0.0.1" in listing.stdout
         relay(project, "verify", "0.0.1")
+        promoted = relay(project, "promote", "0.0.1", "--to", "staging")
+        assert "Promoted sandy@0.0.1 to staging" in promoted.stdout
+        status = json.loads(relay(project, "status", "--json").stdout)
+        assert "0.0.1" in json.dumps(status) and "drift" in json.dumps(status)
 
         # `up` again reuses the running server
         assert json.loads(relay(project, "local", "up", "--json").stdout)["pid"] == state["pid"]

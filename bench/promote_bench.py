@@ -1,6 +1,6 @@
 """Measure promotion against a local moto server (not a test: run it by hand).
 
-    .venv/bin/python tests/promote/measure_promote.py
+    .venv/bin/python bench/promote_bench.py
 
 Reports wall time to promote 1 function vs 20 (parallel, and serial for
 comparison), to roll back a 20-function release, and AWS requests per
@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path.insert(0, str(TESTS / "promote"))  # promote_helpers: the small shop the promotion tests use
 # tests/conftest.py: how the suite starts moto and reaches the three accounts.
-_spec = importlib.util.spec_from_file_location("relay_tests_conftest", HERE.parent / "conftest.py")
+_spec = importlib.util.spec_from_file_location("relay_tests_conftest", TESTS / "conftest.py")
 conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(conftest)
 
