@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from pathlib import Path
 
 import click
@@ -94,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the one catch point for bugs
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
         click.echo("hint: this is a bug in relay; rerun with --debug and report the traceback.", err=True)
         sys.exit(1)
@@ -103,9 +102,15 @@ def main(argv: list[str] | None = None) -> None:
 
 def _report(exc: RelayError, debug: bool, *, as_json: bool) -> None:
     if debug:
-        traceback.print_exc()
+        _print_traceback()
     if as_json:
         emit_json(exc.to_json())
     click.echo(f"error: {exc.message}", err=True)
     if exc.hint:
         click.echo(f"hint: {exc.hint}", err=True)
+
+
+def _print_traceback() -> None:
+    import traceback  # only with --debug: importing it costs a tenth of relay's start-up
+
+    traceback.print_exc()

@@ -8,7 +8,6 @@ with `--json` or in CI logs.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from typing import Any, Protocol
 
@@ -51,9 +50,10 @@ class StderrReporter:
 
 
 def reporter_for(as_json: bool) -> Reporter:
+    """Progress on stderr for people and CI logs; nothing with --json (stdout is the document)."""
     if as_json:
         return SilentReporter()
-    return StderrReporter(verbose=sys.stderr.isatty() or True)
+    return StderrReporter()
 
 
 def emit_json(document: Any) -> None:

@@ -245,7 +245,7 @@ def _run_parallel(work: Callable[[T], R], targets: list[T], jobs: int | None) ->
     workers = max(1, min(jobs or os.cpu_count() or 2, len(targets)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-build") as pool:
         futures = [pool.submit(work, t) for t in targets]
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:
             future.cancel()
         for future in futures:  # the first failure, in config order
