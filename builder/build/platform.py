@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 
-from packaging.tags import Tag
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from typing import TYPE_CHECKING
 
 from builder.errors import ConfigError
+
+if TYPE_CHECKING:
+    from packaging.tags import Tag
 
 # python3.11 runs on Amazon Linux 2 (glibc 2.26); python3.12+ on Amazon Linux 2023 (2.34).
 RUNTIME_GLIBC = {"python3.11": (2, 26), "python3.12": (2, 34), "python3.13": (2, 34)}
@@ -63,6 +65,8 @@ def wheel_compatible(filename: str, runtime: str, arch: str) -> bool:
     """
     minor = int(python_version(runtime).split(".")[1])
     platforms = set(platform_tags(runtime, arch)) | {"any"}
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename  # only for a wheel choice
+
     try:
         _, _, _, tags = parse_wheel_filename(filename)
     except InvalidWheelFilename:
