@@ -43,17 +43,48 @@ def lock(obj: Context, names: tuple[str, ...], check: bool, resolver: str, upgra
 def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check: bool, offline: bool,
           jobs: int | None, remote_cache: bool | None, as_json: bool) -> None:
     """Build functions and layers into reproducible zips and manifests in dist/."""
-    from builder.build.pipeline import BuildOptions, build_project
+    from builder.build import stamp
 
     project = obj.project()
     use_remote = remote_cache if remote_cache is not None else bool(project.registry and project.registry.remote_cache)
+    if not no_cache:
+        last = stamp.read_fresh(project, names, not no_import_check)
+        if last is not None:
+            _report_unchanged(last, as_json)
+            return
+    inputs = stamp.input_fingerprint(project, names, not no_import_check)
+
+    from builder.build.pipeline import BuildOptions, build_project
+
     options = BuildOptions(use_cache=not no_cache, import_check=not no_import_check, offline=offline, jobs=jobs,
                            remote_cache=_remote_cache(project) if use_remote and not offline else None)
     result = build_project(project, names, options=options, reporter=reporter_for(as_json))
+    stamp.write(project, inputs, result.to_json())
     if as_json:
         emit_json(result.to_json())
     else:
         click.echo(result.summary())
+
+
+def _report_unchanged(last: dict, as_json: bool) -> None:
+    """The last build's result, every bundle unchanged (nothing was touched since)."""
+    bundles = [{**b, "status": "unchanged", "seconds": 0.0} for b in last["bundles"]]
+    doc = {**last, "bundles": bundles, "nothing_changed": True, "seconds": 0.0}
+    if as_json:
+        emit_json(doc)
+        return
+    from builder.output import human_size, table
+
+    rows = [[b["kind"], b["name"], b["architecture"], "unchanged", human_size(b["size"]["zipped"]), b["sha256"][:12],
+             _check_text(b.get("import_check"))] for b in bundles]
+    click.echo(table(rows, ["kind", "name", "arch", "status", "zipped", "sha256", "import check"]))
+    click.echo(f"\nNothing changed: all {len(bundles)} bundles are up to date in {last['dist']}.")
+
+
+def _check_text(check: dict | None) -> str:
+    if not check:
+        return "-"
+    return check["status"] if not check.get("note") else f"{check['status']}: {check['note']}"
 
 
 def _remote_cache(project):

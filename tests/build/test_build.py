@@ -193,3 +193,24 @@ def test_bad_config_names_file_key_and_expectation(tiny_project, relay):
     assert run.code == 3
     assert "relay.toml" in run.stderr and "app.runtime" in run.stderr and "python3.12" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_touched_or_damaged_output_is_noticed_by_the_fast_no_op(tiny_project, relay):
+    assert relay("build", cwd=tiny_project).code == 0
+    fast = relay("build", "--json", cwd=tiny_project)
+    assert fast.json()["nothing_changed"] is True
+
+    # touch alone: the fast path is skipped, the content hashes say nothing changed
+    app = tiny_project / "functions/hello/hello/app.py"
+    os.utime(app, (2_000_000_000, 2_000_000_000))
+    touched = relay("build", "--json", cwd=tiny_project)
+    assert touched.json()["nothing_changed"] is True
+
+    # a damaged bundle in dist/ is put back from the cache, not reported as up to date
+    damaged = tiny_project / "dist/hello.zip"
+    damaged.write_bytes(b"not a zip")
+    repaired = relay("build", "--json", cwd=tiny_project)
+    statuses = {b["name"] + b["architecture"]: b["status"] for b in repaired.json()["bundles"]}
+    assert statuses["hellox86_64"] == "cached"
+    manifest = json.loads((tiny_project / "dist/hello.manifest.json").read_text())
+    assert sha256_of(damaged) == manifest["sha256"]
