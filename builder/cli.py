@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
 def _report(exc: RelayError, debug: bool, *, as_json: bool) -> None:
     if debug:
         _print_traceback()
-    if as_json:
+    if as_json and not exc.reported:
         emit_json(exc.to_json())
     click.echo(f"error: {exc.message}", err=True)
     if exc.hint:

@@ -12,6 +12,8 @@ class RelayError(Exception):
 
     exit_code = 1
     hint = ""
+    # True when the command already printed its own --json document: stdout holds one document.
+    reported = False
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from builder.commands.options import Context, json_option
+from builder.errors import LockStale
 from builder.output import emit_json, reporter_for
 
 
@@ -26,7 +27,11 @@ def lock(obj: Context, names: tuple[str, ...], check: bool, resolver: str, upgra
         emit_json(result.to_json())
     else:
         click.echo(result.summary())
-    result.raise_for_check()
+    try:
+        result.raise_for_check()
+    except LockStale as exc:
+        exc.reported = as_json  # the result document above already says which locks
+        raise
 
 
 @click.command()

@@ -72,6 +72,9 @@ def test_check_through_the_cli_exits_6_when_stale_and_0_when_ok(tmp_path: Path) 
     stale = relay("lock", "--check", cwd=root)
     assert stale.returncode == 6
     assert "stale" in stale.stdout and "stale" in stale.stderr
+    as_json = relay("lock", "--check", "--json", cwd=root)
+    assert as_json.returncode == 6
+    assert json.loads(as_json.stdout)["locks"][0]["status"] == "stale"  # one document, not two
 
 
 def test_check_writes_nothing(tmp_path: Path) -> None:
