@@ -201,7 +201,7 @@ def test_a_wheel_builds_from_the_docker_context_with_the_schemas(tmp_path: Path,
     assert "builder/schemas/manifest.schema.json" in names
     assert "builder/invoke.py" in names and "builder/scaffold.py" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "relay = builder.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "relay = builder.cli:run" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 # -- helpers --------------------------------------------------------------------------------
