@@ -320,8 +320,9 @@ def invoke_function(
     event: Any = None,
     timeout: float | None = None,
     reporter: Reporter | None = None,
+    bundle: Bundle | None = None,
 ) -> Invocation:
-    """Run function `name`'s built bundle once with `event` (default `{}`) and return the outcome.
+    """Run function `name`'s built bundle (or `bundle`) once with `event` (default `{}`); return the outcome.
 
     Never raises for what the handler does (it is in the outcome); raises
     NotFound when dist/ holds no build of it, VerificationFailed when dist/ is
@@ -329,7 +330,7 @@ def invoke_function(
     """
     reporter = reporter or SilentReporter()
     fn = project.function(name)
-    bundle = locate_bundle(project, fn)
+    bundle = bundle or locate_bundle(project, fn)
     runtime = bundle.manifest.runtime
     python, notes = choose_python(runtime)
     notes += architecture_notes(bundle.manifest.architecture)
@@ -398,6 +399,39 @@ def locate_bundle(project: Project, fn: Function) -> Bundle:
         _check_digest(path, ref.sha256, shown)
         layer_zips.append(path)
     return Bundle(manifest, zip_path, layer_zips)
+
+
+def fetch_bundle(store: Any, trusted: Any, project: Project, fn: Function, version: str, into: Path,
+                 reporter: Reporter | None = None) -> Bundle:
+    """Function `fn` and its layers as published in release `version`, verified, written under `into`.
+
+    The release's envelopes, manifests and blobs are verified against the
+    trusted keys first (`relay verify --function`), then the bytes are fetched
+    and checked against their sha256 once more.
+    """
+    from builder.registry.catalog import Catalog
+    from builder.registry.verify import parse_manifest, verify_release
+
+    verify_release(store, project.name, version, trusted, function=fn.name, reporter=reporter)
+    entry = Catalog(store, project.name).read(version)
+    if entry is None or entry.release.function(fn.name) is None:
+        raise NotFound(f"{project.name}@{version} has no function {fn.name}", hint="`relay versions` lists what exists.")
+    release_fn = entry.release.function(fn.name)
+    manifest_key = store.layout.key(release_fn.manifest)
+    manifest = parse_manifest(manifest_key, store.read(manifest_key).body)
+    zip_path = _fetch_blob(store, release_fn.sha256, into / f"{fn.name}.zip")
+    layer_zips = []
+    for layer_bundle in release_fn.layers:
+        layer = entry.release.layer(layer_bundle)
+        layer_zips.append(_fetch_blob(store, layer.sha256, into / f"{layer_bundle}.zip"))
+    return Bundle(manifest, zip_path, layer_zips)
+
+
+def _fetch_blob(store: Any, sha256: str, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(store.read(store.layout.blob(sha256)).body)
+    _check_digest(dest, sha256, "the registry")
+    return dest
 
 
 def _check_digest(path: Path, expected: str, shown: str) -> None:

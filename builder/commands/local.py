@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -19,10 +20,13 @@ from builder.scaffold import DEFAULT_PIPELINE, DEFAULT_RUNTIME, PIPELINES, suppo
 @click.option("--event", "event_source", metavar="FILE|-", help="JSON event: a file, or - for stdin.  [default: {}]")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=900), metavar="SECONDS",
               help="Kill the handler after this long.  [default: the function's timeout]")
+@click.option("--version", "version", metavar="V",
+              help="Run the function as published in release V (verified), instead of dist/.")
 @json_option
 @click.pass_obj
-def invoke(obj: Context, function: str, event_source: str | None, timeout: float | None, as_json: bool) -> None:
-    """Run FUNCTION's built bundle from dist/ locally, the way Lambda runs it.
+def invoke(obj: Context, function: str, event_source: str | None, timeout: float | None, version: str | None,
+           as_json: bool) -> None:
+    """Run FUNCTION's built bundle from dist/ (or release --version V) locally, the way Lambda runs it.
 
     The result goes to stdout; the handler's logs and Lambda's REPORT line to
     stderr. A handler that raises, crashes or times out prints Lambda's error
@@ -31,7 +35,11 @@ def invoke(obj: Context, function: str, event_source: str | None, timeout: float
     from builder.invoke import invoke_function, read_event
 
     event = read_event(event_source, sys.stdin)
-    outcome = invoke_function(obj.project(), function, event=event, timeout=timeout, reporter=reporter_for(as_json))
+    project = obj.project()
+    reporter = reporter_for(as_json)
+    with tempfile.TemporaryDirectory(prefix="relay-release-") as tmp:
+        bundle = _published_bundle(project, function, version, Path(tmp), reporter) if version else None
+        outcome = invoke_function(project, function, event=event, timeout=timeout, reporter=reporter, bundle=bundle)
     if as_json:
         emit_json(outcome.to_json())
         if not outcome.ok:
@@ -66,3 +74,9 @@ def init(obj: Context, folder: Path, name: str | None, runtime: str, pipeline: s
         click.echo(result.summary(shown_root=str(folder)))
 
 
+def _published_bundle(project, function: str, version: str, into: Path, reporter):
+    from builder.invoke import fetch_bundle
+    from builder.registry.factory import open_store, trusted_keys
+
+    return fetch_bundle(open_store(project), trusted_keys(project), project, project.function(function), version,
+                        into, reporter=reporter)
