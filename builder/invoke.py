@@ -34,7 +34,6 @@ import sys
 import tempfile
 import time
 import uuid
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,6 +45,7 @@ from builder.build.importcheck import RUNTIME_PROVIDED, host_architecture
 from builder.build.pythons import find_python, running_version
 from builder.config import Function, Project
 from builder.errors import InvokeFailed, NotFound, UsageError, VerificationFailed
+from builder.fsutil import extract_zip
 from builder.models import Manifest, bundle_name
 from builder.output import Reporter, SilentReporter
 
@@ -446,23 +446,12 @@ def _check_digest(path: Path, expected: str, shown: str) -> None:
 def mount_bundles(bundle: Path, layers: tuple[Path, ...] | list[Path], root: Path) -> Mount:
     """Unpack `bundle` as `root/task` and `layers` (in order) into `root/opt`, as Lambda mounts them."""
     mount = Mount(task=root / "task", opt=root / "opt", runtime=root / "runtime")
-    unzip(bundle, mount.task)
+    extract_zip(bundle, mount.task)
     mount.opt.mkdir(parents=True, exist_ok=True)
     for layer in layers:
-        unzip(layer, mount.opt)
+        extract_zip(layer, mount.opt)
     link_runtime_packages(mount.runtime)
     return mount
-
-
-def unzip(archive: Path, dest: Path) -> None:
-    """Extract keeping each file's permission bits (zipfile drops them): bundled executables still run."""
-    dest.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            target = Path(zf.extract(info, dest))
-            mode = (info.external_attr >> 16) & 0o777
-            if mode and not info.is_dir():
-                os.chmod(target, mode)
 
 
 def link_runtime_packages(runtime: Path) -> None:

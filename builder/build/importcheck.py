@@ -14,13 +14,13 @@ import json
 import os
 import subprocess
 import tempfile
-import zipfile
 from pathlib import Path
 
 import attrs
 
 from builder.build.pythons import find_python
 from builder.errors import BuildFailed
+from builder.fsutil import extract_zip
 
 # Shipped inside the Lambda Python runtimes (the AWS SDK and what it needs).
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"})
@@ -96,9 +96,9 @@ def check_handler(
     module, attr = handler.rsplit(".", 1)
     with tempfile.TemporaryDirectory(prefix="relay-import-") as tmp:
         task, opt = Path(tmp) / "task", Path(tmp) / "opt"
-        _unzip(bundle, task)
+        extract_zip(bundle, task)
         for layer in layers:
-            _unzip(layer, opt)
+            extract_zip(layer, opt)
         doc = _run(python, task, opt, module, attr, _env(function, environment))
     return _judge(doc, function=function, handler=handler, architecture=architecture)
 
@@ -151,8 +151,3 @@ def _env(function: str, environment: dict[str, str]) -> dict[str, str]:
     }
     env.update(environment)
     return env
-
-
-def _unzip(bundle: Path, dest: Path) -> None:
-    with zipfile.ZipFile(bundle) as archive:
-        archive.extractall(dest)

@@ -25,7 +25,7 @@ from typing import Protocol, TypeVar
 import attrs
 
 from builder import __version__
-from builder.build import limits, wheels
+from builder.build import limits, report, wheels
 from builder.build.cache import BuildCache, CachedBundle
 from builder.build.digest import sha256_file, tree_digest
 from builder.build.gitinfo import git_info
@@ -148,37 +148,7 @@ class BuildResult:
         }
 
     def summary(self) -> str:
-        from builder.output import human_size, table
-
-        rows = [
-            [
-                b.manifest.kind,
-                b.manifest.name,
-                b.manifest.architecture,
-                b.status,
-                human_size(b.manifest.zipped_size),
-                b.manifest.sha256[:12],
-                _check_text(b.import_check),
-            ]
-            for b in self.bundles
-        ]
-        lines = [table(rows, ["kind", "name", "arch", "status", "zipped", "sha256", "import check"]), ""]
-        if not self.rebuilt:
-            lines.append(f"Nothing changed: all {len(self.bundles)} bundles are up to date in {self.dist}.")
-        else:
-            counts = {s: sum(1 for b in self.bundles if b.status == s) for s in ("built", "cached", "remote", "unchanged")}
-            remote = f", {counts['remote']} from the registry's cache" if counts["remote"] else ""
-            lines.append(
-                f"{counts['built']} built, {counts['cached']} from cache{remote}, {counts['unchanged']} unchanged "
-                f"in {self.seconds:.1f}s -> {self.dist}"
-            )
-        return "\n".join(lines)
-
-
-def _check_text(check: ImportCheck | None) -> str:
-    if check is None:
-        return "-"
-    return check.status if not check.note else f"{check.status}: {check.note}"
+        return report.summary(self.to_json())
 
 
 def build_project(

@@ -6,7 +6,7 @@ of every output in dist/, plus relay's version, SOURCE_DATE_EPOCH and git's
 view of the project. When nothing was touched, the last build's result is
 reported again without loading the build pipeline; when anything was, the
 build runs as usual and decides from content hashes, so a `touch` alone still
-rebuilds nothing. This module imports only the standard library.
+rebuilds nothing. This module loads nothing of the build pipeline.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from pathlib import Path
 
 from builder import __version__
+from builder.build.gitinfo import git_info
 from builder.config import Project
 
 STAMP_FILE = ".relay-build.json"
@@ -26,7 +26,9 @@ STAMP_FILE = ".relay-build.json"
 def input_fingerprint(project: Project, names: tuple[str, ...], import_check: bool) -> str:
     """Size, mtime and mode of every input file, with what else decides a build's outcome."""
     digest = hashlib.sha256()
-    head = [__version__, os.environ.get("SOURCE_DATE_EPOCH", ""), sorted(names), import_check, _git_view(project.root)]
+    git = git_info(project.root)  # what a manifest's git fields come from
+    head = [__version__, os.environ.get("SOURCE_DATE_EPOCH", ""), sorted(names), import_check,
+            git.to_json() if git else None]
     digest.update(json.dumps(head).encode())
     paths: list[Path] = [project.config_file]
     # A requirements file's whole folder: its lock, and files it includes with -r/-c.
@@ -85,13 +87,3 @@ def _add_tree(digest, path: Path) -> None:
 
 def _add_stat(digest, name: str, info: os.stat_result) -> None:
     digest.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_mode}\n".encode())
-
-
-def _git_view(root: Path) -> str:
-    """HEAD and the tracked files git sees as changed: what a manifest's git fields come from."""
-    try:
-        done = subprocess.run(["git", "-C", str(root), "status", "--porcelain=v2", "--branch", "--untracked-files=no",
-                               "--", "."], capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout if done.returncode == 0 else ""

@@ -55,7 +55,13 @@ def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check:
     if not no_cache:
         last = stamp.read_fresh(project, names, not no_import_check)
         if last is not None:
-            _report_unchanged(last, as_json)
+            from builder.build import report
+
+            doc = report.unchanged(last)
+            if as_json:
+                emit_json(doc)
+            else:
+                click.echo(report.summary(doc))
             return
     inputs = stamp.input_fingerprint(project, names, not no_import_check)
 
@@ -69,27 +75,6 @@ def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check:
         emit_json(result.to_json())
     else:
         click.echo(result.summary())
-
-
-def _report_unchanged(last: dict, as_json: bool) -> None:
-    """The last build's result, every bundle unchanged (nothing was touched since)."""
-    bundles = [{**b, "status": "unchanged", "seconds": 0.0} for b in last["bundles"]]
-    doc = {**last, "bundles": bundles, "nothing_changed": True, "seconds": 0.0}
-    if as_json:
-        emit_json(doc)
-        return
-    from builder.output import human_size, table
-
-    rows = [[b["kind"], b["name"], b["architecture"], "unchanged", human_size(b["size"]["zipped"]), b["sha256"][:12],
-             _check_text(b.get("import_check"))] for b in bundles]
-    click.echo(table(rows, ["kind", "name", "arch", "status", "zipped", "sha256", "import check"]))
-    click.echo(f"\nNothing changed: all {len(bundles)} bundles are up to date in {last['dist']}.")
-
-
-def _check_text(check: dict | None) -> str:
-    if not check:
-        return "-"
-    return check["status"] if not check.get("note") else f"{check['status']}: {check['note']}"
 
 
 def _remote_cache(project):
