@@ -40,9 +40,9 @@ from typing import Any, TextIO
 
 import attrs
 
-from builder.build.digest import sha256_file
-from builder.build.importcheck import RUNTIME_PROVIDED, host_architecture
-from builder.build.pythons import find_python, running_version
+from builder.bundle.digest import sha256_file
+from builder.bundle.importcheck import RUNTIME_PROVIDED, host_architecture
+from builder.bundle.pythons import find_python, running_version
 from builder.config import Function, Project
 from builder.errors import InvokeFailed, NotFound, UsageError, VerificationFailed
 from builder.fsutil import extract_zip

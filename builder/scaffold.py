@@ -22,7 +22,7 @@ from pathlib import Path
 import attrs
 
 from builder import schemas
-from builder.build.lockfile import LockHeader, input_sha256, with_header
+from builder.bundle.lockfile import LockHeader, input_sha256, with_header
 from builder.errors import UsageError
 
 DEFAULT_RUNTIME = "python3.12"

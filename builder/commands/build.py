@@ -19,7 +19,7 @@ from builder.output import emit_json, reporter_for
 @click.pass_obj
 def lock(obj: Context, names: tuple[str, ...], check: bool, resolver: str, upgrade: bool, as_json: bool) -> None:
     """Resolve each function's and layer's requirements .in into a hashed lock for the Lambda target."""
-    from builder.build.lock import lock_project
+    from builder.bundle.lock import lock_project
 
     result = lock_project(obj.project(), names, check=check, resolver=resolver, upgrade=upgrade,
                           reporter=reporter_for(as_json))
@@ -48,14 +48,14 @@ def lock(obj: Context, names: tuple[str, ...], check: bool, resolver: str, upgra
 def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check: bool, offline: bool,
           jobs: int | None, remote_cache: bool | None, as_json: bool) -> None:
     """Build functions and layers into reproducible zips and manifests in dist/."""
-    from builder.build import stamp
+    from builder.bundle import stamp
 
     project = obj.project()
     use_remote = remote_cache if remote_cache is not None else bool(project.registry and project.registry.remote_cache)
     if not no_cache:
         last = stamp.read_fresh(project, names, not no_import_check)
         if last is not None:
-            from builder.build import report
+            from builder.bundle import report
 
             doc = report.unchanged(last)
             if as_json:
@@ -65,7 +65,7 @@ def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check:
             return
     inputs = stamp.input_fingerprint(project, names, not no_import_check)
 
-    from builder.build.pipeline import BuildOptions, build_project
+    from builder.bundle.pipeline import BuildOptions, build_project
 
     options = BuildOptions(use_cache=not no_cache, import_check=not no_import_check, offline=offline, jobs=jobs,
                            remote_cache=_remote_cache(project) if use_remote and not offline else None)

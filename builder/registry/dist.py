@@ -14,7 +14,7 @@ from pathlib import Path
 import attrs
 
 from builder import schemas
-from builder.build.digest import sha256_file
+from builder.bundle.digest import sha256_file
 from builder.config import Project
 from builder.errors import UsageError
 from builder.models import Manifest

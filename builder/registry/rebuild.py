@@ -17,7 +17,7 @@ from pathlib import Path
 
 import attrs
 
-from builder.build.subproc import run
+from builder.bundle.subproc import run
 from builder.config import Project, load_project
 from builder.errors import NotFound, UsageError, VerificationFailed
 from builder.output import Reporter, SilentReporter, table
@@ -65,7 +65,7 @@ class RebuildReport:
 
 def rebuild_release(project: Project, store: Store, version: str, *, reporter: Reporter | None = None) -> RebuildReport:
     """Rebuild `version` from its recorded commit and compare digests; VerificationFailed when any differs."""
-    from builder.build.pipeline import BuildOptions, build_project
+    from builder.bundle.pipeline import BuildOptions, build_project
 
     reporter = reporter or SilentReporter()
     entry = Catalog(store, project.name).read(version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from builder.build.importcheck import host_architecture
+from builder.bundle.importcheck import host_architecture
 
 RUNTIME = "python3.12"
 # A function built for the other architecture than this machine's.
@@ -147,7 +147,7 @@ def make_app(root: Path) -> Path:
 
 
 def build(root: Path) -> None:
-    from builder.build.pipeline import BuildOptions, build_project
+    from builder.bundle.pipeline import BuildOptions, build_project
     from builder.config import load_project
 
     # The import check would (rightly) refuse `hostdep`; invoke is what is tested here.

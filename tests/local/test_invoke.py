@@ -17,7 +17,7 @@ import pytest
 from builder.config import load_project
 from builder.errors import InvokeFailed, NotFound, UsageError, VerificationFailed
 from builder.invoke import choose_python, invoke_function, read_event
-from builder.build.pythons import find_python
+from builder.bundle.pythons import find_python
 
 from local_helpers import RUNTIME, make_app
 

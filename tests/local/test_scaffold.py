@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from builder import schemas
-from builder.build.lockfile import read_lock
+from builder.bundle.lockfile import read_lock
 from builder.config import load_project
 from builder.errors import UsageError
 from builder.scaffold import PIPELINE_FILES, app_name_from_folder, init_project, registry_bucket, supported_runtimes

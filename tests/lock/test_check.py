@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.build.lock import lock_project, lock_targets, normalise, uv_platform
-from builder.build.lockfile import LockHeader, input_sha256, read_lock, with_header
+from builder.bundle.lock import lock_project, lock_targets, normalise, uv_platform
+from builder.bundle.lockfile import LockHeader, input_sha256, read_lock, with_header
 from builder.config import load_project
 from builder.errors import ConfigError, LockStale
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.build.lockfile import (
+from builder.bundle.lockfile import (
     LockHeader,
     LockedRequirement,
     input_sha256,

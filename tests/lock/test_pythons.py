@@ -11,12 +11,12 @@ import pytest
 
 from builder.paths import cache_dir
 
-from builder.build import pythons
-from builder.build.subproc import run
+from builder.bundle import pythons
+from builder.bundle.subproc import run
 from builder.errors import BuildFailed, LockError
 
 CREATE = (
-    "import sys; from builder.build import pythons; "
+    "import sys; from builder.bundle import pythons; "
     "print(pythons.tool_python('{v}', pythons.find_python('{v}')))"
 )
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from builder.build import pythons
-from builder.build.lock import TOOL_BANNER, find_uv, lock_project
-from builder.build.lockfile import input_sha256, read_lock
+from builder.bundle import pythons
+from builder.bundle.lock import TOOL_BANNER, find_uv, lock_project
+from builder.bundle.lockfile import input_sha256, read_lock
 from builder.config import load_project
 from lock_helpers import copy_project, make_project, relay
 

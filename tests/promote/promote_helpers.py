@@ -22,7 +22,7 @@ from pathlib import Path
 import attrs
 
 from builder.aws.session import RequestCounter
-from builder.build.pipeline import build_project
+from builder.bundle.pipeline import build_project
 from builder.config import Project, load_project
 from builder.promote.canary import Clock
 from builder.promote.execute import PromoteRequest, PromoteResult

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.build.pipeline import BuildOptions, build_project
+from builder.bundle.pipeline import BuildOptions, build_project
 from builder.config import load_project
 from builder.errors import VerificationFailed
 from builder.registry.factory import trusted_keys

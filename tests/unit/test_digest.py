@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from builder.build.digest import code_sha256, sha256_file, tree_digest
+from builder.bundle.digest import code_sha256, sha256_file, tree_digest
 from builder.errors import BuildFailed
 
 EMPTY = hashlib.sha256(b"").hexdigest()

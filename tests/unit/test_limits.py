@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from builder.build import limits
-from builder.build.limits import LAYERS_MAX, UNZIPPED_MAX, ZIPPED_MAX, check_bundle, check_function, check_layer_count
-from builder.build.zipwriter import BundleStats, collect_tree, write_zip
+from builder.bundle import limits
+from builder.bundle.limits import LAYERS_MAX, UNZIPPED_MAX, ZIPPED_MAX, check_bundle, check_function, check_layer_count
+from builder.bundle.zipwriter import BundleStats, collect_tree, write_zip
 from builder.errors import LimitExceeded
 
 MIB = 1024 * 1024

@@ -6,7 +6,7 @@ import pytest
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import parse_wheel_filename
 
-from builder.build.platform import (
+from builder.bundle.platform import (
     RUNTIME_GLIBC,
     pip_target_args,
     platform_tags,

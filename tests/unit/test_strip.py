@@ -8,7 +8,7 @@ import hashlib
 import io
 from pathlib import Path
 
-from builder.build.strip import record_hash, rewrite_records, strip_host_files
+from builder.bundle.strip import record_hash, rewrite_records, strip_host_files
 
 DIST = "demo_pkg-1.0.dist-info"
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.build.digest import tree_digest
-from builder.build.zipwriter import (
+from builder.bundle.digest import tree_digest
+from builder.bundle.zipwriter import (
     ZIP_MAX_EPOCH,
     ZIP_MIN_EPOCH,
     ZipEntry,
@@ -356,7 +356,7 @@ _OTHER_PYTHONS = sorted(Path.home().glob(".pyenv/versions/3.1[23]*/bin/python"))
 _SCRIPT = """
 import sys, zlib
 from pathlib import Path
-from builder.build.zipwriter import collect_tree, write_zip
+from builder.bundle.zipwriter import collect_tree, write_zip
 stats = write_zip(collect_tree(Path(sys.argv[1])), Path(sys.argv[2]), epoch=int(sys.argv[3]))
 print(stats.sha256, stats.content_digest, zlib.ZLIB_RUNTIME_VERSION)
 """

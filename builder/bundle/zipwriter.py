@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 import attrs
 
-from builder.build.digest import code_sha256, tree_digest
+from builder.bundle.digest import code_sha256, tree_digest
 from builder.errors import BuildFailed
 
 STEP = "package"

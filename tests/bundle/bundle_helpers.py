@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.build.lockfile import input_sha256
+from builder.bundle.lockfile import input_sha256
 
 RUNTIME = "python3.12"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.build.zipwriter import ZipEntry, collect_tree
+from builder.bundle.zipwriter import ZipEntry, collect_tree
 from builder.errors import BuildFailed
 
 LAYER_ROOT = "python"

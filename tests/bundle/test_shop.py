@@ -12,7 +12,7 @@ import pytest
 
 from builder import schemas
 
-from build_helpers import sha256_of
+from bundle_helpers import sha256_of
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
 BUNDLES = {"orders", "billing", "notify", "layer-common-x86_64", "layer-common-arm64"}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import attrs
 
-from builder.build.pythons import find_python
+from builder.bundle.pythons import find_python
 from builder.errors import BuildFailed
 from builder.fsutil import extract_zip
 

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from builder.build.subproc import run
+from builder.bundle.subproc import run
 from builder.paths import cache_dir
 from builder.errors import BuildFailed, LockError
 

@@ -22,8 +22,8 @@ from typing import Protocol
 
 import attrs
 
-from builder.build import pythons
-from builder.build.lockfile import (
+from builder.bundle import pythons
+from builder.bundle.lockfile import (
     LockHeader,
     input_sha256,
     lock_path_for,
@@ -32,7 +32,7 @@ from builder.build.lockfile import (
     parse_lock,
     with_header,
 )
-from builder.build.subproc import run
+from builder.bundle.subproc import run
 from builder.config import Project
 from builder.errors import ConfigError, LockError, LockStale
 from builder.output import Reporter, SilentReporter, table

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from builder.build.zipwriter import BundleStats
+from builder.bundle.zipwriter import BundleStats
 from builder.errors import LimitExceeded
 
 ZIPPED_MAX = 52_428_800  # 50 MB: direct upload limit for a function or layer zip

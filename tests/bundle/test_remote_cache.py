@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import boto3
 
-from build_helpers import sha256_of
+from bundle_helpers import sha256_of
 
 
 def with_registry(root, bucket="tiny-artifacts"):

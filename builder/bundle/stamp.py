@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from builder import __version__
-from builder.build.gitinfo import git_info
+from builder.bundle.gitinfo import git_info
 from builder.config import Project
 
 STAMP_FILE = ".relay-build.json"

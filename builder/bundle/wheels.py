@@ -24,9 +24,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
-from builder.build import platform, subproc
-from builder.build.digest import sha256_file
-from builder.build.lockfile import LockedRequirement, LockFile
+from builder.bundle import platform, subproc
+from builder.bundle.digest import sha256_file
+from builder.bundle.lockfile import LockedRequirement, LockFile
 from builder.errors import BuildFailed
 from builder.fsutil import atomic_copy, atomic_write_text
 

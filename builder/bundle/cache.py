@@ -15,7 +15,7 @@ from pathlib import Path
 
 import attrs
 
-from builder.build.zipwriter import BundleStats
+from builder.bundle.zipwriter import BundleStats
 
 
 @attrs.frozen

@@ -16,7 +16,7 @@ import pytest
 
 from builder import schemas
 
-from build_helpers import make_wheel, sha256_of, write_lock
+from bundle_helpers import make_wheel, sha256_of, write_lock
 
 BUNDLES = {"hello", "pay", "layer-base-x86_64", "layer-base-arm64"}
 

@@ -25,14 +25,14 @@ from typing import Protocol, TypeVar
 import attrs
 
 from builder import __version__
-from builder.build import limits, report, wheels
-from builder.build.cache import BuildCache, CachedBundle
-from builder.build.digest import sha256_file, tree_digest
-from builder.build.gitinfo import git_info
-from builder.build.importcheck import ImportCheck, check_handler
-from builder.build.layout import function_entries, layer_entries
-from builder.build.lockfile import LockFile, input_sha256, lock_path_for, read_lock
-from builder.build.zipwriter import BundleStats, ZipEntry, collect_tree, contributors, write_zip, zip_epoch
+from builder.bundle import limits, report, wheels
+from builder.bundle.cache import BuildCache, CachedBundle
+from builder.bundle.digest import sha256_file, tree_digest
+from builder.bundle.gitinfo import git_info
+from builder.bundle.importcheck import ImportCheck, check_handler
+from builder.bundle.layout import function_entries, layer_entries
+from builder.bundle.lockfile import LockFile, input_sha256, lock_path_for, read_lock
+from builder.bundle.zipwriter import BundleStats, ZipEntry, collect_tree, contributors, write_zip, zip_epoch
 from builder.config import Function, Layer, Project
 from builder.errors import BuildFailed, ConfigError, LockStale, RelayError
 from builder.fsutil import atomic_copy, atomic_write_text
@@ -312,7 +312,7 @@ class _Builder:
                 with step("install", target):
                     wheels.install(found, installed)
                 with step("strip", target):
-                    from builder.build import strip
+                    from builder.bundle import strip
 
                     strip.strip_host_files(installed)
                     strip.rewrite_records(installed)

@@ -1,1 +1,0 @@
-from build_helpers import cache_dir, tiny_project, wheelhouse  # noqa: F401  (fixtures)
