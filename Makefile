@@ -4,19 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint types pytest install bench clean constraints
 
-$(STAMP): pyproject.toml
+# Every dependency at the version in constraints.txt: a fresh machine runs what passed here.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,local]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,local,dev]'
 	# Bytecode as a wheel install would leave it (this machine sets PYTHONDONTWRITEBYTECODE).
 	$(BIN)/python -m compileall -q builder
 	touch $(STAMP)
 
 install: $(STAMP)
 
-test: $(STAMP)
+test: lint types pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
@@ -25,5 +34,12 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/build_bench.py
 
+# After changing dependencies in pyproject.toml: re-pin from a fresh resolve.
+constraints:
+	rm -rf .constraints-venv && $(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/python -m pip install --quiet -e '.[test,local,dev]'
+	{ head -2 constraints.txt; .constraints-venv/bin/python -m pip freeze --exclude-editable | grep -v '^lambda-relay'; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .constraints-venv
+
 clean:
-	rm -rf $(VENV) dist .pytest_cache
+	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache

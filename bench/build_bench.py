@@ -631,7 +631,7 @@ def _bench(args: argparse.Namespace, project: Project, work: Path, runner: Runne
     rat = ratios(med)
     repro = {name: identical(o.cold_bundles) for name, o in outcomes.items()}
     print(render(tools, outcomes, med, rat, repro))
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     document = {
         "date": now.isoformat(timespec="seconds"),
         "example": str(EXAMPLE.relative_to(REPO)),

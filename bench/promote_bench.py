@@ -13,14 +13,14 @@ Lambda call takes tens of milliseconds and parallelism matters more.
 from __future__ import annotations
 
 import importlib.util
-
-import attrs
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import attrs
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS / "promote"))  # promote_helpers: the small shop the promotion tests use
@@ -29,11 +29,12 @@ _spec = importlib.util.spec_from_file_location("relay_tests_conftest", TESTS / "
 conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(conftest)
 
+from promote_helpers import new_shop  # noqa: E402
+
 from builder.aws.session import RequestCounter  # noqa: E402
 from builder.promote.execute import PromoteRequest  # noqa: E402
 from builder.promote.factory import run_rollback  # noqa: E402
 from builder.promote.rollback import RollbackRequest  # noqa: E402
-from promote_helpers import new_shop  # noqa: E402
 
 
 def timed(label, work):
@@ -103,8 +104,8 @@ def run(aws, tmp: Path) -> None:
     shop.publish("1.0.0")
     forced = {"force": True, "reason": "measurement"}
 
-    (one, c1), t1 = timed("promote 1 function (create), staging", lambda: counted(shop, "staging", "1.0.0", only=("orders",)))
-    (full, c20), t20 = timed("promote 20 functions (create), prod, 16 threads",
+    (one, c1), _t1 = timed("promote 1 function (create), staging", lambda: counted(shop, "staging", "1.0.0", only=("orders",)))
+    (full, c20), _t20 = timed("promote 20 functions (create), prod, 16 threads",
                              lambda: counted(shop, "prod", "1.0.0", **forced))
     for fn in all_functions:
         shop.set_code(fn, "b")
@@ -114,7 +115,7 @@ def run(aws, tmp: Path) -> None:
     for fn in all_functions:
         shop.set_code(fn, "c")
     shop.publish("1.2.0")
-    (ser, cs), ts = timed("promote 20 functions (new code), prod, 1 thread",
+    (_ser, _cs), ts = timed("promote 20 functions (new code), prod, 1 thread",
                           lambda: counted(shop, "prod", "1.2.0", workers=1, **forced))
     for fn in all_functions:
         shop.set_code(fn, "d")
@@ -129,15 +130,15 @@ def run(aws, tmp: Path) -> None:
     _, tl1 = timed("promote 1 function (new code), +100ms/call",
                    lambda: counted(shop, "staging", "1.4.0", delay=0.1, only=("orders",)))
     counter = RequestCounter()
-    back, tr = timed("roll back 20 functions, prod (registry reachable)",
+    _back, _tr = timed("roll back 20 functions, prod (registry reachable)",
                      lambda: run_rollback(shop.project(), "prod", RollbackRequest(), counter=counter, clock=shop.clock))
     shop.config.write_text(shop.config.read_text().replace('bucket = "relay-artifacts"', 'bucket = "no-such-bucket"'))
     offline_counter = RequestCounter()
-    _, to = timed("roll back 20 functions, prod (registry out of reach)",
+    _, _to = timed("roll back 20 functions, prod (registry out of reach)",
                   lambda: run_rollback(shop.project(), "prod", RollbackRequest(), counter=offline_counter, clock=shop.clock))
 
     print()
-    for label, result, c, n in (("1 function, create", one, c1, 1), ("20 functions, create", full, c20, 20),
+    for label, _result, c, n in (("1 function, create", one, c1, 1), ("20 functions, create", full, c20, 20),
                                 ("20 functions, new code", upd, cu, 20)):
         ops = c.by_operation()
         lam = c.for_service("lambda")

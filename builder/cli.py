@@ -16,10 +16,9 @@ from pathlib import Path
 import click
 
 from builder import __version__
-from builder.errors import EXIT_CODES, RelayError, UsageError
 from builder.commands.options import Context
-from builder.output import emit_json
-
+from builder.commands.output import emit_json
+from builder.errors import EXIT_CODES, RelayError, UsageError
 
 # Commands are imported when used, so `relay build` does not pay for boto3 or moto imports.
 COMMANDS = {
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the one catch point for bugs
+    except Exception as exc:
         if debug:
             _print_traceback()
         click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)

@@ -16,6 +16,7 @@ import attrs
 
 from builder import schemas
 from builder.errors import ConfigError
+from builder.frozen import to_tuple
 from builder.paths import cache_dir
 
 CONFIG_FILE = "relay.toml"
@@ -56,7 +57,7 @@ class Function:
     handler: str
     architecture: str
     requirements: Path | None = None
-    layers: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     memory: int = 128
     timeout: int = 3
     role: str | None = None
@@ -81,7 +82,7 @@ class Function:
 class Layer:
     name: str
     requirements: Path | None = None
-    packages: tuple[Path, ...] = attrs.field(default=(), converter=tuple)
+    packages: tuple[Path, ...] = attrs.field(default=(), converter=to_tuple)
     description: str = ""
 
 
@@ -107,12 +108,12 @@ class Registry:
     role: str | None = None
     remote_cache: bool = False
     signing: Signing | None = None
-    trusted_keys: tuple[TrustedKey, ...] = attrs.field(default=(), converter=tuple)
+    trusted_keys: tuple[TrustedKey, ...] = attrs.field(default=(), converter=to_tuple)
 
 
 @attrs.frozen
 class Canary:
-    steps: tuple[int, ...] = attrs.field(converter=tuple)
+    steps: tuple[int, ...] = attrs.field(converter=to_tuple)
     interval: int = 0
 
 
@@ -127,7 +128,7 @@ class Environment:
     deploy_bucket: str | None = None
     requires: str | None = None
     soak: int = 0
-    alarms: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    alarms: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     canary: Canary | None = None
 
 
@@ -143,7 +144,7 @@ class Project:
     registry: Registry | None = None
     environments: dict[str, Environment] = attrs.field(factory=dict)
     dist: Path = Path("dist")
-    exclude: tuple[str, ...] = attrs.field(default=DEFAULT_EXCLUDE, converter=tuple)
+    exclude: tuple[str, ...] = attrs.field(default=DEFAULT_EXCLUDE, converter=to_tuple)
 
     @property
     def python_version(self) -> str:

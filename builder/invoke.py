@@ -22,6 +22,7 @@ up, and reads the child's own resource usage with `wait4` (peak memory).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.util
 import json
@@ -45,9 +46,10 @@ from builder.bundle.importcheck import RUNTIME_PROVIDED, host_architecture
 from builder.bundle.pythons import find_python, running_version
 from builder.config import Function, Project
 from builder.errors import InvokeFailed, NotFound, UsageError, VerificationFailed
+from builder.frozen import to_tuple
 from builder.fsutil import extract_zip
 from builder.models import Manifest, bundle_name
-from builder.output import Reporter, SilentReporter
+from builder.progress import Reporter, SilentReporter
 
 LATEST = "$LATEST"
 # Lambda gives a function's init phase 10 s before it gives up on it.
@@ -210,7 +212,7 @@ class Bundle:
 
     manifest: Manifest
     zip_path: Path
-    layer_zips: tuple[Path, ...] = attrs.field(converter=tuple)
+    layer_zips: tuple[Path, ...] = attrs.field(converter=to_tuple)
 
 
 @attrs.frozen
@@ -239,7 +241,7 @@ class Invocation:
     init_duration_ms: float | None = None
     timed_out: bool = False
     python: str = ""
-    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    notes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     @property
     def ok(self) -> bool:
@@ -534,7 +536,7 @@ def _child_spec(
 ) -> dict:
     event_path = root / "event.json"
     event_path.write_text(json.dumps({} if event is None else event), encoding="utf-8")
-    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y/%m/%d")
+    today = datetime.datetime.now(datetime.UTC).strftime("%Y/%m/%d")
     return {
         "task": str(mount.task),
         "opt": str(mount.opt),
@@ -633,10 +635,8 @@ def _await(signals: _Signals, started: float, limit: float) -> tuple[float | Non
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _reap(proc: subprocess.Popen) -> tuple[int, Any]:

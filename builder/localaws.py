@@ -11,6 +11,7 @@ other relay command run in that project then uses the sandbox without flags
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -147,7 +148,7 @@ def apply_local_settings(project: Project, environ: dict[str, str] | os._Environ
     Settings the caller exported (AWS_ENDPOINT_URL) win over the sandbox's.
     """
     state = read_state(project.root)
-    if state is None or "AWS_ENDPOINT_URL" in environ and environ["AWS_ENDPOINT_URL"] != state.endpoint:
+    if state is None or ("AWS_ENDPOINT_URL" in environ and environ["AWS_ENDPOINT_URL"] != state.endpoint):
         return project, None
     environ["AWS_ENDPOINT_URL"] = state.endpoint
     for name, value in LOCAL_CREDENTIALS.items():
@@ -267,10 +268,8 @@ def _stop(pid: int) -> None:
     while time.monotonic() < deadline and _pid_alive(pid):
         time.sleep(0.05)
     if _pid_alive(pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     try:  # reap it when it is our child (same process, e.g. tests)
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import attrs
 
+from builder.frozen import to_tuple
+
 MANIFEST_SCHEMA = "relay.manifest/v1"
 
 
@@ -24,7 +26,7 @@ class LayerRef:
 class LockInfo:
     path: str  # relative to the project root, "/" separated
     sha256: str
-    packages: tuple[str, ...] = attrs.field(converter=tuple)  # "name==version", sorted
+    packages: tuple[str, ...] = attrs.field(converter=to_tuple)  # "name==version", sorted
 
     def to_json(self) -> dict:
         return {"path": self.path, "sha256": self.sha256, "packages": list(self.packages)}
@@ -55,12 +57,12 @@ class Manifest:
     unzipped_size: int
     files: int
     source_sha256: str
-    source_paths: tuple[str, ...] = attrs.field(converter=tuple)
+    source_paths: tuple[str, ...] = attrs.field(converter=to_tuple)
     build_key: str = ""
     relay_version: str = ""
     zlib_version: str = ""
     handler: str | None = None
-    layers: tuple[LayerRef, ...] = attrs.field(default=(), converter=tuple)
+    layers: tuple[LayerRef, ...] = attrs.field(default=(), converter=to_tuple)
     lock: LockInfo | None = None
     git: GitInfo | None = None
     version: str | None = None

@@ -24,6 +24,7 @@ import attrs
 from builder import schemas
 from builder.bundle.lockfile import LockHeader, input_sha256, with_header
 from builder.errors import UsageError
+from builder.frozen import to_tuple
 
 DEFAULT_RUNTIME = "python3.12"
 PIPELINES = ("github", "gitlab", "codebuild", "none")
@@ -49,7 +50,7 @@ class InitResult:
     app: str
     runtime: str
     pipeline: str
-    files: tuple[str, ...] = attrs.field(converter=tuple)  # relative, "/" separated, in writing order
+    files: tuple[str, ...] = attrs.field(converter=to_tuple)  # relative, "/" separated, in writing order
 
     def to_json(self) -> dict:
         return {

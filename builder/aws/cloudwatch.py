@@ -35,7 +35,7 @@ class CloudWatch:
 
     def alarm_states(self, names: Sequence[str]) -> dict[str, AlarmState | None]:
         """The state of each named alarm (metric or composite); None for one that does not exist."""
-        found: dict[str, AlarmState | None] = {name: None for name in names}
+        found: dict[str, AlarmState | None] = dict.fromkeys(names)
         for start in range(0, len(names), _NAMES_PER_CALL):
             chunk = list(names[start:start + _NAMES_PER_CALL])
             params = {"AlarmNames": chunk, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}

@@ -23,6 +23,7 @@ from builder.aws.errors import error_code, translate
 from builder.aws.session import AwsSession
 from builder.aws.sts import arn_account
 from builder.errors import AwsError, NotFound, RaceLost
+from builder.frozen import to_tuple
 
 LATEST = "$LATEST"
 _PAGE = 50
@@ -43,8 +44,8 @@ class FunctionConfig:
     memory: int = 128
     timeout: int = 3
     environment: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=lambda v: tuple(sorted(dict(v).items())))
-    layers: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # layer version ARNs, in order
-    architectures: tuple[str, ...] = attrs.field(default=("x86_64",), converter=tuple)
+    layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # layer version ARNs, in order
+    architectures: tuple[str, ...] = attrs.field(default=("x86_64",), converter=to_tuple)
     role: str = ""
     revision_id: str | None = None
     state: str | None = None
@@ -77,8 +78,8 @@ class LayerVersionInfo:
     version: int
     description: str = ""
     code_sha256: str = ""
-    architectures: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    runtimes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    architectures: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    runtimes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
 
 @attrs.frozen
@@ -114,7 +115,7 @@ class FunctionSettings:
     memory: int
     timeout: int
     environment: Mapping[str, str] = attrs.field(factory=dict)
-    layers: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # layer version ARNs
+    layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # layer version ARNs
     description: str = ""
 
     def params(self) -> dict[str, Any]:

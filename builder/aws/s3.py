@@ -9,6 +9,7 @@ send that header, which is why the parts are driven here).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -200,10 +201,8 @@ class S3Bucket:
 
     def _abort(self, key: str, upload_id: str) -> None:
         # Best effort: an abandoned upload costs storage until a lifecycle rule removes it.
-        try:
+        with contextlib.suppress(ClientError, BotoCoreError):
             self._client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
-        except (ClientError, BotoCoreError):
-            pass
 
     def delete(self, key: str) -> None:
         with aws_call("s3:DeleteObject", self.where(key)):

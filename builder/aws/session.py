@@ -192,7 +192,7 @@ def open_session(target: AwsTarget = AwsTarget(), *, counter: RequestCounter | N
     if not target.role:
         return AwsSession(base, target, counter)
     assumed = _share_loader(botocore.session.Session(profile=target.profile))
-    assumed._credentials = _assumed_role_credentials(AwsSession(base, target, counter), target)  # noqa: SLF001
+    assumed._credentials = _assumed_role_credentials(AwsSession(base, target, counter), target)
     session = boto3.Session(botocore_session=assumed, region_name=base.region_name)
     _dedupe_search_paths()
     return AwsSession(session, target, counter)

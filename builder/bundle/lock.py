@@ -35,7 +35,9 @@ from builder.bundle.lockfile import (
 from builder.bundle.subproc import run
 from builder.config import Project
 from builder.errors import ConfigError, LockError, LockStale
-from builder.output import Reporter, SilentReporter, table
+from builder.frozen import to_tuple
+from builder.progress import Reporter, SilentReporter
+from builder.textfmt import table
 
 COMPILE_COMMAND = "relay lock"
 RESOLVERS = ("auto", "pip-tools", "uv")
@@ -99,7 +101,7 @@ class LockOutcome:
     reason: str | None = None
     resolver: str | None = None
     python: str | None = None  # e.g. "python3.12": the Python the lock was resolved under
-    packages: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    packages: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     sha256: str | None = None
 
     @property
@@ -128,8 +130,8 @@ class LockOutcome:
 class LockResult:
     runtime: str
     check: bool
-    outcomes: tuple[LockOutcome, ...] = attrs.field(converter=tuple)
-    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    outcomes: tuple[LockOutcome, ...] = attrs.field(converter=to_tuple)
+    notes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     @property
     def problems(self) -> tuple[LockOutcome, ...]:
@@ -208,7 +210,7 @@ def _lock_all(project: Project, targets: list[LockTarget], resolver: Resolver | 
         firsts.setdefault(target.source.resolve(), target)
     # Resolving is mostly waiting on the index, so a few run at once.
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(firsts))) as pool:
-        done = dict(zip(firsts, pool.map(one, firsts.values())))
+        done = dict(zip(firsts, pool.map(one, firsts.values()), strict=False))
     return [attrs.evolve(done[t.source.resolve()], target=t) for t in targets]
 
 

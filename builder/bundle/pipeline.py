@@ -35,10 +35,11 @@ from builder.bundle.lockfile import LockFile, input_sha256, lock_path_for, read_
 from builder.bundle.zipwriter import BundleStats, ZipEntry, collect_tree, contributors, write_zip, zip_epoch
 from builder.config import Function, Layer, Project
 from builder.errors import BuildFailed, ConfigError, LockStale, RelayError
+from builder.frozen import to_tuple
 from builder.fsutil import atomic_copy, atomic_write_text
 from builder.models import GitInfo, LayerRef, LockInfo, Manifest, bundle_name
-from builder.output import Reporter, SilentReporter
 from builder.paths import cache_dir
+from builder.progress import Reporter, SilentReporter
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -74,7 +75,7 @@ class Target:
     name: str
     architecture: str
     requirements: Path | None
-    sources: tuple[Path, ...] = attrs.field(converter=tuple)
+    sources: tuple[Path, ...] = attrs.field(converter=to_tuple)
     function: Function | None = None
     layer: Layer | None = None
 
@@ -94,7 +95,7 @@ class Prepared:
     target: Target
     lock: LockFile | None
     source_sha256: str
-    source_paths: tuple[str, ...] = attrs.field(converter=tuple)
+    source_paths: tuple[str, ...] = attrs.field(converter=to_tuple)
     key: str = ""
     cached: CachedBundle | None = None
     status: str = "cached"
@@ -131,7 +132,7 @@ class BundleResult:
 class BuildResult:
     app: str
     dist: Path
-    bundles: tuple[BundleResult, ...] = attrs.field(converter=tuple)
+    bundles: tuple[BundleResult, ...] = attrs.field(converter=to_tuple)
     seconds: float = 0.0
 
     @property

@@ -8,7 +8,6 @@ build passes every tag the runtime's glibc accepts.
 from __future__ import annotations
 
 import re
-
 from typing import TYPE_CHECKING
 
 from builder.errors import ConfigError

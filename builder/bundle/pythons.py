@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 
 from builder.bundle.subproc import run
-from builder.paths import cache_dir
 from builder.errors import BuildFailed, LockError
+from builder.paths import cache_dir
 
 _PROBE = "import sys; print('%d.%d' % sys.version_info[:2]); print(sys.executable)"
 _MARKER = "relay-tool.json"

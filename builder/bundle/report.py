@@ -6,7 +6,7 @@ last result without loading the build.
 
 from __future__ import annotations
 
-from builder.output import human_size, table
+from builder.textfmt import human_size, table
 
 STATUSES = ("built", "cached", "remote", "unchanged")
 

@@ -15,13 +15,14 @@ from pathlib import Path
 import attrs
 
 from builder.errors import BuildFailed
+from builder.frozen import to_tuple
 
 TAIL_LINES = 15
 
 
 @attrs.frozen
 class Completed:
-    args: tuple[str, ...] = attrs.field(converter=tuple)
+    args: tuple[str, ...] = attrs.field(converter=to_tuple)
     returncode: int
     stdout: str
     stderr: str

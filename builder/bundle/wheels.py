@@ -23,7 +23,6 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-
 from builder.bundle import platform, subproc
 from builder.bundle.digest import sha256_file
 from builder.bundle.lockfile import LockedRequirement, LockFile

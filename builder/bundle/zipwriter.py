@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import itertools
 import os
 import re
 import stat
@@ -28,6 +29,7 @@ import attrs
 
 from builder.bundle.digest import code_sha256, tree_digest
 from builder.errors import BuildFailed
+from builder.frozen import to_tuple
 
 STEP = "package"
 COMPRESS_LEVEL = 6
@@ -59,7 +61,7 @@ class BundleStats:
     unzipped_size: int
     files: int
     # (group, unzipped bytes), biggest first; see `group_of`.
-    contributors: tuple[tuple[str, int], ...] = attrs.field(converter=tuple)
+    contributors: tuple[tuple[str, int], ...] = attrs.field(converter=to_tuple)
 
 
 def zip_epoch(environ: Mapping[str, str] = os.environ) -> int:
@@ -206,7 +208,7 @@ def _checked(entries: Iterable[ZipEntry]) -> list[ZipEntry]:
     for entry in ordered:
         _check_path(entry.path)
     paths = [entry.path for entry in ordered]
-    for previous, current in zip(paths, paths[1:]):
+    for previous, current in itertools.pairwise(paths):
         if previous == current:
             raise BuildFailed(
                 STEP,

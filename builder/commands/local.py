@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from builder.commands.options import Context, json_option
+from builder.commands.output import emit_json, reporter_for
 from builder.errors import InvokeFailed
-from builder.output import emit_json, reporter_for
 from builder.scaffold import DEFAULT_PIPELINE, DEFAULT_RUNTIME, PIPELINES, supported_runtimes
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from builder.commands.options import Context, json_option
-from builder.output import emit_json, reporter_for
+from builder.commands.output import emit_json, reporter_for
 
 
 @click.command()

@@ -8,7 +8,7 @@ import attrs
 import click
 
 from builder.commands.options import Context, json_option
-from builder.output import emit_json, reporter_for
+from builder.commands.output import emit_json, reporter_for
 
 BUMP_CHOICES = ("major", "minor", "patch")
 
@@ -23,7 +23,8 @@ def publish(obj: Context, version: str | None, bump: str | None, as_json: bool) 
     """Publish dist/ to the registry as one signed, immutable release."""
     from builder.aws.session import RequestCounter
     from builder.registry.factory import open_signer, open_store
-    from builder.registry.publish import VersionRequest, publish as publish_release
+    from builder.registry.publish import VersionRequest
+    from builder.registry.publish import publish as publish_release
 
     project = obj.project()
     request = VersionRequest(version=version, bump=bump)

@@ -7,7 +7,7 @@ import json
 import click
 
 from builder.commands.options import Context, json_option
-from builder.output import emit_json
+from builder.commands.output import emit_json
 
 
 @click.command()

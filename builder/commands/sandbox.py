@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from builder.commands.options import Context, json_option
+from builder.commands.output import emit_json
 from builder.config import find_config, load_project
-from builder.output import emit_json
 
 
 @click.group()

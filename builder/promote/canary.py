@@ -22,7 +22,7 @@ import attrs
 
 from builder.aws.cloudwatch import AlarmState, CloudWatch
 from builder.aws.lambda_ import AliasConfig, LambdaApi
-from builder.output import Reporter, SilentReporter
+from builder.progress import Reporter, SilentReporter
 from builder.promote.gates import GateCheck
 from builder.promote.plan import FunctionAction, Plan
 
@@ -40,7 +40,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -122,7 +122,7 @@ class AliasMover:
 
     def switch(self, versions: Mapping[str, str]) -> None:
         """Point every moving alias at `versions[function]`, as canary steps when the environment says so."""
-        moving = [a for a in self.plan.moving]
+        moving = list(self.plan.moving)
         canary = self.plan.canary
         splittable = [a for a in moving if a.alias_exists and a.alias_from != versions[a.function]]
         steps = [s for s in (canary.steps if canary else ()) if 0 < s < 100]
@@ -154,7 +154,7 @@ class AliasMover:
                     self.lam.update_alias(action.function_name, self.plan.alias, version=item.before.function_version,
                                           description=item.before.description, weights=dict(item.before.weights))
                 back.append(action.function)
-            except Exception as exc:  # noqa: BLE001 - every alias gets its chance to go back
+            except Exception as exc:
                 stuck.append(f"{action.function} (alias {self.plan.alias} could not be moved back: {exc})")
         return back, stuck
 

@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from builder.errors import NotFound, VerificationFailed
+from builder.frozen import to_tuple
 from builder.models import Manifest
 from builder.registry import statement as stmt
 from builder.registry.catalog import parse_release
@@ -52,15 +53,15 @@ class BundleView:
     bundle: str  # "orders", "layer-common-x86_64"
     architecture: str
     sha256: str
-    packages: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # the lock's "name==version"
-    layers: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # functions: "<layer bundle>@<sha256>"
+    packages: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # the lock's "name==version"
+    layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # functions: "<layer bundle>@<sha256>"
 
 
 @attrs.frozen
 class ReleaseContents:
     app: str
     version: str
-    bundles: tuple[BundleView, ...] = attrs.field(converter=tuple)
+    bundles: tuple[BundleView, ...] = attrs.field(converter=to_tuple)
 
     def by_bundle(self) -> dict[str, BundleView]:
         return {b.bundle: b for b in self.bundles}
@@ -109,7 +110,7 @@ class BundleDiff:
     status: str  # added | removed | changed | unchanged (by digest)
     from_sha256: str | None
     to_sha256: str | None
-    packages: tuple[PackageChange, ...] = attrs.field(default=(), converter=tuple)
+    packages: tuple[PackageChange, ...] = attrs.field(default=(), converter=to_tuple)
     layers_changed: bool = False  # a function whose needed layer digests differ (its own bytes may not)
 
     def to_json(self) -> dict:
@@ -125,7 +126,7 @@ class ReleaseDiff:
     app: str
     from_version: str
     to_version: str
-    bundles: tuple[BundleDiff, ...] = attrs.field(converter=tuple)
+    bundles: tuple[BundleDiff, ...] = attrs.field(converter=to_tuple)
     checked: str = ""  # how the inputs were checked, for the reader
 
     @property
@@ -139,7 +140,7 @@ class ReleaseDiff:
         }
 
     def summary(self) -> str:
-        from builder.output import table
+        from builder.textfmt import table
 
         head = f"{self.app} {self.from_version} -> {self.to_version}"
         if not self.differences:
@@ -242,7 +243,7 @@ def read_contents(store: Store, app: str, version: str, trusted: TrustedKeys) ->
     entries: list[ReleaseFunction | ReleaseLayer] = [*release.functions, *release.layers]
     with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="relay-diff") as pool:
         manifests = list(pool.map(lambda e: _read_manifest(store, release, e, trusted), entries))
-    return contents_of(release, {e.bundle: m for e, m in zip(entries, manifests)})
+    return contents_of(release, {e.bundle: m for e, m in zip(entries, manifests, strict=False)})
 
 
 def _check_release_signature(store: Store, key: str, body: bytes, release: Release, trusted: TrustedKeys) -> None:

@@ -30,11 +30,12 @@ from builder.aws.lambda_ import CodeSource, FunctionConfig, FunctionSettings, La
 from builder.aws.s3 import S3Bucket
 from builder.config import Environment, Project
 from builder.errors import AwsError, GateRefused, LimitExceeded, NotFound, RelayError, UsageError, VerificationFailed
-from builder.output import Reporter, SilentReporter, human_size, table
+from builder.frozen import to_tuple
+from builder.progress import Reporter, SilentReporter
 from builder.promote.canary import AlarmFired, AlarmWatch, AliasMover, Clock, SystemClock
 from builder.promote.gates import GateCheck, check_gates, enforce, failed, refusal_message
 from builder.promote.ledger import DEFAULT_LEASE, Ledger, succeeded
-from builder.promote.plan import CREATE, LayerAction, Plan, FunctionAction, layer_name_in_aws, plan_promotion, selected_functions
+from builder.promote.plan import CREATE, FunctionAction, LayerAction, Plan, layer_name_in_aws, plan_promotion, selected_functions
 from builder.promote.records import FAILED, REVERTED, SUCCEEDED, FunctionChange, LedgerRecord
 from builder.promote.state import DESCRIPTION_MAX, LayerMark, code_sha256_of, read_state
 from builder.registry.catalog import Catalog
@@ -43,6 +44,7 @@ from builder.registry.signing import TrustedKeys
 from builder.registry.store import Store
 from builder.registry.verify import verify_release
 from builder.registry.versions import parse_version
+from builder.textfmt import human_size, table
 
 # Lambda takes a zip inline up to 50 MB; larger code goes through the environment's deploy bucket.
 INLINE_LIMIT = 50 * 1000 * 1000
@@ -331,7 +333,7 @@ def _stuck_text(stuck: Sequence[str]) -> str:
 @attrs.frozen
 class PromoteRequest:
     version: str
-    only: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    only: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     dry_run: bool = False
     force: bool = False
     reason: str | None = None
@@ -341,7 +343,7 @@ class PromoteRequest:
 class PromoteResult:
     status: str  # "planned" (dry run) | "unchanged" | "succeeded"
     plan: Plan
-    gates: tuple[GateCheck, ...] = attrs.field(default=(), converter=tuple)
+    gates: tuple[GateCheck, ...] = attrs.field(default=(), converter=to_tuple)
     forced: bool = False
     versions: Mapping[str, str] = attrs.field(factory=dict)
     record: LedgerRecord | None = None

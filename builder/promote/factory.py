@@ -16,9 +16,9 @@ from builder.aws.session import AwsSession, AwsTarget, RequestCounter, open_sess
 from builder.aws.sts import CallerIdentity, Sts, require_account
 from builder.config import Environment, Project
 from builder.errors import AwsError, ConfigError, NotFound
-from builder.output import Reporter
+from builder.progress import Reporter
 from builder.promote.canary import AlarmWatch, Clock, SystemClock
-from builder.promote.execute import BlobSource, Executor, PromoteRequest, PromoteResult, Promoter
+from builder.promote.execute import BlobSource, Executor, Promoter, PromoteRequest, PromoteResult
 from builder.promote.rollback import RollbackRequest, RollbackResult, RollbackRunner
 from builder.promote.status import ReleaseLookup, StatusReport, collect_status
 from builder.registry.factory import open_store, trusted_keys

@@ -36,6 +36,7 @@ import attrs
 from builder import schemas
 from builder.aws.errors import PreconditionFailed
 from builder.errors import RaceLost, UsageError, VerificationFailed
+from builder.frozen import to_tuple
 from builder.promote.records import (
     REFUSED,
     STARTED,
@@ -440,7 +441,7 @@ def pair_records(records: Sequence[LedgerRecord], *, now: dt.datetime) -> list[H
 class History:
     app: str
     env: str
-    entries: tuple[HistoryEntry, ...] = attrs.field(converter=tuple)
+    entries: tuple[HistoryEntry, ...] = attrs.field(converter=to_tuple)
     truncated: bool = False
 
     def to_json(self) -> dict:
@@ -448,7 +449,7 @@ class History:
                 "entries": [e.to_json() for e in self.entries]}
 
     def summary(self) -> str:
-        from builder.output import table
+        from builder.textfmt import table
 
         if not self.entries:
             return f"No ledger records for {self.app} in {self.env}."

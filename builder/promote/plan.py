@@ -21,10 +21,11 @@ import attrs
 
 from builder.config import Canary, Environment, Project
 from builder.errors import ConfigError, NotFound, VerificationFailed
-from builder.output import table
+from builder.frozen import to_tuple
 from builder.promote.records import FunctionChange
 from builder.promote.state import AliasMark, FunctionState, PublishedVersion, RemoteState, VersionMark, code_sha256_of
 from builder.registry.release import Release, ReleaseFunction
+from builder.textfmt import table
 
 UNCHANGED = "unchanged"  # the alias already serves the release's version: nothing to do
 SWITCH = "switch"  # a version of the release exists: move the alias to it
@@ -66,8 +67,8 @@ class Desired:
     memory: int
     timeout: int
     environment: tuple[tuple[str, str], ...] = attrs.field(converter=lambda v: tuple(sorted(dict(v).items())))
-    layers: tuple[str, ...] = attrs.field(converter=tuple)  # layer bundle names, in order
-    layer_keys: tuple[tuple[str, str], ...] = attrs.field(converter=tuple)  # (sha256, architecture) of each
+    layers: tuple[str, ...] = attrs.field(converter=to_tuple)  # layer bundle names, in order
+    layer_keys: tuple[tuple[str, str], ...] = attrs.field(converter=to_tuple)  # (sha256, architecture) of each
     role: str | None = None  # only used to create the function
     description: str = ""
 
@@ -87,12 +88,12 @@ class FunctionAction:
     target_version: str | None  # an existing Lambda version to point at (unchanged, switch)
     desired: Desired | None = None  # deploy, create
     update_code: bool = False
-    config_changes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    config_changes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     alias_exists: bool = False
     alias_from: str | None = None  # Lambda version the alias points at now
-    alias_weights: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=tuple)
+    alias_weights: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=to_tuple)
     alias_description: str = ""  # as it was, to put back if the run is undone
-    history: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # for the new alias mark, newest first
+    history: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # for the new alias mark, newest first
     from_artifact: str | None = None
     from_digest: str | None = None
     revision_id: str | None = None  # of $LATEST when read: the first update is conditional on it
@@ -142,10 +143,10 @@ class Plan:
     region: str
     alias: str
     to_version: str | None  # app version
-    layers: tuple[LayerAction, ...] = attrs.field(converter=tuple)
-    functions: tuple[FunctionAction, ...] = attrs.field(converter=tuple)
+    layers: tuple[LayerAction, ...] = attrs.field(converter=to_tuple)
+    functions: tuple[FunctionAction, ...] = attrs.field(converter=to_tuple)
     canary: Canary | None = None
-    alarms: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    alarms: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     @property
     def from_version(self) -> str | None:
@@ -373,7 +374,7 @@ class RollbackTarget:
     function: str
     version: str  # Lambda version
     source: str  # "ledger" | "alias" | "--to"
-    history: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # the alias mark's history afterwards
+    history: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # the alias mark's history afterwards
     expected_digest: str | None = None  # what the ledger or the registry says that version holds
 
 

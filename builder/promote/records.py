@@ -17,6 +17,8 @@ import datetime as dt
 
 import attrs
 
+from builder.frozen import to_tuple
+
 LEDGER_SCHEMA = "relay.ledger/v1"
 
 EVENTS = ("promote", "rollback")
@@ -30,18 +32,18 @@ STATUSES = (STARTED, *TERMINAL, REFUSED)
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def format_time(moment: dt.datetime) -> str:
     """`2026-11-26T19:30:00Z`: UTC, whole seconds (records compare and sort as text too)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: relay records times in UTC only")
-    return moment.astimezone(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
 def _one_of(choices: tuple[str, ...]):
@@ -84,7 +86,7 @@ class LedgerRecord:
     at: str  # "2026-11-26T19:30:00Z"
     from_version: str | None
     to_version: str | None
-    changes: tuple[FunctionChange, ...] = attrs.field(default=(), converter=tuple)
+    changes: tuple[FunctionChange, ...] = attrs.field(default=(), converter=to_tuple)
     reason: str = ""
     forced: bool = False
     opened: int | None = None  # terminal records: the seq of the "started" record they close

@@ -25,7 +25,8 @@ import attrs
 
 from builder.config import Environment, Project
 from builder.errors import AwsError, NotFound, RaceLost, VerificationFailed
-from builder.output import Reporter, SilentReporter
+from builder.frozen import to_tuple
+from builder.progress import Reporter, SilentReporter
 from builder.promote.canary import Clock, SystemClock
 from builder.promote.execute import ApplyFailed, Executor, close_after_failure
 from builder.promote.ledger import Ledger, previous_state
@@ -41,7 +42,7 @@ from builder.registry.versions import parse_version
 @attrs.frozen
 class RollbackRequest:
     to: str | None = None
-    only: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    only: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     force: bool = False  # take the environment over from a run that holds it (a promotion that died)
     reason: str = ""
 
@@ -51,7 +52,7 @@ class RollbackResult:
     status: str  # "succeeded" | "unchanged"
     plan: Plan
     versions: dict[str, str] = attrs.field(factory=dict)
-    skipped: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # "fn: why"
+    skipped: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # "fn: why"
     record: LedgerRecord | None = None
     ledger_problem: str | None = None  # why no ledger record was written
     requests: dict[str, int] = attrs.field(factory=dict)

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import attrs
 
 from builder.aws.lambda_ import AliasConfig, FunctionConfig, LambdaApi, LayerVersionInfo
+from builder.frozen import to_tuple
 
 DESCRIPTION_MAX = 256
 _VERSION_MARK = re.compile(r"^relay (?P<app>[^/\s]+)/(?P<name>[^@\s]+)@(?P<version>\S+) sha256:(?P<sha>[0-9a-f]{64})$")
@@ -89,7 +90,7 @@ class AliasMark:
     version: str | None
     sha256: str | None
     previous: str | None = None
-    older: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    older: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     def render(self) -> str:
         """Compact JSON of at most 256 characters: the oldest history is dropped first."""
@@ -162,7 +163,7 @@ class FunctionState:
     function_name: str  # the name in AWS
     latest: FunctionConfig | None  # None: the function does not exist
     alias: AliasConfig | None
-    versions: tuple[PublishedVersion, ...] = attrs.field(default=(), converter=tuple)
+    versions: tuple[PublishedVersion, ...] = attrs.field(default=(), converter=to_tuple)
 
     @property
     def exists(self) -> bool:
@@ -184,7 +185,7 @@ class FunctionState:
 @attrs.frozen
 class LayerState:
     layer_name: str  # the name in AWS, "<app>-<layer>"
-    versions: tuple[LayerVersionInfo, ...] = attrs.field(default=(), converter=tuple)  # newest first
+    versions: tuple[LayerVersionInfo, ...] = attrs.field(default=(), converter=to_tuple)  # newest first
 
     def find(self, sha256: str, architecture: str) -> LayerVersionInfo | None:
         """The newest version whose description carries `sha256` for `architecture` and whose content agrees."""

@@ -19,14 +19,15 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from builder.aws.lambda_ import LambdaApi
 from builder.config import Environment, Project
 from builder.errors import AwsError, NotFound, VerificationFailed
-from builder.aws.lambda_ import LambdaApi
-from builder.output import table
+from builder.frozen import to_tuple
 from builder.promote.state import FunctionState, read_state
 from builder.registry.catalog import Catalog
 from builder.registry.release import Release
 from builder.registry.store import Store
+from builder.textfmt import table
 
 
 @attrs.frozen
@@ -35,13 +36,13 @@ class FunctionStatus:
     function_name: str
     exists: bool
     alias_version: str | None = None
-    weights: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=tuple)
+    weights: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=to_tuple)
     artifact: str | None = None
     sha256: str | None = None
     code_sha256: str | None = None  # of the alias's version
     latest_code_sha256: str | None = None
     registry_code_sha256: str | None = None  # the manifest's, for `artifact`
-    drift: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    drift: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     @property
     def drifted(self) -> bool:
@@ -62,7 +63,7 @@ class EnvironmentStatus:
     account: str
     region: str
     alias: str
-    functions: tuple[FunctionStatus, ...] = attrs.field(default=(), converter=tuple)
+    functions: tuple[FunctionStatus, ...] = attrs.field(default=(), converter=to_tuple)
     error: str | None = None  # the environment could not be read
 
     def to_json(self) -> dict:
@@ -73,7 +74,7 @@ class EnvironmentStatus:
 @attrs.frozen
 class StatusReport:
     app: str
-    environments: tuple[EnvironmentStatus, ...] = attrs.field(converter=tuple)
+    environments: tuple[EnvironmentStatus, ...] = attrs.field(converter=to_tuple)
     registry_problem: str | None = None
 
     @property
@@ -143,8 +144,8 @@ def function_status(app: str, fs: FunctionState, releases: ReleaseLookup | None)
     if fs.alias is None:
         return FunctionStatus(fs.function, fs.function_name, True, latest_code_sha256=latest_code, drift=drift)
     live = fs.live
-    base = dict(function=fs.function, function_name=fs.function_name, exists=True,
-                alias_version=fs.alias.function_version, weights=fs.alias.weights, latest_code_sha256=latest_code)
+    base = {"function": fs.function, "function_name": fs.function_name, "exists": True,
+                "alias_version": fs.alias.function_version, "weights": fs.alias.weights, "latest_code_sha256": latest_code}
     if live is None:
         return FunctionStatus(**base, drift=[f"the alias points at {fs.alias.function_version}, which is not a published version",
                                              *drift])

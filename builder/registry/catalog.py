@@ -30,6 +30,7 @@ import attrs
 import semver
 
 from builder.errors import VerificationFailed
+from builder.frozen import to_tuple
 from builder.registry.release import Release
 from builder.registry.store import Store
 
@@ -50,7 +51,7 @@ class VersionEntry:
     def to_json(self) -> dict:
         return {
             "version": self.version,
-            "published": self.published.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+            "published": self.published.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
             "release": self.key,
             "functions": {f.name: {"sha256": f.sha256, "architecture": f.architecture} for f in self.release.functions},
             "layers": {l.bundle: {"sha256": l.sha256} for l in self.release.layers},
@@ -134,7 +135,7 @@ class VersionRow:
     def to_json(self) -> dict:
         return {
             "version": self.version,
-            "published": self.published.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+            "published": self.published.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
             "digests": dict(sorted(self.digests.items())),
             "changed": self.changed,
         }
@@ -144,7 +145,7 @@ class VersionRow:
 class VersionsListing:
     app: str
     name: str | None
-    rows: tuple[VersionRow, ...] = attrs.field(converter=tuple)
+    rows: tuple[VersionRow, ...] = attrs.field(converter=to_tuple)
     truncated: bool = False
 
     def to_json(self) -> dict:
@@ -152,7 +153,7 @@ class VersionsListing:
                 "versions": [r.to_json() for r in self.rows]}
 
     def summary(self) -> str:
-        from builder.output import table
+        from builder.textfmt import table
 
         if not self.rows:
             what = f"{self.app} ({self.name})" if self.name else self.app
@@ -160,7 +161,7 @@ class VersionsListing:
         headers = ["version", "published (UTC)", "bundle", "sha256"] + (["changed"] if self.name else [])
         lines = []
         for row in self.rows:
-            published = row.published.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            published = row.published.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             for index, (bundle, sha) in enumerate(sorted(row.digests.items())):
                 first = index == 0
                 line = [row.version if first else "", published if first else "", bundle, sha[:16]]

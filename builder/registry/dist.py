@@ -17,6 +17,7 @@ from builder import schemas
 from builder.bundle.digest import sha256_file
 from builder.config import Project
 from builder.errors import UsageError
+from builder.frozen import to_tuple
 from builder.models import Manifest
 
 INDEX_FILE = "index.json"
@@ -39,7 +40,7 @@ class Dist:
     app: str
     runtime: str
     folder: Path
-    bundles: tuple[DistBundle, ...] = attrs.field(converter=tuple)
+    bundles: tuple[DistBundle, ...] = attrs.field(converter=to_tuple)
 
     @property
     def functions(self) -> tuple[DistBundle, ...]:

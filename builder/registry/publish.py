@@ -35,8 +35,9 @@ from builder import __version__
 from builder.aws.errors import PreconditionFailed
 from builder.config import Project
 from builder.errors import RaceLost, UsageError, VerificationFailed, VersionConflict
+from builder.frozen import to_tuple
 from builder.models import Manifest, bundle_name
-from builder.output import Reporter, SilentReporter, human_size
+from builder.progress import Reporter, SilentReporter
 from builder.registry import statement as stmt
 from builder.registry.catalog import Catalog, parse_release
 from builder.registry.dist import Dist, DistBundle, load_dist
@@ -46,6 +47,7 @@ from builder.registry.sbom import bundle_sbom
 from builder.registry.signing import Envelope, Signer, sign_envelope
 from builder.registry.store import Store, create_or_read
 from builder.registry.versions import BUMP_PARTS, bump, parse_version
+from builder.textfmt import human_size
 
 # With --bump, a version taken meanwhile by other bytes moves the bump on; this many times at most.
 _BUMP_ATTEMPTS = 10
@@ -99,7 +101,7 @@ class PublishResult:
     version: str
     status: str  # "published" | "unchanged"
     release_key: str
-    bundles: tuple[BundleOutcome, ...] = attrs.field(default=(), converter=tuple)
+    bundles: tuple[BundleOutcome, ...] = attrs.field(default=(), converter=to_tuple)
     note: str = ""
     requests: dict[str, int] = attrs.field(factory=dict)
 

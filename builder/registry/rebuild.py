@@ -9,7 +9,6 @@ and compares every bundle's sha256 with the release's.
 from __future__ import annotations
 
 import json
-
 import os
 import tarfile
 import tempfile
@@ -20,9 +19,11 @@ import attrs
 from builder.bundle.subproc import run
 from builder.config import Project, load_project
 from builder.errors import NotFound, UsageError, VerificationFailed
-from builder.output import Reporter, SilentReporter, table
+from builder.frozen import to_tuple
+from builder.progress import Reporter, SilentReporter
 from builder.registry.catalog import Catalog
 from builder.registry.store import Store
+from builder.textfmt import table
 
 
 @attrs.frozen
@@ -44,7 +45,7 @@ class RebuildReport:
     app: str
     version: str
     commit: str
-    bundles: tuple[RebuiltBundle, ...] = attrs.field(converter=tuple)
+    bundles: tuple[RebuiltBundle, ...] = attrs.field(converter=to_tuple)
     note: str = ""
 
     @property

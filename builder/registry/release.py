@@ -12,6 +12,7 @@ import json
 
 import attrs
 
+from builder.frozen import to_tuple
 from builder.models import GitInfo, bundle_name
 
 RELEASE_SCHEMA = "relay.release/v1"
@@ -26,7 +27,7 @@ class ReleaseFunction:
     content_digest: str
     architecture: str
     handler: str
-    layers: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # layer bundle names, in order
+    layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # layer bundle names, in order
 
     @property
     def bundle(self) -> str:

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from builder.aws.kms import RAW_MESSAGE_MAX, Kms
 from builder.config import TrustedKey
 from builder.errors import ConfigError, UsageError, VerificationFailed
+from builder.frozen import to_tuple
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 SIGNING_KEY_ENV = "RELAY_SIGNING_KEY"
@@ -54,7 +55,7 @@ class Signature:
 @attrs.frozen
 class Envelope:
     payload: bytes
-    signatures: tuple[Signature, ...] = attrs.field(converter=tuple)
+    signatures: tuple[Signature, ...] = attrs.field(converter=to_tuple)
     payload_type: str = PAYLOAD_TYPE
 
     def to_json(self) -> dict:

@@ -26,14 +26,16 @@ import attrs
 
 from builder import schemas
 from builder.errors import ConfigError, NotFound, VerificationFailed
+from builder.frozen import to_tuple
 from builder.models import Manifest, bundle_name
-from builder.output import Reporter, SilentReporter, human_size, table
+from builder.progress import Reporter, SilentReporter
 from builder.registry import statement as stmt
 from builder.registry.layout import envelope_key, sbom_key
 from builder.registry.release import Release, ReleaseFunction, ReleaseLayer
 from builder.registry.signing import Envelope, TrustedKeys, verify_envelope
 from builder.registry.store import Store
 from builder.registry.versions import parse_version
+from builder.textfmt import human_size, table
 
 T = TypeVar("T")
 _WORKERS = 8
@@ -54,7 +56,7 @@ class Check:
 class VerifyReport:
     app: str
     version: str
-    checks: tuple[Check, ...] = attrs.field(converter=tuple)
+    checks: tuple[Check, ...] = attrs.field(converter=to_tuple)
 
     @property
     def failures(self) -> tuple[Check, ...]:

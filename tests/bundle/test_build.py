@@ -13,10 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from bundle_helpers import make_wheel, sha256_of
 
 from builder import schemas
-
-from bundle_helpers import make_wheel, sha256_of, write_lock
 
 BUNDLES = {"hello", "pay", "layer-base-x86_64", "layer-base-arm64"}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import boto3
-
 from bundle_helpers import sha256_of
 
 

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from bundle_helpers import sha256_of
 
 from builder import schemas
-
-from bundle_helpers import sha256_of
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
 BUNDLES = {"orders", "billing", "notify", "layer-common-x86_64", "layer-common-arm64"}

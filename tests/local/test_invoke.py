@@ -13,13 +13,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from local_helpers import RUNTIME, make_app
 
+from builder.bundle.pythons import find_python
 from builder.config import load_project
 from builder.errors import InvokeFailed, NotFound, UsageError, VerificationFailed
 from builder.invoke import choose_python, invoke_function, read_event
-from builder.bundle.pythons import find_python
-
-from local_helpers import RUNTIME, make_app
 
 TARGET_INSTALLED = find_python(RUNTIME.removeprefix("python")) is not None
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from builder.bundle.lockfile import (
-    LockHeader,
     LockedRequirement,
+    LockHeader,
     input_sha256,
     lock_path_for,
     parse_header,

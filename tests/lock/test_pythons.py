@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.paths import cache_dir
-
 from builder.bundle import pythons
 from builder.bundle.subproc import run
 from builder.errors import BuildFailed, LockError
+from builder.paths import cache_dir
 
 CREATE = (
     "import sys; from builder.bundle import pythons; "

@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
+from lock_helpers import copy_project, make_project, relay
 
 from builder.bundle import pythons
 from builder.bundle.lock import TOOL_BANNER, find_uv, lock_project
 from builder.bundle.lockfile import input_sha256, read_lock
 from builder.config import load_project
-from lock_helpers import copy_project, make_project, relay
 
 pytestmark = pytest.mark.network
 

@@ -26,10 +26,20 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from ci_harness import (
-    SKIPPED_ACTIONS, CiWorld, FileVariable, HarnessError, Outcome, gitlab_jobs, harness_env, load_yaml, programs,
-    run_codebuild, run_github, run_gitlab, shell_commands,
+    SKIPPED_ACTIONS,
+    CiWorld,
+    FileVariable,
+    HarnessError,
+    Outcome,
+    gitlab_jobs,
+    harness_env,
+    load_yaml,
+    programs,
+    run_codebuild,
+    run_github,
+    run_gitlab,
+    shell_commands,
 )
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"

@@ -98,7 +98,7 @@ class FakeClock:
 
     def __init__(self, start: dt.datetime | None = None) -> None:
         # Starts at the real time: leases written with it must mean the same to a run on the real clock (the CLI).
-        self._now = start or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        self._now = start or dt.datetime.now(dt.UTC).replace(microsecond=0)
         self._lock = threading.Lock()
         self.slept: list[float] = []
         self.on_sleep: list[Callable[[FakeClock], None]] = []

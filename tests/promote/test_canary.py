@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from promote_helpers import FUNCTIONS
 
 from builder.errors import GateRefused
 from builder.promote.execute import CanaryAborted
-
-from promote_helpers import FUNCTIONS
 
 CANARY = 'alarms = ["shop-errors"]\ncanary = { steps = [10, 50], interval = "5m" }\n'
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from builder import schemas
-
 from promote_helpers import BUCKET, FUNCTIONS
+
+from builder import schemas
 
 
 def test_promote_dry_run_then_promote_then_status_then_rollback(shop, relay_cli):

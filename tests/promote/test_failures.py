@@ -7,11 +7,10 @@ import threading
 
 import attrs
 import pytest
+from promote_helpers import BUCKET, FUNCTIONS, FailingLambda
 
 from builder.errors import AwsError, RaceLost, VerificationFailed
 from builder.promote.execute import ApplyFailed
-
-from promote_helpers import BUCKET, FUNCTIONS, FailingLambda
 
 
 def published_twice(shop):
@@ -115,7 +114,7 @@ def test_a_failure_switching_the_second_alias_moves_the_others_back_and_a_rerun_
     rerun = shop.promote("1.1.0", "staging")
 
     assert {f.action for f in rerun.plan.functions} == {"switch"}
-    assert {fn: shop.alias("staging", fn)["FunctionVersion"] for fn in FUNCTIONS} == {fn: "2" for fn in FUNCTIONS}
+    assert {fn: shop.alias("staging", fn)["FunctionVersion"] for fn in FUNCTIONS} == dict.fromkeys(FUNCTIONS, "2")
 
 
 def test_two_concurrent_promotions_one_wins_the_other_loses_cleanly(shop, relay_cli):
@@ -128,7 +127,7 @@ def test_two_concurrent_promotions_one_wins_the_other_loses_cleanly(shop, relay_
     def first():
         try:
             outcome["result"] = shop.promote("1.1.0", "staging", access=attrs.evolve(access, lam=blocking))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertions below
+        except BaseException as exc:
             outcome["error"] = exc
 
     runner = threading.Thread(target=first)

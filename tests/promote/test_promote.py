@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from promote_helpers import FUNCTIONS
 
 from builder.errors import GateRefused, NotFound, UsageError
-
-from promote_helpers import FUNCTIONS
 
 
 def test_promote_to_staging_then_prod_serves_the_manifests_bytes_in_each_account(shop):

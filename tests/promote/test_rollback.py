@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from promote_helpers import FUNCTIONS
 
 from builder.errors import NotFound, VerificationFailed
 from builder.promote.factory import run_rollback
 from builder.promote.rollback import RollbackRequest
-
-from promote_helpers import FUNCTIONS
 
 
 def two_releases_in_prod(shop):

@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from promote_helpers import BUCKET, Shop
 
 from builder.registry.signing import generate_key_file
-
-from promote_helpers import BUCKET, Shop
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import zipfile
 
-from builder.promote.factory import run_status
-
 from promote_helpers import FUNCTIONS
+
+from builder.promote.factory import run_status
 
 
 def hand_made_zip() -> bytes:

@@ -10,7 +10,7 @@ import pytest
 # The registry tests' helpers make a signed, publishable project; reuse them rather than copy them.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "registry"))
 
-from ledger_helpers import BUCKET, registry_store  # noqa: E402
+from ledger_helpers import BUCKET, registry_store
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from builder.registry.layout import Layout
 from builder.registry.store import S3Store
 
 BUCKET = "relay-artifacts"
-T0 = dt.datetime(2026, 11, 26, 19, 30, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 26, 19, 30, tzinfo=dt.UTC)
 ALICE = "arn:aws:sts::222222222222:assumed-role/relay-deployer/alice"
 BOB = "arn:aws:sts::222222222222:assumed-role/relay-deployer/bob"
 SHA = {name: (name * 64)[:64] for name in "abcdef0123456789"}
@@ -153,16 +153,16 @@ def write_dist(root: Path, *, orders: str = "a", billing: str = "a", packages: t
     layers = {}
     for arch in ("x86_64", "arm64"):
         files = {"python/shared/__init__.py": "VERSION = 1\n", "python/shared/pins.py": f"PINS = {list(packages)!r}\n"}
-        layers[arch] = write_bundle(dist, dict(app="shop", name="common", kind="layer", runtime="python3.12",
-                                               architecture=arch, source_paths=("libs/shared",), lock=lock), files)
+        layers[arch] = write_bundle(dist, {"app": "shop", "name": "common", "kind": "layer", "runtime": "python3.12",
+                                               "architecture": arch, "source_paths": ("libs/shared",), "lock": lock}, files)
     functions = {"orders": ("x86_64", orders), "billing": ("arm64", billing)}
     if notify:
         functions["notify"] = ("x86_64", "a")
     for name, (arch, variant) in functions.items():
         files = {f"{name}/__init__.py": "", f"{name}/handler.py": f"def handle(event, context):\n    return {variant!r}\n"}
-        write_bundle(dist, dict(app="shop", name=name, kind="function", runtime="python3.12", architecture=arch,
-                                handler=f"{name}.handler.handle", source_paths=(f"functions/{name}",),
-                                layers=(LayerRef("common", layers[arch].sha256),)), files)
+        write_bundle(dist, {"app": "shop", "name": name, "kind": "function", "runtime": "python3.12", "architecture": arch,
+                                "handler": f"{name}.handler.handle", "source_paths": (f"functions/{name}",),
+                                "layers": (LayerRef("common", layers[arch].sha256),)}, files)
     bundles = [_index_entry("layer", "common", arch) for arch in ("arm64", "x86_64")]
     bundles += [_index_entry("function", name, arch) for name, (arch, _) in functions.items()]
     index = {"schema": "relay.build/v1", "app": "shop", "runtime": "python3.12", "bundles": bundles}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from ledger_helpers import SHA, T0, change, record
 
 from builder.config import Environment
 from builder.errors import GateRefused, UsageError
 from builder.promote.gates import GateCheck, check_gates, enforce, refusal_message
-from ledger_helpers import SHA, T0, change, record
 
 PROD = Environment(name="prod", account="333333333333", region="us-east-1", requires="staging", soak=3600)
 NONE = (None, None, None)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from builder.promote.ledger import Ledger, pair_records, read_history
 from ledger_helpers import ALICE, BOB, SHA, T0, Clock, change, record
+
+from builder.promote.ledger import Ledger, pair_records, read_history
 
 NONE = (None, None, None)
 O1, O2 = ("1", "1.0.0", SHA["a"]), ("2", "1.1.0", SHA["b"])

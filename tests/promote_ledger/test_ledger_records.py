@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import attrs
 import pytest
+from ledger_helpers import SHA, T0, change, record
 
 from builder import schemas
 from builder.promote.records import FunctionChange, LedgerRecord, format_time, human_duration, parse_time
-from ledger_helpers import SHA, T0, change, record
 
 
 def _valid(doc) -> list[str]:

@@ -6,18 +6,18 @@ import datetime as dt
 import threading
 
 import pytest
+from ledger_helpers import ALICE, BOB, SHA, Clock, HookedStore, change, once
 
 from builder.errors import RaceLost, UsageError, VerificationFailed
 from builder.promote.ledger import Ledger
 from builder.promote.records import LedgerRecord, format_time
 from builder.registry.release import canonical_json
-from ledger_helpers import ALICE, BOB, SHA, Clock, HookedStore, change, once
 
 ORDERS = change("orders", ("4", "1.0.0", SHA["a"]), ("5", "1.1.0", SHA["b"]))
 
 
 def open_run(ledger: Ledger, actor: str = ALICE, **kwargs) -> LedgerRecord:
-    params = dict(event="promote", actor=actor, from_version="1.0.0", to_version="1.1.0", changes=[ORDERS])
+    params = {"event": "promote", "actor": actor, "from_version": "1.0.0", "to_version": "1.1.0", "changes": [ORDERS]}
     params.update(kwargs)
     return ledger.open(**params)
 

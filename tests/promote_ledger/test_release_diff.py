@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from ledger_helpers import SHA, write_dist
 
 from builder.errors import NotFound, VerificationFailed
 from builder.promote.diff import BundleView, ReleaseContents, diff_packages, diff_releases, diff_versions
 from builder.registry.factory import trusted_keys
 from builder.registry.signing import TrustedKeys
-from ledger_helpers import SHA, write_dist
 
 
 def view(bundle: str, sha: str, packages=(), layers=(), kind=None) -> BundleView:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from registry_helpers import Workspace, new_workspace
 
 

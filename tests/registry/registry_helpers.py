@@ -20,6 +20,7 @@ import zlib
 from pathlib import Path
 
 import attrs
+
 from builder.aws.session import RequestCounter
 from builder.config import Project, load_project
 from builder.models import GitInfo, LayerRef, LockInfo, Manifest
@@ -122,16 +123,16 @@ def make_dist(root: Path, *, variant: str = "a", extra_files: dict[str, str | by
     common = {"python/shared/__init__.py": "VERSION = 1\n"}
     layers = {}
     for arch in ("x86_64", "arm64"):
-        layers[arch] = write_bundle(dist, dict(app="shop", name="common", kind="layer", runtime="python3.12",
-                                               architecture=arch, source_paths=("libs/shared",), lock=lock),
+        layers[arch] = write_bundle(dist, {"app": "shop", "name": "common", "kind": "layer", "runtime": "python3.12",
+                                               "architecture": arch, "source_paths": ("libs/shared",), "lock": lock},
                                     {**common, "python/shared/arch.py": f"ARCH = {arch!r}\n"})
     functions = {"orders": "x86_64", "billing": "arm64"}
     for name, arch in functions.items():
         files = {f"{name}/__init__.py": "", f"{name}/handler.py": f"def handle(event, context):\n    return {{'v': {variant!r}}}\n"}
         files.update(extra_files or {})
-        write_bundle(dist, dict(app="shop", name=name, kind="function", runtime="python3.12", architecture=arch,
-                                handler=f"{name}.handler.handle", source_paths=(f"functions/{name}",),
-                                layers=(LayerRef("common", layers[arch].sha256),)), files)
+        write_bundle(dist, {"app": "shop", "name": name, "kind": "function", "runtime": "python3.12", "architecture": arch,
+                                "handler": f"{name}.handler.handle", "source_paths": (f"functions/{name}",),
+                                "layers": (LayerRef("common", layers[arch].sha256),)}, files)
     bundles = [_index_entry("layer", "common", arch) for arch in ("arm64", "x86_64")]
     bundles += [_index_entry("function", name, arch) for name, arch in functions.items()]
     index = {"schema": "relay.build/v1", "app": "shop", "runtime": "python3.12", "bundles": bundles}

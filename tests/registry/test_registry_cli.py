@@ -6,11 +6,10 @@ import json
 import stat
 import subprocess
 
+from cryptography.hazmat.primitives import serialization
+from registry_helpers import RELAY, make_dist
 
 from builder.registry.signing import keyid_of
-from cryptography.hazmat.primitives import serialization
-
-from registry_helpers import RELAY, make_dist
 
 
 def test_publish_verify_versions_round_trip(workspace):

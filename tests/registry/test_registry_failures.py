@@ -8,13 +8,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from registry_helpers import BUCKET, Crash, FailingStore, Workspace, make_dist
 
 from builder.errors import NotFound, VersionConflict
 from builder.registry.catalog import Catalog, list_versions
 from builder.registry.factory import trusted_keys
 from builder.registry.verify import verify_release
-
-from registry_helpers import BUCKET, Crash, FailingStore, Workspace, make_dist
 
 
 def _clear(workspace) -> None:

@@ -6,13 +6,12 @@ import hashlib
 import json
 
 import pytest
+from registry_helpers import make_dist
 
 from builder import schemas
 from builder.aws.session import RequestCounter
 from builder.errors import UsageError, VersionConflict
 from builder.registry.catalog import Catalog
-
-from registry_helpers import make_dist
 
 
 def test_publish_writes_the_layout_and_every_blob_hashes_to_its_manifest(workspace):

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from registry_helpers import RELAY, Workspace
 
 from builder.bundle.pipeline import BuildOptions, build_project
 from builder.config import load_project
@@ -16,8 +17,6 @@ from builder.registry.factory import trusted_keys
 from builder.registry.rebuild import rebuild_release
 from builder.registry.signing import generate_key_file
 from builder.registry.verify import verify_release
-
-from registry_helpers import RELAY, Workspace
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
 REGISTRY = """

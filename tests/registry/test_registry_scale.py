@@ -12,13 +12,12 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from registry_helpers import BUCKET
 
 from builder.aws.session import RequestCounter
 from builder.registry.catalog import Catalog, list_versions
 from builder.registry.release import Release, ReleaseFunction
 from builder.registry.versions import parse_version
-
-from registry_helpers import BUCKET
 
 pytestmark = pytest.mark.slow
 SHA = "ab" * 32

@@ -6,12 +6,11 @@ import random
 
 import pytest
 import semver
+from registry_helpers import make_dist
 
 from builder.errors import UsageError
 from builder.registry.catalog import Catalog, list_versions
 from builder.registry.versions import bump, order_key, parse_version
-
-from registry_helpers import make_dist
 
 # semver.org's own precedence example, plus numbers of different lengths.
 ORDERED = [

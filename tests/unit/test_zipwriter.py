@@ -114,7 +114,7 @@ def test_archive_layout(tmp_path):
         assert not any(name.endswith("/") for name in names)
         assert {info.date_time for info in infos} == {(2023, 11, 14, 22, 13, 20)}
         for info in infos:
-            executable = dict((rel, x) for rel, _, x in FILES)[info.filename]
+            executable = {rel: x for rel, _, x in FILES}[info.filename]
             assert info.external_attr >> 16 == (0o100755 if executable else 0o100644)
             assert info.create_system == 3
             assert (info.create_version, info.extract_version) == (20, 20)
@@ -122,7 +122,7 @@ def test_archive_layout(tmp_path):
             assert info.compress_type == zipfile.ZIP_DEFLATED
             # Only the UTF-8 name flag may be set: no data descriptor (bit 3), nothing else.
             assert info.flag_bits == (0x800 if not info.filename.isascii() else 0)
-            assert archive.read(info) == dict((rel, c) for rel, c, _ in FILES)[info.filename]
+            assert archive.read(info) == {rel: c for rel, c, _ in FILES}[info.filename]
     assert stats.files == len(FILES)
     assert stats.unzipped_size == sum(len(content) for _, content, _ in FILES)
     assert stats.zipped_size == dest.stat().st_size

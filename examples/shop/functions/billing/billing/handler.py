@@ -9,7 +9,6 @@ from typing import Any
 from dateutil import rrule, tz
 from dateutil.relativedelta import relativedelta
 from pydantic import ValidationError
-
 from shared.models import Invoice
 from shared.money import as_text
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from charset_normalizer import from_bytes
 from pydantic import ValidationError
-
 from shared.models import Message
 
 

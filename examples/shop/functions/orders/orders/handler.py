@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-
 from shared.models import Order
 from shared.money import as_text, to_cents
 
