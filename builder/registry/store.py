@@ -21,7 +21,9 @@ JSON = "application/json"
 
 
 class Store(Protocol):
-    layout: Layout
+    @property
+    def layout(self) -> Layout:
+        """Names every key (read-only: a frozen store or a test's wrapper both qualify)."""
 
     @property
     def where(self) -> str:
