@@ -24,7 +24,7 @@ from typing import Protocol, TypeVar
 
 import attrs
 
-from builder import __version__
+from builder import __version__, dist
 from builder.bundle import limits, report, wheels
 from builder.bundle.cache import BuildCache, CachedBundle
 from builder.bundle.digest import sha256_file, tree_digest
@@ -36,15 +36,12 @@ from builder.bundle.zipwriter import BundleStats, ZipEntry, collect_tree, contri
 from builder.config import Function, Layer, Project
 from builder.errors import BuildFailed, ConfigError, LockStale, RelayError
 from builder.frozen import to_tuple
-from builder.fsutil import atomic_copy, atomic_write_text
 from builder.models import GitInfo, LayerRef, LockInfo, Manifest, bundle_name
 from builder.paths import cache_dir
 from builder.progress import Reporter, SilentReporter
 
 T = TypeVar("T")
 R = TypeVar("R")
-INDEX_FILE = "index.json"
-INDEX_SCHEMA = "relay.build/v1"
 # Bump when the bytes relay writes for the same inputs change.
 LAYOUT_VERSION = "1"
 
@@ -174,7 +171,7 @@ def build_project(
     functions = _run_parallel(lambda p: builder.finish_function(p, layer_index), packaged[len(layer_targets):],
                               options.jobs)
     results = (*layers, *functions)
-    write_index(project, results)
+    dist.write_index(project)
     return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started)
 
 
@@ -342,13 +339,13 @@ class _Builder:
         manifest = self._manifest(target, cached.stats, prepared.lock, prepared.source_sha256,
                                   prepared.source_paths, prepared.key, layers)
         with step("manifest", target):
-            zip_path, manifest_path, changed = self._write_dist(target, cached.zip_path, manifest)
-        status = "unchanged" if prepared.status == "cached" and not changed else prepared.status
+            written = dist.write_bundle(self.project.dist_dir, cached.zip_path, manifest)
+        status = "unchanged" if prepared.status == "cached" and not written.changed else prepared.status
         if status == "built" and self.options.remote_cache is not None:
             self.options.remote_cache.store(self.project.name, manifest, cached.zip_path)
         if status != "unchanged":
             self.reporter.step(f"{target.label}: {status}, {cached.stats.files} files, sha256 {cached.stats.sha256[:12]}")
-        return BundleResult(manifest, zip_path, manifest_path, status, time.monotonic() - prepared.started,
+        return BundleResult(manifest, written.zip_path, written.manifest_path, status, time.monotonic() - prepared.started,
                             cached.stats, check)
 
     # -- steps ----------------------------------------------------------------------------------
@@ -421,19 +418,6 @@ class _Builder:
             source_date_epoch=self.epoch,
         )
 
-    def _write_dist(self, target: Target, cached_zip: Path, manifest: Manifest) -> tuple[Path, Path, bool]:
-        dist = self.project.dist_dir
-        zip_path = dist / f"{target.bundle}.zip"
-        manifest_path = dist / f"{target.bundle}.manifest.json"
-        changed = not (zip_path.is_file() and zip_path.stat().st_size == manifest.zipped_size
-                       and sha256_file(zip_path) == manifest.sha256)
-        if changed:
-            atomic_copy(cached_zip, zip_path)
-        text = json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n"
-        if not manifest_path.is_file() or manifest_path.read_text(encoding="utf-8") != text:
-            atomic_write_text(manifest_path, text)
-        return zip_path, manifest_path, changed
-
     def _import_check(self, target: Target, zip_path: Path, layers: list[BundleResult], key: str) -> ImportCheck | None:
         fn = target.function
         if not self.options.import_check or fn is None:
@@ -471,34 +455,3 @@ def stats_of_zip(zip_path: Path, manifest: Manifest) -> BundleStats:
         zipped_size=zip_path.stat().st_size, unzipped_size=sum(size for _, size in sizes), files=len(sizes),
         contributors=contributors(sizes),
     )
-
-
-def write_index(project: Project, results: tuple[BundleResult, ...]) -> Path:
-    """dist/index.json: every bundle of the project present in dist/, layers first."""
-    dist = project.dist_dir
-    entries = {}
-    for layer_name in project.layers:
-        for manifest_path in sorted(dist.glob(f"layer-{layer_name}-*.manifest.json")):
-            entries[manifest_path.name] = _index_entry(project, manifest_path)
-    for fn_name in project.functions:
-        manifest_path = dist / f"{fn_name}.manifest.json"
-        if manifest_path.is_file():
-            entries[manifest_path.name] = _index_entry(project, manifest_path)
-    doc = {"schema": INDEX_SCHEMA, "app": project.name, "runtime": project.runtime, "bundles": list(entries.values())}
-    path = dist / INDEX_FILE
-    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        atomic_write_text(path, text)
-    return path
-
-
-def _index_entry(project: Project, manifest_path: Path) -> dict:
-    manifest = Manifest.from_json(json.loads(manifest_path.read_text(encoding="utf-8")))
-    return {
-        "kind": manifest.kind,
-        "name": manifest.name,
-        "architecture": manifest.architecture,
-        "zip": f"{manifest.bundle_name}.zip",
-        "manifest": manifest_path.name,
-        "lock": manifest.lock.path if manifest.lock else None,
-    }

@@ -2,7 +2,7 @@
 
 Like make, it compares file sizes, modification times and modes, of every
 input (the config, each bundle's source folders, requirements and locks) and
-of every output in dist/, plus relay's version, SOURCE_DATE_EPOCH and git's
+of every output in dist/ (the files `builder.dist` lists), plus relay's version, SOURCE_DATE_EPOCH and git's
 view of the project. When nothing was touched, the last build's result is
 reported again without loading the build pipeline; when anything was, the
 build runs as usual and decides from content hashes, so a `touch` alone still
@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from builder import __version__
+from builder import __version__, dist
 from builder.bundle.gitinfo import git_info
 from builder.config import Project
 
@@ -42,12 +42,10 @@ def input_fingerprint(project: Project, names: tuple[str, ...], import_check: bo
 
 
 def output_fingerprint(project: Project) -> str:
+    """Size, mtime and mode of the files the last build wrote to dist/ (as `builder.dist` lists them)."""
     digest = hashlib.sha256()
-    dist = project.dist_dir
-    if dist.is_dir():
-        for entry in sorted(os.scandir(dist), key=lambda e: e.name):
-            if entry.name != STAMP_FILE and entry.is_file(follow_symlinks=False):
-                _add_stat(digest, entry.name, entry.stat(follow_symlinks=False))
+    for path in dist.output_files(project.dist_dir):
+        _add_tree(digest, path)
     return digest.hexdigest()
 
 

@@ -40,7 +40,7 @@ from builder.models import Manifest, bundle_name
 from builder.progress import Reporter, SilentReporter
 from builder.registry import statement as stmt
 from builder.registry.catalog import Catalog, parse_release
-from builder.registry.dist import Dist, DistBundle, load_dist
+from builder.dist import Dist, DistBundle, load_dist
 from builder.registry.layout import Layout, envelope_key, sbom_key
 from builder.registry.release import Release, ReleaseFunction, ReleaseLayer, canonical_json
 from builder.registry.sbom import bundle_sbom

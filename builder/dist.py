@@ -1,0 +1,264 @@
+"""The build output contract: what `relay build` leaves in dist/, written and read only here.
+
+dist/ holds, for each bundle, its zip and its manifest, named by the bundle's
+stem (`orders.zip` + `orders.manifest.json` for a function,
+`layer-common-x86_64.zip` + `layer-common-x86_64.manifest.json` for a layer,
+built once per architecture), and `index.json` (schema `relay.build/v1`)
+listing the project's bundles present there, layers first.
+
+Writers: the build pipeline (`write_bundle`, `write_index`). Readers:
+publishing (`load_dist`: complete and matching its manifests, or refused),
+`relay invoke` (`function_bundle`: one function and its layers), and the
+no-op fast path (`output_files`: what to fingerprint). This module loads
+nothing of the build pipeline, so the fast path stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import attrs
+
+from builder import schemas
+from builder.bundle.digest import sha256_file
+from builder.config import Function, Project
+from builder.errors import NotFound, UsageError, VerificationFailed
+from builder.frozen import to_tuple
+from builder.fsutil import atomic_copy, atomic_write_text
+from builder.models import Manifest, bundle_name
+
+INDEX_FILE = "index.json"
+INDEX_SCHEMA = "relay.build/v1"
+_REBUILD = "Run `relay build` first."
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+def zip_name(stem: str) -> str:
+    """`orders.zip` for the stem `orders` (see `models.bundle_name`)."""
+    return f"{stem}.zip"
+
+
+def manifest_name(stem: str) -> str:
+    return f"{stem}.manifest.json"
+
+
+def layer_stem(name: str, architecture: str) -> str:
+    return bundle_name("layer", name, architecture)
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class WrittenBundle:
+    zip_path: Path
+    manifest_path: Path
+    changed: bool  # the zip's bytes were not in dist/ before
+
+
+def write_bundle(folder: Path, built_zip: Path, manifest: Manifest) -> WrittenBundle:
+    """Put one bundle's zip and manifest in `folder`, rewriting neither when it already holds them."""
+    zip_path = folder / zip_name(manifest.bundle_name)
+    manifest_path = folder / manifest_name(manifest.bundle_name)
+    changed = not (zip_path.is_file() and zip_path.stat().st_size == manifest.zipped_size
+                   and sha256_file(zip_path) == manifest.sha256)
+    if changed:
+        atomic_copy(built_zip, zip_path)
+    text = json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n"
+    if not manifest_path.is_file() or manifest_path.read_text(encoding="utf-8") != text:
+        atomic_write_text(manifest_path, text)
+    return WrittenBundle(zip_path, manifest_path, changed)
+
+
+def write_index(project: Project) -> Path:
+    """dist/index.json: every bundle of the project present in dist/, layers first."""
+    folder = project.dist_dir
+    entries = {}
+    for layer_name in project.layers:
+        for path in sorted(folder.glob(manifest_name(layer_stem(layer_name, "*")))):
+            entries[path.name] = _index_entry(path)
+    for fn_name in project.functions:
+        path = folder / manifest_name(bundle_name("function", fn_name, ""))
+        if path.is_file():
+            entries[path.name] = _index_entry(path)
+    doc = {"schema": INDEX_SCHEMA, "app": project.name, "runtime": project.runtime, "bundles": list(entries.values())}
+    path = folder / INDEX_FILE
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        atomic_write_text(path, text)
+    return path
+
+
+def _index_entry(manifest_path: Path) -> dict:
+    manifest = Manifest.from_json(json.loads(manifest_path.read_text(encoding="utf-8")))
+    return {
+        "kind": manifest.kind,
+        "name": manifest.name,
+        "architecture": manifest.architecture,
+        "zip": zip_name(manifest.bundle_name),
+        "manifest": manifest_path.name,
+        "lock": manifest.lock.path if manifest.lock else None,
+    }
+
+
+# -- what the no-op fast path fingerprints -----------------------------------------------------
+
+
+def output_files(folder: Path) -> list[Path]:
+    """The index and every zip and manifest it lists: the files a build's outcome lives in.
+
+    When the index is missing or unreadable, just its path: a fingerprint of
+    a missing file differs from that of the one a build wrote.
+    """
+    index = folder / INDEX_FILE
+    try:
+        doc = json.loads(index.read_text(encoding="utf-8"))
+        listed = [name for entry in doc["bundles"] for name in (entry["zip"], entry["manifest"])]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [index]
+    return [index, *(folder / name for name in listed)]
+
+
+# -- reading for publishing --------------------------------------------------------------------
+
+
+@attrs.frozen
+class DistBundle:
+    manifest: Manifest
+    zip_path: Path
+
+    @property
+    def zip_name(self) -> str:
+        return zip_name(self.manifest.bundle_name)
+
+
+@attrs.frozen
+class Dist:
+    app: str
+    runtime: str
+    folder: Path
+    bundles: tuple[DistBundle, ...] = attrs.field(converter=to_tuple)
+
+    @property
+    def functions(self) -> tuple[DistBundle, ...]:
+        return tuple(b for b in self.bundles if b.manifest.kind == "function")
+
+    @property
+    def layers(self) -> tuple[DistBundle, ...]:
+        return tuple(b for b in self.bundles if b.manifest.kind == "layer")
+
+
+def load_dist(project: Project, folder: Path | None = None) -> Dist:
+    """The project's built bundles, complete and matching their manifests.
+
+    Publishing refuses a dist/ that is incomplete (a configured function
+    missing, a layer a function needs missing) or stale (a zip whose bytes
+    are not the ones its manifest names), so what goes up is what was built.
+    """
+    folder = folder or project.dist_dir
+    index = _read_index(folder)
+    if index.get("app") != project.name:
+        raise UsageError(f"{folder / INDEX_FILE} is a build of {index.get('app')!r}, not {project.name!r}", hint=_REBUILD)
+    bundles = tuple(_listed_bundle(folder, entry) for entry in index.get("bundles", ()))
+    dist = Dist(app=project.name, runtime=index.get("runtime", project.runtime), folder=folder, bundles=bundles)
+    _check_complete(project, dist)
+    return dist
+
+
+def _read_index(folder: Path) -> dict:
+    path = folder / INDEX_FILE
+    if not path.is_file():
+        raise UsageError(f"no build in {folder}: {INDEX_FILE} not found", hint=_REBUILD)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UsageError(f"{path}: not JSON ({exc})", hint=_REBUILD) from None
+    if doc.get("schema") != INDEX_SCHEMA:
+        raise UsageError(f"{path}: unknown schema {doc.get('schema')!r}", hint=_REBUILD)
+    return doc
+
+
+def _listed_bundle(folder: Path, entry: dict) -> DistBundle:
+    manifest_path = folder / entry["manifest"]
+    zip_path = folder / entry["zip"]
+    if not manifest_path.is_file() or not zip_path.is_file():
+        raise UsageError(f"{folder}: {entry['zip']} or {entry['manifest']} is missing", hint=_REBUILD)
+    doc = json.loads(manifest_path.read_text(encoding="utf-8"))
+    problems = schemas.errors("manifest", doc)
+    if problems:
+        raise UsageError(f"{manifest_path.name}: {schemas.key_path(problems[0])}: {problems[0].message}", hint=_REBUILD)
+    manifest = Manifest.from_json(doc)
+    actual = sha256_file(zip_path)
+    if actual != manifest.sha256 or zip_path.stat().st_size != manifest.zipped_size:
+        raise UsageError(f"{zip_path.name} does not match its manifest (sha256 {actual[:12]}, manifest says "
+                         f"{manifest.sha256[:12]})", hint="dist/ changed after the build; " + _REBUILD)
+    return DistBundle(manifest=manifest, zip_path=zip_path)
+
+
+def _check_complete(project: Project, dist: Dist) -> None:
+    functions = {b.manifest.name for b in dist.functions}
+    missing = sorted(set(project.functions) - functions)
+    if missing:
+        raise UsageError(f"dist/ has no build of function(s) {', '.join(missing)}: a release holds every function",
+                         hint="Run `relay build` (without names) first.")
+    layers = {(b.manifest.name, b.manifest.sha256) for b in dist.layers}
+    for bundle in dist.functions:
+        for ref in bundle.manifest.layers:
+            if (ref.name, ref.sha256) not in layers:
+                raise UsageError(f"function {bundle.manifest.name} needs layer {ref.name} ({ref.sha256[:12]}), "
+                                 "which is not in dist/", hint=_REBUILD)
+
+
+# -- reading one function (relay invoke) -------------------------------------------------------
+
+
+@attrs.frozen
+class FunctionBundle:
+    """A function's zip in dist/ and the layer zips its manifest names, in order."""
+
+    manifest: Manifest
+    zip_path: Path
+    layer_zips: tuple[Path, ...] = attrs.field(converter=to_tuple)
+
+
+def function_bundle(project: Project, fn: Function) -> FunctionBundle:
+    """The function's zip and manifest in dist/, and its layers' zips, checked against the manifest.
+
+    Raises NotFound when a file is missing and VerificationFailed when a zip's
+    bytes are not the ones the function's manifest names.
+    """
+    folder = project.dist_dir
+    shown = os.path.relpath(folder, project.root)
+    stem = bundle_name("function", fn.name, fn.architecture)
+    zip_path, manifest_path = folder / zip_name(stem), folder / manifest_name(stem)
+    if not zip_path.is_file() or not manifest_path.is_file():
+        raise NotFound(
+            f"{fn.name}: no build in {shown}/ ({zip_path.name} and its manifest are missing)",
+            hint=f"Run `relay build {fn.name}` first: relay invoke runs what the build wrote, it does not build.",
+        )
+    manifest = Manifest.from_json(json.loads(manifest_path.read_text(encoding="utf-8")))
+    _check_digest(zip_path, manifest.sha256, shown)
+    layer_zips = []
+    for ref in manifest.layers:
+        path = folder / zip_name(layer_stem(ref.name, manifest.architecture))
+        if not path.is_file():
+            raise NotFound(
+                f"{fn.name}: layer {ref.name} ({ref.sha256[:12]}) is not in {shown}/",
+                hint=f"Run `relay build {fn.name}`: it builds the function with its layers.",
+            )
+        _check_digest(path, ref.sha256, shown)
+        layer_zips.append(path)
+    return FunctionBundle(manifest, zip_path, layer_zips)
+
+
+def _check_digest(path: Path, expected: str, shown: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        raise VerificationFailed(
+            f"{shown}/{path.name} has sha256 {actual[:12]}, but the function's manifest says {expected[:12]}",
+            hint="dist/ holds bundles from different builds: run `relay build` again.",
+        )
