@@ -4,9 +4,10 @@ The scaffold is one function (`hello`) using one layer (`shared`, a local
 package with no third-party dependencies, so it builds offline), the hello
 function's empty lock (what `relay lock` writes for an `.in` with no
 requirements, so `relay lock --check` and `relay build` pass straight away), an
-event to invoke it with, a `.gitignore`, and a short CI pipeline calling only
-the relay CLI. Registry and environments are filled with placeholders that
-validate (so every command can be tried) and say they are placeholders.
+event to invoke it with, a `.gitignore`, and the CI pipeline of the user's
+choice: the files of relay's `pipelines/` (see `pipeline_templates`), the very
+ones its tests run. Registry and environments are filled with placeholders
+that validate (so every command can be tried) and say they are placeholders.
 
 Nothing is ever overwritten: when any file the scaffold would write exists,
 nothing is written at all.
@@ -21,27 +22,24 @@ from pathlib import Path
 
 import attrs
 
-from builder import schemas
-from builder.bundle.lockfile import LockHeader, input_sha256, with_header
 from builder.errors import UsageError
 from builder.frozen import to_tuple
+from builder.lock.lockfile import LockHeader, input_sha256, with_header
+from builder.pipeline_templates import PIPELINE_FILES, pipeline_files
+from builder.runtime.runtimes import RUNTIMES, lambda_runtime
 
 DEFAULT_RUNTIME = "python3.12"
-PIPELINES = ("github", "gitlab", "codebuild", "none")
+NO_PIPELINE = "none"
+PIPELINES = (*PIPELINE_FILES, NO_PIPELINE)
 DEFAULT_PIPELINE = "github"
-PIPELINE_FILES = {
-    "github": ".github/workflows/relay.yml",
-    "gitlab": ".gitlab-ci.yml",
-    "codebuild": "buildspec.yml",
-}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _REQUIREMENTS_IN = "functions/hello/requirements.in"
 LOCK_FILE = "functions/hello/requirements.txt"
 
 
 def supported_runtimes() -> tuple[str, ...]:
-    """The runtimes the config schema accepts (python3.11 .. python3.13)."""
-    return tuple(schemas.load("config")["$defs"]["runtime"]["enum"])
+    """The Lambda runtimes relay targets (its one table of them)."""
+    return tuple(RUNTIMES)
 
 
 @attrs.frozen
@@ -60,25 +58,6 @@ class InitResult:
             "pipeline": self.pipeline,
             "files": list(self.files),
         }
-
-    def summary(self, shown_root: str | None = None) -> str:
-        where = shown_root or str(self.root)
-        lines = [f"Created {self.app} ({self.runtime}) in {where}:"]
-        lines += [f"  {path}" for path in self.files]
-        cd = [] if where in (".", "") else [f"  cd {where}"]
-        lines += [
-            "",
-            "Next:",
-            *cd,
-            "  relay lock                                      # resolve requirements.in files into hashed locks",
-            "  relay build                                     # dist/: zips + manifests",
-            "  relay invoke hello --event events/hello.json    # run the built function locally",
-        ]
-        if self.pipeline != "none":
-            lines.append(f"Then fill in the placeholder accounts and roles in relay.toml and {PIPELINE_FILES[self.pipeline]}.")
-        else:
-            lines.append("Then fill in the placeholder accounts and roles in relay.toml.")
-        return "\n".join(lines)
 
 
 def init_project(
@@ -163,8 +142,8 @@ def project_files(app: str, runtime: str, pipeline: str) -> dict[str, str]:
         "libs/shared/shared/__init__.py": SHARED_INIT,
         "events/hello.json": '{\n  "name": "relay"\n}\n',
     }
-    if pipeline != "none":
-        files[PIPELINE_FILES[pipeline]] = pipeline_file(pipeline, runtime)
+    if pipeline != NO_PIPELINE:
+        files.update(pipeline_files(pipeline, lambda_runtime(runtime).python))
     return files
 
 
@@ -274,141 +253,3 @@ SHARED_INIT = '''\
 def greeting(name: str, word: str = "Hello") -> str:
     return f"{word}, {name}!"
 '''
-
-
-def pipeline_file(pipeline: str, runtime: str) -> str:
-    version = runtime.removeprefix("python")
-    return {"github": _GITHUB, "gitlab": _GITLAB, "codebuild": _CODEBUILD}[pipeline].replace("@PYTHON@", version)
-
-
-# Each pipeline: check the locks and build on every change; on a version tag
-# (v1.2.3) publish that version and promote it to staging, then to prod after a
-# person approves. The full definitions live in relay's pipelines/ folder.
-_GITHUB = """\
-# relay: lock check + build on every push; on a tag v1.2.3: publish 1.2.3,
-# promote it to staging, then to prod once the `prod` environment is approved.
-# PLACEHOLDER: the role ARNs (assumed by OIDC, no stored keys).
-name: relay
-on:
-  push:
-    branches: [main]
-    tags: ["v*"]
-  pull_request:
-
-permissions:
-  id-token: write
-  contents: read
-
-jobs:
-  build:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "@PYTHON@"
-      - run: pip install lambda-relay
-      - run: relay lock --check
-      - run: relay build
-
-  staging:
-    if: startsWith(github.ref, 'refs/tags/v')
-    needs: build
-    runs-on: ubuntu-latest
-    environment: staging
-    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "@PYTHON@"
-      - uses: aws-actions/configure-aws-credentials@v4
-        with:
-          role-to-assume: arn:aws:iam::111111111111:role/relay-publisher
-          aws-region: us-east-1
-      - run: pip install lambda-relay
-      - run: relay build
-      - run: relay publish --version "${GITHUB_REF_NAME#v}"
-      - run: relay promote "${GITHUB_REF_NAME#v}" --to staging
-
-  prod:
-    needs: staging
-    runs-on: ubuntu-latest
-    environment: prod  # add required reviewers to this environment
-    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "@PYTHON@"
-      - uses: aws-actions/configure-aws-credentials@v4
-        with:
-          role-to-assume: arn:aws:iam::111111111111:role/relay-publisher
-          aws-region: us-east-1
-      - run: pip install lambda-relay
-      - run: relay promote "${GITHUB_REF_NAME#v}" --to prod
-"""
-
-_GITLAB = """\
-# relay: lock check + build on every push; on a tag v1.2.3: publish 1.2.3,
-# promote it to staging, then to prod by hand (the manual job).
-# PLACEHOLDER: give the jobs AWS credentials (CI/CD variables or OIDC id_tokens).
-image: python:@PYTHON@-slim
-
-stages: [build, staging, prod]
-
-default:
-  before_script:
-    - pip install lambda-relay
-
-build:
-  stage: build
-  script:
-    - relay lock --check
-    - relay build
-
-staging:
-  stage: staging
-  rules:
-    - if: $CI_COMMIT_TAG =~ /^v/
-  environment: staging
-  script:
-    - relay build
-    - relay publish --version "${CI_COMMIT_TAG#v}"
-    - relay promote "${CI_COMMIT_TAG#v}" --to staging
-
-prod:
-  stage: prod
-  rules:
-    - if: $CI_COMMIT_TAG =~ /^v/
-      when: manual
-  environment: prod
-  script:
-    - relay promote "${CI_COMMIT_TAG#v}" --to prod
-"""
-
-_CODEBUILD = """\
-# relay: lock check + build; with RELAY_VERSION set (e.g. 1.2.3): publish it and
-# promote it to staging. Promote to prod from a second stage behind a
-# CodePipeline manual approval: relay promote "$RELAY_VERSION" --to prod
-# PLACEHOLDER: the project's service role needs the registry and deployer roles.
-version: 0.2
-
-env:
-  variables:
-    RELAY_VERSION: ""
-
-phases:
-  install:
-    runtime-versions:
-      python: "@PYTHON@"
-    commands:
-      - pip install lambda-relay
-  build:
-    commands:
-      - relay lock --check
-      - relay build
-      - |
-        if [ -n "$RELAY_VERSION" ]; then
-          relay publish --version "$RELAY_VERSION"
-          relay promote "$RELAY_VERSION" --to staging
-        fi
-"""

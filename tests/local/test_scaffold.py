@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from builder import schemas
-from builder.bundle.lockfile import read_lock
+from builder.lock.lockfile import read_lock
 from builder.config import load_project
 from builder.errors import UsageError
-from builder.scaffold import PIPELINE_FILES, app_name_from_folder, init_project, registry_bucket, supported_runtimes
+from builder.pipeline_templates import PIPELINE_FILES
+from builder.scaffold import app_name_from_folder, init_project, registry_bucket, supported_runtimes
 
 
 def test_init_lock_build_invoke_in_an_empty_folder(tmp_path: Path, relay, cache_dir: Path) -> None:
@@ -60,6 +61,7 @@ def test_scaffold_validates_and_holds_what_was_asked(tmp_path: Path) -> None:
     gitignore = (tmp_path / "shop/.gitignore").read_text().split()
     assert "dist/" in gitignore and ".relay/" in gitignore
     assert (tmp_path / "shop/.gitlab-ci.yml").is_file()
+    assert "python:3.11-slim" in (tmp_path / "shop/.gitlab-ci.yml").read_text(encoding="utf-8")
     assert sorted(result.files) == sorted(
         str(p.relative_to(tmp_path / "shop")) for p in (tmp_path / "shop").rglob("*") if p.is_file()
     )
@@ -132,13 +134,13 @@ def test_every_supported_runtime_scaffolds_a_valid_project(tmp_path: Path, relay
 @pytest.mark.parametrize("pipeline", sorted(PIPELINE_FILES))
 def test_pipeline_calls_only_relay_commands_that_exist(tmp_path: Path, pipeline: str) -> None:
     result = init_project(tmp_path / "app", pipeline=pipeline)
-    path = tmp_path / "app" / PIPELINE_FILES[pipeline]
-    assert PIPELINE_FILES[pipeline] in result.files
+    written = list(PIPELINE_FILES[pipeline].values())
+    assert set(written) <= set(result.files)
 
-    calls = relay_calls(path.read_text(encoding="utf-8"))
+    calls = [call for rel in written for call in relay_calls((tmp_path / "app" / rel).read_text(encoding="utf-8"))]
 
     assert [c[0] for c in calls if c[0] in ("lock", "build")][:2] == ["lock", "build"]
-    assert {c[0] for c in calls} >= {"lock", "build", "publish", "promote"}
+    assert {c[0] for c in calls} >= {"lock", "build", "publish", "promote", "rollback"}
     for call in calls:
         check_against_cli(call)
 
@@ -148,18 +150,19 @@ def test_pipeline_is_valid_yaml_naming_the_runtime(tmp_path: Path, pipeline: str
     yaml = pytest.importorskip("yaml")
     init_project(tmp_path / "app", pipeline=pipeline, runtime="python3.13")
 
-    document = yaml.safe_load((tmp_path / "app" / PIPELINE_FILES[pipeline]).read_text(encoding="utf-8"))
-
-    assert isinstance(document, dict) and document
-    assert "3.13" in json.dumps(document)
+    for rel in PIPELINE_FILES[pipeline].values():
+        document = yaml.safe_load((tmp_path / "app" / rel).read_text(encoding="utf-8"))
+        assert isinstance(document, dict) and document
+        assert "3.13" in json.dumps(document) and "3.12" not in json.dumps(document), rel
 
 
 def test_no_pipeline_writes_no_ci_file(tmp_path: Path) -> None:
     result = init_project(tmp_path / "app", pipeline="none")
 
-    for path in PIPELINE_FILES.values():
+    ci_files = {rel for files in PIPELINE_FILES.values() for rel in files.values()}
+    for path in ci_files:
         assert not (tmp_path / "app" / path).exists()
-    assert not any(f in PIPELINE_FILES.values() for f in result.files)
+    assert not ci_files & set(result.files)
 
 
 def relay_calls(text: str) -> list[list[str]]:
