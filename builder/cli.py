@@ -35,7 +35,7 @@ COMMANDS = {
     "diff": "builder.commands.release:diff",
     "iam-policy": "builder.commands.release:iam_policy",
     "invoke": "builder.commands.local:invoke",
-    "init": "builder.commands.local:init",
+    "init": "builder.commands.init:init",
     "local": "builder.commands.sandbox:local",
 }
 
