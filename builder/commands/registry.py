@@ -1,4 +1,9 @@
-"""`relay publish`, `relay versions`, `relay verify` and `relay keygen`."""
+"""`relay publish`, `relay versions`, `relay verify` and `relay keygen`: the registry's commands.
+
+One module for the group: all four open the same registry (store, signer,
+trusted keys) from the project, and each stays a few lines: parse, call one
+library function, render (`builder.commands.render.registry`) or emit --json.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import click
 
 from builder.commands.options import Context, json_option
 from builder.commands.output import emit_json, reporter_for
+from builder.commands.render import registry as render
 
 BUMP_CHOICES = ("major", "minor", "patch")
 
@@ -35,7 +41,7 @@ def publish(obj: Context, version: str | None, bump: str | None, as_json: bool) 
     if as_json:
         emit_json(result.to_json())
     else:
-        click.echo(result.summary())
+        click.echo(render.publish_summary(result))
 
 
 @click.command()
@@ -54,7 +60,7 @@ def versions(obj: Context, name: str | None, limit: int, show_all: bool, as_json
     if as_json:
         emit_json(listing.to_json())
     else:
-        click.echo(listing.summary())
+        click.echo(render.versions_table(listing))
 
 
 @click.command()
@@ -76,7 +82,7 @@ def verify(obj: Context, version: str, function: str | None, rebuild: bool, as_j
                                 reporter=reporter)
     except ReleaseVerificationFailed as exc:
         if not as_json:  # show every check, then the one-line error; --json carries the report in the error
-            click.echo(exc.report.summary())
+            click.echo(render.verify_summary(exc.report))
         raise
     rebuilt = None
     if rebuild:
@@ -86,9 +92,9 @@ def verify(obj: Context, version: str, function: str | None, rebuild: bool, as_j
     if as_json:
         emit_json({**report.to_json(), "rebuild": rebuilt.to_json() if rebuilt else None})
     else:
-        click.echo(report.summary())
+        click.echo(render.verify_summary(report))
         if rebuilt:
-            click.echo("\n" + rebuilt.summary())
+            click.echo("\n" + render.rebuild_summary(rebuilt))
 
 
 @click.command()
@@ -104,10 +110,4 @@ def keygen(out: Path, force: bool, as_json: bool) -> None:
     if as_json:
         emit_json(key.to_json())
         return
-    click.echo(f"Private key: {key.private_path} (keep it secret; in CI pass it as RELAY_SIGNING_KEY)")
-    click.echo(f"Public key:  {key.public_path}")
-    click.echo(f"keyid:       {key.keyid}")
-    click.echo("\nAdd to relay.toml (public_key may also be the PEM text itself):\n")
-    click.echo(key.toml_snippet())
-
-
+    click.echo(render.keygen_text(key))

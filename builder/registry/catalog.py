@@ -54,7 +54,7 @@ class VersionEntry:
             "published": self.published.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
             "release": self.key,
             "functions": {f.name: {"sha256": f.sha256, "architecture": f.architecture} for f in self.release.functions},
-            "layers": {l.bundle: {"sha256": l.sha256} for l in self.release.layers},
+            "layers": {lay.bundle: {"sha256": lay.sha256} for lay in self.release.layers},
         }
 
 
@@ -152,25 +152,6 @@ class VersionsListing:
         return {"app": self.app, "name": self.name, "truncated": self.truncated,
                 "versions": [r.to_json() for r in self.rows]}
 
-    def summary(self) -> str:
-        from builder.textfmt import table
-
-        if not self.rows:
-            what = f"{self.app} ({self.name})" if self.name else self.app
-            return f"No published versions of {what}."
-        headers = ["version", "published (UTC)", "bundle", "sha256"] + (["changed"] if self.name else [])
-        lines = []
-        for row in self.rows:
-            published = row.published.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-            for index, (bundle, sha) in enumerate(sorted(row.digests.items())):
-                first = index == 0
-                line = [row.version if first else "", published if first else "", bundle, sha[:16]]
-                if self.name:
-                    line.append(("yes" if row.changed else "no" if row.changed is not None else "-") if first else "")
-                lines.append(line)
-        more = "\n(more versions exist: --all lists every one)" if self.truncated else ""
-        return table(lines, headers) + more
-
 
 def list_versions(store: Store, app: str, *, name: str | None = None, limit: int | None = 20) -> VersionsListing:
     """Published versions newest first, with their digests and dates; of one function or layer when `name`."""
@@ -193,5 +174,5 @@ def list_versions(store: Store, app: str, *, name: str | None = None, limit: int
 
 def _digests(release: Release, name: str | None) -> dict[str, str]:
     found = {f.name: f.sha256 for f in release.functions if name in (None, f.name)}
-    found.update({l.bundle: l.sha256 for l in release.layers if name in (None, l.name, l.bundle)})
+    found.update({lay.bundle: lay.sha256 for lay in release.layers if name in (None, lay.name, lay.bundle)})
     return found

@@ -120,17 +120,6 @@ class PublishResult:
             "aws_requests": {"total": sum(self.requests.values()), "by_operation": self.requests},
         }
 
-    def summary(self) -> str:
-        if self.status == "unchanged":
-            return f"{self.app}@{self.version}: {self.note or 'already published with the same bytes'}; nothing to do."
-        sent = sum(b.size for b in self.uploaded)
-        return (
-            f"Published {self.app}@{self.version}: {sum(b.kind == 'function' for b in self.bundles)} function(s), "
-            f"{sum(b.kind == 'layer' for b in self.bundles)} layer bundle(s); {len(self.uploaded)} blob(s) uploaded "
-            f"({human_size(sent)}), {len(self.bundles) - len(self.uploaded)} already in the registry."
-            + (f"\n{self.note}" if self.note else "")
-        )
-
 
 def publish(
     project: Project,

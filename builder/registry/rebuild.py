@@ -23,7 +23,6 @@ from builder.frozen import to_tuple
 from builder.progress import Reporter, SilentReporter
 from builder.registry.catalog import Catalog
 from builder.registry.store import Store
-from builder.textfmt import table
 
 
 @attrs.frozen
@@ -56,13 +55,6 @@ class RebuildReport:
         return {"app": self.app, "version": self.version, "commit": self.commit, "ok": self.ok, "note": self.note,
                 "bundles": [b.to_json() for b in self.bundles]}
 
-    def summary(self) -> str:
-        rows = [["ok" if b.ok else "DIFFERS", b.bundle, b.published[:16], (b.rebuilt or "not built")[:16]]
-                for b in self.bundles]
-        verdict = (f"{self.app}@{self.version} rebuilt from {self.commit[:12]}: every bundle is byte-for-byte identical"
-                   if self.ok else f"{self.app}@{self.version} rebuilt from {self.commit[:12]}: bundles DIFFER")
-        return table(rows, ["", "bundle", "published", "rebuilt"]) + "\n\n" + verdict + (f"\n{self.note}" if self.note else "")
-
 
 def rebuild_release(project: Project, store: Store, version: str, *, reporter: Reporter | None = None) -> RebuildReport:
     """Rebuild `version` from its recorded commit and compare digests; VerificationFailed when any differs."""
@@ -85,7 +77,7 @@ def rebuild_release(project: Project, store: Store, version: str, *, reporter: R
         options = BuildOptions(use_cache=False, import_check=False, epoch=_recorded_epoch(store, release))
         result = build_project(rebuilt_project, (), options=options, reporter=reporter)
     built = {b.manifest.bundle_name: b.manifest.sha256 for b in result.bundles}
-    published = {**{l.bundle: l.sha256 for l in release.layers}, **{f.name: f.sha256 for f in release.functions}}
+    published = {**{lay.bundle: lay.sha256 for lay in release.layers}, **{f.name: f.sha256 for f in release.functions}}
     report = RebuildReport(project.name, version, release.git.commit,
                            [RebuiltBundle(name, sha, built.get(name)) for name, sha in sorted(published.items())], note)
     if not report.ok:

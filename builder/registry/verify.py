@@ -35,7 +35,7 @@ from builder.registry.release import Release, ReleaseFunction, ReleaseLayer
 from builder.registry.signing import Envelope, TrustedKeys, verify_envelope
 from builder.registry.store import Store
 from builder.registry.versions import parse_version
-from builder.textfmt import human_size, table
+from builder.textfmt import human_size
 
 T = TypeVar("T")
 _WORKERS = 8
@@ -68,12 +68,6 @@ class VerifyReport:
 
     def to_json(self) -> dict:
         return {"app": self.app, "version": self.version, "ok": self.ok, "checks": [c.to_json() for c in self.checks]}
-
-    def summary(self) -> str:
-        rows = [["ok" if c.ok else "FAIL", c.subject, c.what, c.detail] for c in self.checks]
-        verdict = (f"{self.app}@{self.version}: verified ({len(self.checks)} checks passed)" if self.ok else
-                   f"{self.app}@{self.version}: {len(self.failures)} of {len(self.checks)} checks FAILED")
-        return table(rows, ["", "subject", "check", "detail"]) + "\n\n" + verdict
 
 
 class ReleaseVerificationFailed(VerificationFailed):
@@ -163,12 +157,14 @@ class _Checker:
         if named != (self.app, self.version):
             problems.append(f"the signed statement is for {named[0]}@{named[1]}, not {self.app}@{self.version}")
         if statement.subjects != release.subjects():
-            problems.append(f"signed subjects differ from the release's bundles ({_diff(statement.subjects, release.subjects())})")
+            differing = _diff(statement.subjects, release.subjects())
+            problems.append(f"signed subjects differ from the release's bundles ({differing})")
         if statement.byproduct(stmt.RELEASE_NAME) != _sha256(body):
             problems.append("the release document's digest is not the one signed (the document was changed)")
         if problems:
             raise VerificationFailed("; ".join(problems))
-        return None, f"signed by trusted key {keyid[:16]}, names {self.app}@{self.version} and its {len(release.subjects())} bundles"
+        bundles = len(release.subjects())
+        return None, f"signed by trusted key {keyid[:16]}, names {self.app}@{self.version} and its {bundles} bundles"
 
     def _selected(self, release: Release, function: str | None) -> tuple[list[ReleaseFunction], list[ReleaseLayer]]:
         if function is None:
@@ -177,7 +173,7 @@ class _Checker:
         if entry is None:
             known = ", ".join(f.name for f in release.functions)
             raise NotFound(f"{self.app}@{self.version} has no function {function!r}", hint=f"It has: {known}.")
-        return [entry], [l for l in release.layers if l.bundle in entry.layers]
+        return [entry], [lay for lay in release.layers if lay.bundle in entry.layers]
 
     # -- one bundle -----------------------------------------------------------------------------
 
@@ -194,7 +190,8 @@ class _Checker:
         _record(checks, subject, "blob", lambda: self._blob(manifest))
         return checks
 
-    def _manifest(self, release: Release, entry: ReleaseFunction | ReleaseLayer, kind: str) -> tuple[tuple[Manifest, bytes, str], str]:
+    def _manifest(self, release: Release, entry: ReleaseFunction | ReleaseLayer,
+                  kind: str) -> tuple[tuple[Manifest, bytes, str], str]:
         expected = (self.layout.function_manifest(self.app, entry.name, self.version) if kind == "function"
                     else self.layout.layer_manifest(self.app, entry.name, entry.architecture, entry.sha256))
         key = self.layout.key(entry.manifest)
@@ -284,7 +281,7 @@ def _manifest_mismatches(manifest: Manifest, entry: ReleaseFunction | ReleaseLay
     found = [f"{field} is {getattr(manifest, field)!r}, the release says {value!r}"
              for field, value in expected.items() if getattr(manifest, field) != value]
     if isinstance(entry, ReleaseFunction):
-        layers = {l.bundle: l for l in release.layers}
+        layers = {lay.bundle: lay for lay in release.layers}
         refs = [(bundle_name("layer", ref.name, manifest.architecture), ref.sha256) for ref in manifest.layers]
         if [bundle for bundle, _ in refs] != list(entry.layers):
             found.append(f"layers {[b for b, _ in refs]}, the release says {list(entry.layers)}")
