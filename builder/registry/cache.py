@@ -12,6 +12,7 @@ signed (published releases are).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -56,10 +57,9 @@ class RemoteCache:
             raise ValueError("a manifest without build_key cannot be cached")
         blob_key = self.layout.blob(manifest.sha256)
         if self.backend.head(blob_key) is None:
-            try:
+            # PreconditionFailed: written meanwhile by another runner: same key, same bytes.
+            with contextlib.suppress(PreconditionFailed):
                 self.backend.create_file(blob_key, zip_path, checksum_sha256=manifest.code_sha256)
-            except PreconditionFailed:
-                pass  # written meanwhile by another runner: same key, same bytes
         entry = {"schema": CACHE_SCHEMA, "blob": self.layout.relative(blob_key), "manifest": manifest.to_json()}
         try:
             self.backend.create(self.layout.cache_entry(app, manifest.build_key), canonical_json(entry))

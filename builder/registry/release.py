@@ -75,18 +75,18 @@ class Release:
     version: str
     runtime: str
     functions: tuple[ReleaseFunction, ...] = attrs.field(converter=lambda v: tuple(sorted(v, key=lambda f: f.name)))
-    layers: tuple[ReleaseLayer, ...] = attrs.field(converter=lambda v: tuple(sorted(v, key=lambda l: l.bundle)))
+    layers: tuple[ReleaseLayer, ...] = attrs.field(converter=lambda v: tuple(sorted(v, key=lambda lay: lay.bundle)))
     git: GitInfo | None = None
 
     def function(self, name: str) -> ReleaseFunction | None:
         return next((f for f in self.functions if f.name == name), None)
 
     def layer(self, bundle: str) -> ReleaseLayer | None:
-        return next((l for l in self.layers if l.bundle == bundle), None)
+        return next((lay for lay in self.layers if lay.bundle == bundle), None)
 
     def subjects(self) -> dict[str, str]:
         """`{zip file name: sha256}` of every bundle: the signed statement's subjects."""
-        found = {f"{l.bundle}.zip": l.sha256 for l in self.layers}
+        found = {f"{lay.bundle}.zip": lay.sha256 for lay in self.layers}
         found.update({f"{f.bundle}.zip": f.sha256 for f in self.functions})
         return found
 
@@ -94,7 +94,7 @@ class Release:
         """What makes two releases the same bytes: (kind, name, architecture, sha256) of each bundle."""
         return frozenset(
             {("function", f.name, f.architecture, f.sha256) for f in self.functions}
-            | {("layer", l.name, l.architecture, l.sha256) for l in self.layers}
+            | {("layer", lay.name, lay.architecture, lay.sha256) for lay in self.layers}
         )
 
     def to_json(self) -> dict:
@@ -104,7 +104,7 @@ class Release:
             "version": self.version,
             "runtime": self.runtime,
             "functions": {f.name: f.to_json() for f in self.functions},
-            "layers": {l.bundle: l.to_json() for l in self.layers},
+            "layers": {lay.bundle: lay.to_json() for lay in self.layers},
             "git": self.git.to_json() if self.git else None,
         }
 
@@ -128,10 +128,10 @@ class Release:
             ],
             layers=[
                 ReleaseLayer(
-                    name=l["name"], architecture=l["architecture"], manifest=l["manifest"], sha256=l["sha256"],
-                    code_sha256=l["code_sha256"], content_digest=l["content_digest"],
+                    name=lay["name"], architecture=lay["architecture"], manifest=lay["manifest"], sha256=lay["sha256"],
+                    code_sha256=lay["code_sha256"], content_digest=lay["content_digest"],
                 )
-                for l in doc["layers"].values()
+                for lay in doc["layers"].values()
             ],
             git=GitInfo(**git) if git else None,
         )

@@ -65,7 +65,7 @@ def release_statement(release: Release, *, release_sha256: str, relay_version: s
             "app": release.app,
             "version": release.version,
             "functions": [f.name for f in release.functions],
-            "layers": [l.bundle for l in release.layers],
+            "layers": [lay.bundle for lay in release.layers],
         },
         internal={"runtime": release.runtime},
         dependencies=[_git_dependency(release.git.commit, release.git.dirty)] if release.git else [],
