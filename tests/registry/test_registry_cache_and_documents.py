@@ -34,7 +34,7 @@ def test_remote_cache_round_trip(workspace):
     assert found is not None
     assert found[0] == manifest and found[1] == zip_path.read_bytes()
     assert counter.for_service("s3") == 2  # the entry, then the blob
-    assert f"relay/shop/cache/{manifest.build_key}.json" in workspace
+    assert f"relay/shop/cache/{manifest.build_key}.json" in workspace.stored_keys()
 
 
 def test_remote_cache_treats_damaged_bytes_as_a_miss(workspace):
@@ -63,7 +63,7 @@ def test_sbom_is_cyclonedx_and_a_pure_function_of_the_manifest(workspace):
 def test_published_statements_are_in_toto_slsa_without_timestamps(workspace):
     workspace.publish("1.0.0")
     s3 = workspace.s3()
-    envelopes = [k for k in workspace if k.endswith(".dsse.json")]
+    envelopes = [k for k in workspace.stored_keys() if k.endswith(".dsse.json")]
     assert len(envelopes) == 5  # release + 2 functions + 2 layer bundles
     for key in envelopes:
         envelope = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())

@@ -17,7 +17,7 @@ from builder.registry.verify import verify_release
 
 
 def _clear(workspace) -> None:
-    keys = workspace.keys("")
+    keys = workspace.stored_keys("")
     if keys:
         workspace.s3().delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys]})
 
