@@ -18,7 +18,9 @@ from local_helpers import RUNTIME, make_app
 from builder.bundle.pythons import find_python
 from builder.config import load_project
 from builder.errors import InvokeFailed, NotFound, UsageError, VerificationFailed
-from builder.invoke import choose_python, invoke_function, read_event
+from builder.runtime.event import read_event
+from builder.runtime.interpreter import choose_python
+from builder.runtime.invocation import invoke_function
 
 TARGET_INSTALLED = find_python(RUNTIME.removeprefix("python")) is not None
 
@@ -140,10 +142,10 @@ def test_runs_under_the_target_python(app: Path) -> None:
 
 
 def test_a_missing_interpreter_falls_back_with_a_note() -> None:
-    python, notes = choose_python("python3.99")
+    python = choose_python("python3.99")
 
-    assert python == Path(sys.executable)
-    assert "python3.99 is not installed" in notes[0]
+    assert python.path == Path(sys.executable)
+    assert "python3.99 is not installed" in python.note
 
 
 def test_host_site_packages_are_invisible(app: Path) -> None:

@@ -1,0 +1,72 @@
+"""What Lambda's Python runtime ships besides the standard library: the AWS SDK and what it needs.
+
+On Lambda these distributions sit in a folder on sys.path after the task root
+and the layers (`/var/runtime`), so a bundle or a layer that brings its own
+copy wins, and a handler that brings none still imports them. relay stands
+that folder in by linking the same distributions installed in its own
+environment (their modules and their `.dist-info`, so `importlib.metadata`
+answers too). Nothing is allowed by module name: a module is importable
+because it is there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.metadata import Distribution
+
+# Distribution names, as pip knows them (`python-dateutil` provides `dateutil`).
+PROVIDED_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
+
+
+def link_provided(into: Path) -> tuple[str, ...]:
+    """Link the provided distributions from relay's environment into `into`; the top-level modules linked.
+
+    A distribution that is not installed here is left out (relay itself
+    depends on boto3, so the SDK is always there).
+    """
+    import importlib.metadata  # here: only invoke and the import check need it
+
+    into.mkdir(parents=True, exist_ok=True)
+    modules: list[str] = []
+    for name in PROVIDED_DISTRIBUTIONS:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for entry in _top_level_entries(dist):
+            source = Path(str(dist.locate_file(entry)))
+            target = into / entry
+            if not source.exists() or target.exists():
+                continue
+            target.symlink_to(source, target_is_directory=source.is_dir())
+            if not entry.endswith(".dist-info"):
+                modules.append(entry.removesuffix(".py"))
+    return tuple(sorted(modules))
+
+
+def provided_versions() -> dict[str, str]:
+    """The version of each provided distribution installed here (what a check's outcome depends on)."""
+    import importlib.metadata
+
+    versions = {}
+    for name in PROVIDED_DISTRIBUTIONS:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _top_level_entries(dist: Distribution) -> list[str]:
+    """The files and folders a distribution installed directly in site-packages (its RECORD's first parts)."""
+    entries = set()
+    for file in dist.files or ():
+        first = PurePosixPath(str(file)).parts[0]
+        # "..": scripts installed to bin/; __pycache__: the bytecode of a top-level module (six.py).
+        if first in ("..", "__pycache__") or first.endswith(".data") or first.endswith(".pth"):
+            continue
+        entries.add(first)
+    return sorted(entries)
