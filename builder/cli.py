@@ -22,7 +22,7 @@ from builder.errors import EXIT_CODES, RelayError, UsageError
 
 # Commands are imported when used, so `relay build` does not pay for boto3 or moto imports.
 COMMANDS = {
-    "lock": "builder.commands.build:lock",
+    "lock": "builder.commands.lock:lock",
     "build": "builder.commands.build:build",
     "publish": "builder.commands.registry:publish",
     "versions": "builder.commands.registry:versions",

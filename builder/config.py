@@ -147,11 +147,6 @@ class Project:
     exclude: tuple[str, ...] = attrs.field(default=DEFAULT_EXCLUDE, converter=to_tuple)
 
     @property
-    def python_version(self) -> str:
-        """`3.12` for `python3.12`."""
-        return self.runtime.removeprefix("python")
-
-    @property
     def dist_dir(self) -> Path:
         return self.root / self.dist
 

@@ -25,17 +25,17 @@ from typing import Protocol, TypeVar
 import attrs
 
 from builder import __version__, dist
-from builder.bundle import limits, report, wheels
+from builder.bundle import limits, wheels
 from builder.bundle.cache import BuildCache, CachedBundle
 from builder.bundle.digest import sha256_file, tree_digest
 from builder.bundle.gitinfo import git_info
-from builder.bundle.importcheck import ImportCheck, check_handler
+from builder.bundle.importcheck import ImportCheck, check_handler, model_fingerprint
 from builder.bundle.layout import function_entries, layer_entries
-from builder.bundle.lockfile import LockFile, input_sha256, lock_path_for, read_lock
 from builder.bundle.zipwriter import BundleStats, ZipEntry, collect_tree, contributors, write_zip, zip_epoch
 from builder.config import Function, Layer, Project
 from builder.errors import BuildFailed, ConfigError, LockStale, RelayError
 from builder.frozen import to_tuple
+from builder.lock.lockfile import LockFile, input_sha256, lock_path_for, read_lock
 from builder.models import GitInfo, LayerRef, LockInfo, Manifest, bundle_name
 from builder.paths import cache_dir
 from builder.progress import Reporter, SilentReporter
@@ -145,9 +145,6 @@ class BuildResult:
             "bundles": [b.to_json() for b in self.bundles],
         }
 
-    def summary(self) -> str:
-        return report.summary(self.to_json())
-
 
 def build_project(
     project: Project,
@@ -217,8 +214,9 @@ def _run_parallel(work: Callable[[T], R], targets: list[T], jobs: int | None) ->
         for future in pending:
             future.cancel()
         for future in futures:  # the first failure, in config order
-            if future.done() and not future.cancelled() and future.exception():
-                raise future.exception()
+            failure = future.exception() if future.done() and not future.cancelled() else None
+            if failure is not None:
+                raise failure
         return [f.result() for f in futures]
 
 
@@ -423,14 +421,15 @@ class _Builder:
         if not self.options.import_check or fn is None:
             return None
         check_key = hashlib.sha256(
-            json.dumps([key, fn.handler, sorted(fn.environment.items()), [r.manifest.sha256 for r in layers]]).encode()
+            json.dumps([key, fn.handler, sorted(fn.environment.items()), [r.manifest.sha256 for r in layers],
+                        model_fingerprint()]).encode()
         ).hexdigest()
         if self.options.use_cache and (known := self.cache.import_check(check_key)) is not None:
             return ImportCheck(*known)
         with step("import-check", target):
             check = check_handler(
                 function=fn.name, handler=fn.handler, runtime=self.project.runtime,
-                architecture=fn.architecture, bundle=zip_path, layers=[r.zip_path for r in layers],
+                architecture=fn.architecture, memory=fn.memory, bundle=zip_path, layers=[r.zip_path for r in layers],
                 environment=fn.environment,
             )
         # "skipped" depends on this machine (no target Python here), so it is not remembered.

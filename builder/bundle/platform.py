@@ -10,14 +10,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from builder.errors import ConfigError
+from builder.runtime.runtimes import lambda_runtime, machine_of
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
 
-# python3.11 runs on Amazon Linux 2 (glibc 2.26); python3.12+ on Amazon Linux 2023 (2.34).
-RUNTIME_GLIBC = {"python3.11": (2, 26), "python3.12": (2, 34), "python3.13": (2, 34)}
-MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
 # The oldest glibc a manylinux tag exists for, per machine (PEP 600).
 _OLDEST_GLIBC_MINOR = {"x86_64": 5, "aarch64": 17}
 # PEP 599/571/513 names for glibc 2.17, 2.12 and 2.5.
@@ -28,8 +25,7 @@ _PY3_TAG = re.compile(r"^py3(\d*)$")
 
 def python_version(runtime: str) -> str:
     """`"python3.12"` -> `"3.12"`."""
-    _glibc(runtime)
-    return runtime.removeprefix("python")
+    return lambda_runtime(runtime).python
 
 
 def platform_tags(runtime: str, arch: str) -> tuple[str, ...]:
@@ -38,8 +34,8 @@ def platform_tags(runtime: str, arch: str) -> tuple[str, ...]:
     Ordered as packaging orders a host's own tags: newest glibc first, each
     legacy alias right after the `manylinux_2_N` tag it names.
     """
-    major, newest = _glibc(runtime)
-    machine = _machine(arch)
+    major, newest = lambda_runtime(runtime).glibc
+    machine = machine_of(arch)
     tags: list[str] = []
     for minor in range(newest, _OLDEST_GLIBC_MINOR[machine] - 1, -1):
         tags.append(f"manylinux_{major}_{minor}_{machine}")
@@ -62,7 +58,7 @@ def wheel_compatible(filename: str, runtime: str, arch: str) -> bool:
 
     A name that is not a valid wheel file name is not loadable: False.
     """
-    minor = int(python_version(runtime).split(".")[1])
+    minor = lambda_runtime(runtime).python_tuple[1]
     platforms = set(platform_tags(runtime, arch)) | {"any"}
     from packaging.utils import InvalidWheelFilename, parse_wheel_filename  # only for a wheel choice
 
@@ -84,26 +80,6 @@ def _python_abi_ok(tag: Tag, minor: int) -> bool:
         return built_for < minor and tag.abi == "abi3"
     generic = _PY3_TAG.match(tag.interpreter)
     if generic:
-        built_for = generic.group(1)
-        return tag.abi == "none" and (not built_for or int(built_for) <= minor)
+        generic_minor = generic.group(1)
+        return tag.abi == "none" and (not generic_minor or int(generic_minor) <= minor)
     return False
-
-
-def _glibc(runtime: str) -> tuple[int, int]:
-    try:
-        return RUNTIME_GLIBC[runtime]
-    except KeyError:
-        raise ConfigError(
-            f"unsupported runtime {runtime!r}",
-            hint=f"Use one of {', '.join(sorted(RUNTIME_GLIBC))}.",
-        ) from None
-
-
-def _machine(arch: str) -> str:
-    try:
-        return MACHINES[arch]
-    except KeyError:
-        raise ConfigError(
-            f"unsupported architecture {arch!r}",
-            hint=f"Use one of {', '.join(sorted(MACHINES))}.",
-        ) from None

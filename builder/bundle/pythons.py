@@ -28,7 +28,7 @@ _TOOL_PACKAGES = ("pip", "pip-tools")
 
 
 def running_version() -> str:
-    return "%d.%d" % sys.version_info[:2]
+    return f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 @functools.cache

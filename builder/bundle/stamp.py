@@ -62,6 +62,12 @@ def read_fresh(project: Project, names: tuple[str, ...], import_check: bool) -> 
     return stamp.get("result")
 
 
+def unchanged(doc: dict) -> dict:
+    """The last build's document, reported again with nothing rebuilt."""
+    bundles = [{**b, "status": "unchanged", "seconds": 0.0} for b in doc["bundles"]]
+    return {**doc, "bundles": bundles, "nothing_changed": True, "seconds": 0.0}
+
+
 def write(project: Project, inputs: str, result: dict) -> None:
     """Remember a build; `inputs` is the fingerprint taken before it started (edits during it count)."""
     doc = {"inputs": inputs, "outputs": output_fingerprint(project), "result": result}

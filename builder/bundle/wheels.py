@@ -25,9 +25,9 @@ from pathlib import Path
 
 from builder.bundle import platform, subproc
 from builder.bundle.digest import sha256_file
-from builder.bundle.lockfile import LockedRequirement, LockFile
 from builder.errors import BuildFailed
 from builder.fsutil import atomic_copy, atomic_write_text
+from builder.lock.lockfile import LockedRequirement, LockFile
 
 _HASH_MISMATCH = re.compile(r"DO NOT MATCH THE HASHES.*?\n\s+(\S+==\S+)", re.S)
 _GOT = re.compile(r"Got\s+([0-9a-f]{64})")

@@ -253,14 +253,17 @@ def _path_problem(path: str) -> str:
     return ""
 
 
-def _date_time(epoch: int) -> tuple[int, int, int, int, int, int]:
+ZipDateTime = tuple[int, int, int, int, int, int]  # what zipfile.ZipInfo takes
+
+
+def _date_time(epoch: int) -> ZipDateTime:
     # gmtime, never localtime: TZ must not change the bytes. Zip stores 2-second
     # resolution; zipfile drops the odd second the same way every time.
     clamped = min(max(epoch, ZIP_MIN_EPOCH), ZIP_MAX_EPOCH)
     return tuple(time.gmtime(clamped)[:6])  # type: ignore[return-value]
 
 
-def _zip_info(entry: ZipEntry, date_time: tuple[int, ...], size: int) -> zipfile.ZipInfo:
+def _zip_info(entry: ZipEntry, date_time: ZipDateTime, size: int) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(entry.path, date_time=date_time)
     info.create_system = _CREATE_SYSTEM_UNIX
     info.create_version = _ZIP_VERSION
@@ -269,10 +272,8 @@ def _zip_info(entry: ZipEntry, date_time: tuple[int, ...], size: int) -> zipfile
     info.compress_type = zipfile.ZIP_DEFLATED
     # ZipFile.open() ignores the archive's compresslevel for a given ZipInfo;
     # the level lives on the ZipInfo (`compress_level` from 3.13, `_compresslevel` before).
-    if "compress_level" in getattr(zipfile.ZipInfo, "__slots__", ()):
-        info.compress_level = COMPRESS_LEVEL
-    else:
-        info._compresslevel = COMPRESS_LEVEL
+    level_attribute = "compress_level" if "compress_level" in getattr(zipfile.ZipInfo, "__slots__", ()) else "_compresslevel"
+    setattr(info, level_attribute, COMPRESS_LEVEL)
     # Known up front, so zipfile decides zip64 from the size, not from a guess.
     info.file_size = size
     return info
@@ -282,7 +283,7 @@ def _mode(entry: ZipEntry) -> int:
     return EXEC_MODE if entry.executable else FILE_MODE
 
 
-def _write_archive(raw: BinaryIO, ordered: list[ZipEntry], date_time: tuple[int, ...]) -> list[tuple[str, int, str, int]]:
+def _write_archive(raw: BinaryIO, ordered: list[ZipEntry], date_time: ZipDateTime) -> list[tuple[str, int, str, int]]:
     """Write the entries; return (path, mode, sha256, size) of each, read in the same pass."""
     written = []
     # A seekable file object: zipfile then rewrites each local header in place

@@ -1,4 +1,9 @@
-"""`relay lock` and `relay build`."""
+"""`relay build`, and how a build's result reads for people.
+
+The no-op fast path (`builder.bundle.stamp`) reports the last build's result
+without loading the build pipeline, so the rendering works on the result's
+JSON document, which both paths have.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +11,9 @@ import click
 
 from builder.commands.options import Context, json_option
 from builder.commands.output import emit_json, reporter_for
-from builder.errors import LockStale
+from builder.textfmt import human_size, table
 
-
-@click.command()
-@click.argument("names", nargs=-1)
-@click.option("--check", is_flag=True, help="Fail (exit 6) when a lock is missing or stale; write nothing.")
-@click.option("--resolver", type=click.Choice(["auto", "pip-tools", "uv"]), default="auto", show_default=True,
-              help="auto uses uv when installed, else pip-compile.")
-@click.option("--upgrade", is_flag=True, help="Allow newer versions than the current lock pins.")
-@json_option
-@click.pass_obj
-def lock(obj: Context, names: tuple[str, ...], check: bool, resolver: str, upgrade: bool, as_json: bool) -> None:
-    """Resolve each function's and layer's requirements .in into a hashed lock for the Lambda target."""
-    from builder.bundle.lock import lock_project
-
-    result = lock_project(obj.project(), names, check=check, resolver=resolver, upgrade=upgrade,
-                          reporter=reporter_for(as_json))
-    if as_json:
-        emit_json(result.to_json())
-    else:
-        click.echo(result.summary())
-    try:
-        result.raise_for_check()
-    except LockStale as exc:
-        exc.reported = as_json  # the result document above already says which locks
-        raise
+STATUSES = ("built", "cached", "remote", "unchanged")
 
 
 @click.command()
@@ -55,30 +37,56 @@ def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check:
     if not no_cache:
         last = stamp.read_fresh(project, names, not no_import_check)
         if last is not None:
-            from builder.bundle import report
-
-            doc = report.unchanged(last)
-            if as_json:
-                emit_json(doc)
-            else:
-                click.echo(report.summary(doc))
+            _emit(stamp.unchanged(last), as_json)
             return
     inputs = stamp.input_fingerprint(project, names, not no_import_check)
 
     from builder.bundle.pipeline import BuildOptions, build_project
 
     options = BuildOptions(use_cache=not no_cache, import_check=not no_import_check, offline=offline, jobs=jobs,
-                           remote_cache=_remote_cache(project) if use_remote and not offline else None)
+                           remote_cache=_remote_cache(project, obj) if use_remote and not offline else None)
     result = build_project(project, names, options=options, reporter=reporter_for(as_json))
-    stamp.write(project, inputs, result.to_json())
+    doc = result.to_json()
+    stamp.write(project, inputs, doc)
+    _emit(doc, as_json)
+
+
+def _emit(doc: dict, as_json: bool) -> None:
     if as_json:
-        emit_json(result.to_json())
+        emit_json(doc)
     else:
-        click.echo(result.summary())
+        click.echo(build_summary(doc))
 
 
-def _remote_cache(project):
+def build_summary(doc: dict) -> str:
+    """The bundle table and one closing line, for a `BuildResult.to_json()` document."""
+    bundles = doc["bundles"]
+    rows = [
+        [b["kind"], b["name"], b["architecture"], b["status"], human_size(b["size"]["zipped"]), b["sha256"][:12],
+         check_text(b.get("import_check"))]
+        for b in bundles
+    ]
+    lines = [table(rows, ["kind", "name", "arch", "status", "zipped", "sha256", "import check"]), ""]
+    if doc["nothing_changed"]:
+        lines.append(f"Nothing changed: all {len(bundles)} bundles are up to date in {doc['dist']}.")
+    else:
+        counts = {s: sum(1 for b in bundles if b["status"] == s) for s in STATUSES}
+        remote = f", {counts['remote']} from the registry's cache" if counts["remote"] else ""
+        lines.append(
+            f"{counts['built']} built, {counts['cached']} from cache{remote}, {counts['unchanged']} unchanged "
+            f"in {doc['seconds']:.1f}s -> {doc['dist']}"
+        )
+    return "\n".join(lines)
+
+
+def check_text(check: dict | None) -> str:
+    if not check:
+        return "-"
+    return check["status"] if not check.get("note") else f"{check['status']}: {check['note']}"
+
+
+def _remote_cache(project, obj: Context):
     from builder.registry.cache import RemoteCache
     from builder.registry.factory import open_store
 
-    return RemoteCache(open_store(project))
+    return RemoteCache(open_store(project, sandbox=obj.sandbox()))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.bundle.lockfile import input_sha256
+from builder.lock.lockfile import input_sha256
 
 RUNTIME = "python3.12"
 

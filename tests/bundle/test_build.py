@@ -122,7 +122,8 @@ def test_wrong_hash_in_lock_fails_the_build(tiny_project, wheelhouse, relay, mon
     lock.write_text(lock.read_text().replace(sha256_of(wheelhouse["greeting"]), sha256_of(other)))
     # the index serves the genuine wheel: pip must refuse it against the edited lock
     toml = tiny_project / "relay.toml"
-    toml.write_text(toml.read_text().replace('handler = "hello.app.handle"', f'handler = "hello.app.handle"\narchitecture = "{arch}"'))
+    handler = 'handler = "hello.app.handle"'
+    toml.write_text(toml.read_text().replace(handler, f'{handler}\narchitecture = "{arch}"'))
     run = relay("build", "hello", cwd=tiny_project)
     assert run.code == 4, run.stderr
     assert "hash mismatch for greeting==1.0" in run.stderr, run.stderr

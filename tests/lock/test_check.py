@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from lock_helpers import make_project, relay
 
-from builder.bundle.lock import lock_project, lock_targets, normalise, uv_platform
-from builder.bundle.lockfile import LockHeader, input_sha256, read_lock, with_header
 from builder.config import load_project
 from builder.errors import ConfigError, LockStale
+from builder.lock.lockfile import LockHeader, input_sha256, read_lock, with_header
+from builder.lock.resolve import lock_project, normalise
+from builder.lock.resolvers import uv_platform
+from builder.lock.targets import lock_targets
 
 SIX = "six==1.17.0 \\\n    --hash=sha256:" + "4" * 64 + "\n    # via -r functions/api/requirements.in\n"
 

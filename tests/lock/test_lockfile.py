@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.bundle.lockfile import (
+from builder.errors import ConfigError, LockError
+from builder.lock.lockfile import (
     LockedRequirement,
     LockHeader,
     input_sha256,
@@ -16,7 +17,6 @@ from builder.bundle.lockfile import (
     read_lock,
     with_header,
 )
-from builder.errors import ConfigError, LockError
 
 H1 = "sha256:" + "a" * 64
 H2 = "sha256:" + "b" * 64

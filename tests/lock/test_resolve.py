@@ -9,9 +9,11 @@ import pytest
 from lock_helpers import copy_project, make_project, relay
 
 from builder.bundle import pythons
-from builder.bundle.lock import TOOL_BANNER, find_uv, lock_project
-from builder.bundle.lockfile import input_sha256, read_lock
+from builder.commands.lock import lock_summary
 from builder.config import load_project
+from builder.lock.lockfile import input_sha256, read_lock
+from builder.lock.resolve import TOOL_BANNER, lock_project
+from builder.lock.resolvers import find_uv
 
 pytestmark = pytest.mark.network
 
@@ -135,7 +137,7 @@ def test_missing_runtime_python_falls_back_and_says_so(tmp_path: Path, monkeypat
     assert read_lock(root / "functions/api/requirements.txt").resolved_under == f"python{running}"
     assert result.outcomes[0].python == f"python{running}"
     assert any(runtime in note and f"python{running}" in note for note in result.notes)
-    assert "resolved under" in result.summary()
+    assert "resolved under" in lock_summary(result)
 
 
 @needs_uv

@@ -7,15 +7,15 @@ from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import parse_wheel_filename
 
 from builder.bundle.platform import (
-    RUNTIME_GLIBC,
     pip_target_args,
     platform_tags,
     python_version,
     wheel_compatible,
 )
 from builder.errors import ConfigError
+from builder.runtime.runtimes import RUNTIMES as LAMBDA_RUNTIMES
 
-RUNTIMES = sorted(RUNTIME_GLIBC)
+RUNTIMES = sorted(LAMBDA_RUNTIMES)
 ARCHES = ["x86_64", "arm64"]
 
 
@@ -49,7 +49,7 @@ def test_tags_are_unique_and_newest_first(runtime, arch):
     assert len(set(tags)) == len(tags)
     minors = [int(t.split("_")[2]) for t in tags if t.startswith("manylinux_2_")]
     assert minors == sorted(minors, reverse=True)
-    assert minors[0] == RUNTIME_GLIBC[runtime][1]
+    assert minors[0] == LAMBDA_RUNTIMES[runtime].glibc[1]
     assert "manylinux1_x86_64" in tags if arch == "x86_64" else "manylinux2010_aarch64" not in tags
 
 
