@@ -34,13 +34,13 @@ import semver
 from builder import __version__
 from builder.aws.errors import PreconditionFailed
 from builder.config import Project
+from builder.dist import Dist, DistBundle, load_dist
 from builder.errors import RaceLost, UsageError, VerificationFailed, VersionConflict
 from builder.frozen import to_tuple
 from builder.models import Manifest, bundle_name
 from builder.progress import Reporter, SilentReporter
 from builder.registry import statement as stmt
 from builder.registry.catalog import Catalog, parse_release
-from builder.dist import Dist, DistBundle, load_dist
 from builder.registry.layout import Layout, envelope_key, sbom_key
 from builder.registry.release import Release, ReleaseFunction, ReleaseLayer, canonical_json
 from builder.registry.sbom import bundle_sbom
