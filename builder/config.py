@@ -18,6 +18,7 @@ from builder import schemas
 from builder.errors import ConfigError
 from builder.frozen import to_tuple
 from builder.paths import cache_dir
+from builder.settings import FunctionSettings
 
 CONFIG_FILE = "relay.toml"
 PYPROJECT = "pyproject.toml"
@@ -34,6 +35,8 @@ DEFAULT_EXCLUDE = (
     "requirements*.in",
     "requirements*.txt",
 )
+# Keys of [functions.<name>] that are FunctionSettings fields of the same name (handler and architecture aside).
+SETTINGS_KEYS = ("memory", "timeout", "ephemeral_storage", "environment", "description")
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -54,16 +57,35 @@ def parse_duration(value: int | str | None) -> int:
 class Function:
     name: str
     source: Path
-    handler: str
-    architecture: str
+    settings: FunctionSettings  # what is deployed besides the code; its layers are the release's (by digest)
     requirements: Path | None = None
-    layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
-    memory: int = 128
-    timeout: int = 3
+    layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # config names of its layers
     role: str | None = None
-    environment: dict[str, str] = attrs.field(factory=dict)
-    description: str = ""
     function_name: str = ""  # the Lambda function's name in every account
+
+    @property
+    def handler(self) -> str:
+        return self.settings.handler
+
+    @property
+    def architecture(self) -> str:
+        return self.settings.architecture
+
+    @property
+    def memory(self) -> int:
+        return self.settings.memory
+
+    @property
+    def timeout(self) -> int:
+        return self.settings.timeout
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return dict(self.settings.environment)
+
+    @property
+    def description(self) -> str:
+        return self.settings.description
 
     def role_in(self, account: str, region: str) -> str | None:
         """The execution role for one environment (`{account}`/`{region}` filled in)."""
@@ -234,7 +256,7 @@ def _project(doc: dict, config_file: Path) -> Project:
     app = doc["app"]
     arch = app.get("architecture", DEFAULT_ARCH)
     layers = {name: _layer(name, spec, root) for name, spec in doc.get("layers", {}).items()}
-    functions = {name: _function(name, spec, root, arch, app["name"]) for name, spec in doc["functions"].items()}
+    functions = {name: _function(name, spec, root, arch, app["name"], app["runtime"]) for name, spec in doc["functions"].items()}
     _check_references(functions, layers, config_file)
     _check_paths(functions, layers, config_file)
     environments = {name: _environment(name, spec) for name, spec in doc.get("environments", {}).items()}
@@ -254,20 +276,18 @@ def _project(doc: dict, config_file: Path) -> Project:
     )
 
 
-def _function(name: str, spec: dict, root: Path, default_arch: str, app: str) -> Function:
+def _function(name: str, spec: dict, root: Path, default_arch: str, app: str, runtime: str) -> Function:
     return Function(
         name=name,
         function_name=spec.get("function_name", f"{app}-{name}"),
         source=root / spec["source"],
-        handler=spec["handler"],
-        architecture=spec.get("architecture", default_arch),
+        settings=FunctionSettings(
+            handler=spec["handler"], runtime=runtime, architecture=spec.get("architecture", default_arch),
+            **{key: spec[key] for key in SETTINGS_KEYS if key in spec},
+        ),
         requirements=root / spec["requirements"] if "requirements" in spec else None,
         layers=spec.get("layers", ()),
-        memory=spec.get("memory", 128),
-        timeout=spec.get("timeout", 3),
         role=spec.get("role"),
-        environment=dict(spec.get("environment", {})),
-        description=spec.get("description", ""),
     )
 
 

@@ -23,63 +23,10 @@ from builder.aws.errors import error_code, translate
 from builder.aws.session import AwsSession
 from builder.aws.sts import arn_account
 from builder.errors import AwsError, NotFound, RaceLost
-from builder.frozen import to_tuple
+from builder.lambda_records import LATEST, AliasConfig, FunctionConfig, LayerVersionInfo
+from builder.settings import FunctionSettings, declared_settings
 
-LATEST = "$LATEST"
 _PAGE = 50
-
-
-@attrs.frozen
-class FunctionConfig:
-    """One function configuration: `$LATEST` or a published version."""
-
-    name: str
-    arn: str
-    version: str
-    code_sha256: str
-    code_size: int = 0
-    description: str = ""
-    handler: str | None = None
-    runtime: str | None = None
-    memory: int = 128
-    timeout: int = 3
-    environment: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=lambda v: tuple(sorted(dict(v).items())))
-    layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # layer version ARNs, in order
-    architectures: tuple[str, ...] = attrs.field(default=("x86_64",), converter=to_tuple)
-    role: str = ""
-    revision_id: str | None = None
-    state: str | None = None
-    last_update_status: str | None = None
-    last_update_reason: str | None = None
-
-    @property
-    def architecture(self) -> str:
-        return self.architectures[0] if self.architectures else "x86_64"
-
-    @property
-    def is_latest(self) -> bool:
-        return self.version == LATEST
-
-
-@attrs.frozen
-class AliasConfig:
-    name: str
-    arn: str
-    function_version: str
-    description: str = ""
-    weights: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=lambda v: tuple(sorted(dict(v).items())))
-    revision_id: str | None = None
-
-
-@attrs.frozen
-class LayerVersionInfo:
-    layer_name: str
-    arn: str  # the layer version ARN (ends in :<version>)
-    version: int
-    description: str = ""
-    code_sha256: str = ""
-    architectures: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
-    runtimes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
 
 @attrs.frozen
@@ -106,28 +53,19 @@ class S3Code:
 CodeSource = ZipCode | S3Code
 
 
-@attrs.frozen
-class FunctionSettings:
-    """What relay sets on a function besides its code."""
+def settings_params(settings: FunctionSettings, *, configuration: bool = False, code: bool = False) -> dict[str, Any]:
+    """Request parameters for the settings sent with the configuration and/or with the code."""
+    return {declared.aws: declared.to_aws(getattr(settings, field.name))
+            for field, declared in declared_settings() if (code if declared.with_code else configuration)}
 
-    handler: str
-    runtime: str
-    memory: int
-    timeout: int
-    environment: Mapping[str, str] = attrs.field(factory=dict)
-    layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # layer version ARNs
-    description: str = ""
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "Description": self.description,
-            "Handler": self.handler,
-            "Runtime": self.runtime,
-            "MemorySize": self.memory,
-            "Timeout": self.timeout,
-            "Environment": {"Variables": dict(self.environment)},
-            "Layers": list(self.layers),
-        }
+def settings_from_reply(reply: Mapping[str, Any]) -> FunctionSettings:
+    """A `FunctionConfiguration` reply read back into the record relay sends (a key it omits: the default)."""
+    values = {field.name: declared.from_aws(reply[declared.aws])
+              for field, declared in declared_settings() if reply.get(declared.aws) is not None}
+    values.setdefault("handler", "")
+    values.setdefault("runtime", "")
+    return FunctionSettings(**values)
 
 
 class LambdaApi:
@@ -209,18 +147,17 @@ class LambdaApi:
             )
         return self._layer(reply, layer_name)
 
-    def create_function(
-        self, name: str, code: CodeSource, settings: FunctionSettings, *, role: str, architecture: str,
-    ) -> FunctionConfig:
+    def create_function(self, name: str, code: CodeSource, settings: FunctionSettings, *, role: str) -> FunctionConfig:
+        params = settings_params(settings, configuration=True, code=True)
         with self._call("lambda:CreateFunction", self.where(name)):
             reply = self._client.create_function(
-                FunctionName=name, Role=role, Code=code.params(), Architectures=[architecture], Publish=False,
-                PackageType="Zip", **settings.params(),
+                FunctionName=name, Role=role, Code=code.params(), Publish=False, PackageType="Zip", **params,
             )
         return self._function(reply, name)
 
     def update_configuration(self, name: str, settings: FunctionSettings, *, revision_id: str | None = None) -> FunctionConfig:
-        params: dict[str, Any] = {"FunctionName": name, **settings.params()}
+        """Every setting that is not sent with the code (`settings_params(configuration=True)`)."""
+        params: dict[str, Any] = {"FunctionName": name, **settings_params(settings, configuration=True)}
         if revision_id:
             params["RevisionId"] = revision_id
         with self._call("lambda:UpdateFunctionConfiguration", self.where(name)):
@@ -228,9 +165,11 @@ class LambdaApi:
         return self._function(reply, name)
 
     def update_code(
-        self, name: str, code: CodeSource, *, architecture: str, revision_id: str | None = None,
+        self, name: str, code: CodeSource, settings: FunctionSettings, *, revision_id: str | None = None,
     ) -> FunctionConfig:
-        params: dict[str, Any] = {"FunctionName": name, "Architectures": [architecture], "Publish": False, **code.params()}
+        """The code, with the settings that travel with it (`settings_params(code=True)`: the architecture)."""
+        params: dict[str, Any] = {"FunctionName": name, "Publish": False, **code.params(),
+                                  **settings_params(settings, code=True)}
         if revision_id:
             params["RevisionId"] = revision_id
         with self._call("lambda:UpdateFunctionCode", self.where(name)):
@@ -277,23 +216,16 @@ class LambdaApi:
     def _function(self, reply: dict[str, Any], name: str) -> FunctionConfig:
         arn = reply["FunctionArn"]
         self._check_arn(arn, name)
-        layers = tuple(layer["Arn"] for layer in reply.get("Layers") or ())
-        for layer in layers:
-            self._check_arn(layer, name)
+        settings = settings_from_reply(reply)
+        for layer in settings.layers:
+            self._check_arn(layer.require_arn(), name)
         return FunctionConfig(
             name=reply.get("FunctionName", name),
             arn=arn,
             version=str(reply.get("Version", LATEST)),
             code_sha256=reply.get("CodeSha256", ""),
+            settings=settings,
             code_size=reply.get("CodeSize", 0),
-            description=reply.get("Description", "") or "",
-            handler=reply.get("Handler"),
-            runtime=reply.get("Runtime"),
-            memory=reply.get("MemorySize", 128),
-            timeout=reply.get("Timeout", 3),
-            environment=(reply.get("Environment") or {}).get("Variables") or {},
-            layers=layers,
-            architectures=reply.get("Architectures") or ("x86_64",),
             role=reply.get("Role", ""),
             revision_id=reply.get("RevisionId"),
             state=reply.get("State"),

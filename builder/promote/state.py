@@ -1,7 +1,9 @@
 """The remote state of one environment: a read-only view the planner works from.
 
 Everything relay needs to know about an account is read here, in parallel,
-through that account's own session: per function the alias (where it points,
+through that account's own Lambda seam (`LambdaReader`, which
+`builder.aws.lambda_.LambdaApi` is; this module imports nothing of
+`builder/aws/`, so the planner that reads the view does not either): per function the alias (where it points,
 its canary weights, its description), `$LATEST` and every published version
 with its description and `CodeSha256`; per layer every version with its
 description. Nothing here writes.
@@ -26,11 +28,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 import attrs
 
-from builder.aws.lambda_ import AliasConfig, FunctionConfig, LambdaApi, LayerVersionInfo
 from builder.frozen import to_tuple
+from builder.lambda_records import AliasConfig, FunctionConfig, LayerVersionInfo
+from builder.settings import FunctionSettings, LayerRef
 
 DESCRIPTION_MAX = 256
 _VERSION_MARK = re.compile(r"^relay (?P<app>[^/\s]+)/(?P<name>[^@\s]+)@(?P<version>\S+) sha256:(?P<sha>[0-9a-f]{64})$")
@@ -96,7 +100,7 @@ class AliasMark:
         """Compact JSON of at most 256 characters: the oldest history is dropped first."""
         older = list(self.older)
         while True:
-            doc = {"app": self.app, "version": self.version, "sha256": self.sha256, "previous": self.previous}
+            doc: dict[str, object] = {"app": self.app, "version": self.version, "sha256": self.sha256, "previous": self.previous}
             if older:
                 doc["older"] = older
             text = json.dumps(doc, separators=(",", ":"))
@@ -227,9 +231,29 @@ class RemoteState:
                 return found
         return None
 
+    def settings_of(self, config: FunctionConfig) -> FunctionSettings:
+        """The configuration's settings with its layers identified (by relay's layer descriptions), to compare."""
+        return attrs.evolve(config.settings, layers=tuple(self._layer_ref(ref) for ref in config.settings.layers))
+
+    def _layer_ref(self, ref: LayerRef) -> LayerRef:
+        found = self.layer_identity(ref.arn) if ref.arn else None
+        return LayerRef(found[0], found[1], ref.arn) if found else ref
+
+
+class LambdaReader(Protocol):
+    """The reads of the Lambda seam the state needs (`builder.aws.lambda_.LambdaApi`)."""
+
+    account: str
+
+    def function_versions(self, name: str) -> tuple[FunctionConfig | None, list[FunctionConfig]]: ...
+
+    def get_alias(self, name: str, alias: str) -> AliasConfig | None: ...
+
+    def list_layer_versions(self, layer_name: str) -> list[LayerVersionInfo]: ...
+
 
 def read_state(
-    lam: LambdaApi,
+    lam: LambdaReader,
     *,
     env: str,
     region: str,
@@ -254,7 +278,7 @@ def read_state(
                        functions={state.function: state for state in found}, layers=layer_states)
 
 
-def read_function(lam: LambdaApi, function: str, function_name: str, alias: str) -> FunctionState:
+def read_function(lam: LambdaReader, function: str, function_name: str, alias: str) -> FunctionState:
     latest, published = lam.function_versions(function_name)
     if latest is None:
         return FunctionState(function, function_name, None, None)

@@ -25,8 +25,8 @@ from builder.aws.session import RequestCounter
 from builder.bundle.pipeline import build_project
 from builder.config import Project, load_project
 from builder.promote.canary import Clock
-from builder.promote.execute import PromoteRequest, PromoteResult
 from builder.promote.factory import EnvironmentAccess, connect, create_promoter
+from builder.promote.promoter import PromoteRequest, PromoteResult
 from builder.registry.factory import open_signer, open_store
 from builder.registry.publish import VersionRequest, publish
 from builder.registry.signing import GeneratedKey, generate_key_file

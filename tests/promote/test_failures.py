@@ -10,7 +10,7 @@ import pytest
 from promote_helpers import BUCKET, FUNCTIONS, FailingLambda
 
 from builder.errors import AwsError, RaceLost, VerificationFailed
-from builder.promote.execute import ApplyFailed
+from builder.promote.executor import ApplyFailed
 
 
 def published_twice(shop):

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from builder.aws.lambda_ import AliasConfig, FunctionConfig, LayerVersionInfo
+from builder.commands.render.promote import plan_summary
 from builder.config import Canary, Environment, Function, Project
 from builder.errors import NotFound, VerificationFailed
+from builder.lambda_records import AliasConfig, FunctionConfig, LayerVersionInfo
+from builder.promote.instructions import CreateFunction, ReuseLayer, UpdateCode, UpdateConfiguration
 from builder.promote.plan import RollbackTarget, plan_promotion, plan_rollback
 from builder.promote.state import (
     DESCRIPTION_MAX,
@@ -22,6 +24,7 @@ from builder.promote.state import (
     code_sha256_of,
 )
 from builder.registry.release import Release, ReleaseFunction, ReleaseLayer
+from builder.settings import FunctionSettings, LayerRef
 
 ACCOUNT = "222222222222"
 ENV = Environment(name="staging", account=ACCOUNT, region="us-east-1", canary=Canary(steps=(10, 100), interval=60))
@@ -30,8 +33,10 @@ LAYER_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:shop-common:1"
 
 
 def project(role: str | None = "arn:aws:iam::{account}:role/exec") -> Project:
-    fn = Function(name="orders", source=Path("src"), handler="orders.h.handle", architecture="x86_64", layers=("common",),
-                  memory=256, timeout=10, role=role, environment={"K": "v"}, function_name="shop-orders")
+    settings = FunctionSettings(handler="orders.h.handle", runtime="python3.12", architecture="x86_64", memory=256,
+                                timeout=10, environment={"K": "v"})
+    fn = Function(name="orders", source=Path("src"), settings=settings, layers=("common",), role=role,
+                  function_name="shop-orders")
     return Project(root=Path("."), config_file=Path("relay.toml"), name="shop", runtime="python3.12",
                    architecture="x86_64", functions={"orders": fn})
 
@@ -45,12 +50,14 @@ def release(version: str = "1.1.0", fn_sha: str = SHA["b"], layer_sha: str = SHA
     return Release(app="shop", version=version, runtime="python3.12", functions=[fn], layers=[layer])
 
 
-def config(version: str, sha: str, *, description: str = "", layers=(LAYER_ARN,), memory: int = 256) -> FunctionConfig:
+def config(version: str, sha: str, *, description: str = "", layers=(LAYER_ARN,), memory: int = 256,
+           ephemeral_storage: int = 512) -> FunctionConfig:
     suffix = "" if version == "$LATEST" else f":{version}"
+    settings = FunctionSettings(handler="orders.h.handle", runtime="python3.12", memory=memory, timeout=10,
+                                ephemeral_storage=ephemeral_storage, environment={"K": "v"},
+                                layers=[LayerRef.at(arn) for arn in layers], description=description)
     return FunctionConfig(name="shop-orders", arn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:shop-orders{suffix}",
-                          version=version, code_sha256=code_sha256_of(sha), description=description,
-                          handler="orders.h.handle", runtime="python3.12", memory=memory, timeout=10,
-                          environment={"K": "v"}, layers=layers)
+                          version=version, code_sha256=code_sha256_of(sha), settings=settings)
 
 
 def published(version: str, sha: str, artifact: str, **kwargs) -> PublishedVersion:
@@ -76,10 +83,11 @@ def test_a_missing_function_is_created_with_the_configured_role():
     plan = plan_promotion(project(), ENV, release(), state())
 
     action = plan.functions[0]
-    assert action.action == "create" and action.publishes and not action.alias_exists
-    assert action.desired.role == f"arn:aws:iam::{ACCOUNT}:role/exec"
-    assert action.desired.environment == (("K", "v"),) and action.desired.memory == 256
-    assert plan.layers[0].reuse_arn == LAYER_ARN  # the layer version carrying the digest is reused
+    assert action.action == "create" and action.publishes and not action.alias.alias_exists
+    (create,) = action.steps
+    assert isinstance(create, CreateFunction) and create.role == f"arn:aws:iam::{ACCOUNT}:role/exec"
+    assert create.settings.environment == (("K", "v"),) and create.settings.memory == 256
+    assert isinstance(plan.layers[0], ReuseLayer) and plan.layers[0].arn == LAYER_ARN  # the version carrying the digest
 
 
 def test_a_missing_function_without_a_role_is_refused():
@@ -94,9 +102,9 @@ def test_new_code_is_deployed_and_the_alias_history_remembers_where_it_was():
                                                            versions=[v1]))
 
     action = plan.functions[0]
-    assert (action.action, action.update_code, action.config_changes) == ("deploy", True, ())
-    assert (action.alias_from, action.from_artifact, action.from_digest) == ("1", "1.0.0", SHA["c"])
-    assert action.history == ("1",)
+    assert action.action == "deploy" and [type(step) for step in action.steps] == [UpdateCode]
+    assert (action.from_version, action.from_artifact, action.from_digest) == ("1", "1.0.0", SHA["c"])
+    assert action.alias.history == ("1",)
     assert plan.from_version == "1.0.0" and plan.to_version == "1.1.0"
 
 
@@ -125,13 +133,15 @@ def test_a_version_with_the_right_code_but_other_settings_or_layers_is_not_reuse
     plan = plan_promotion(project(), ENV, release(), state(latest=config("$LATEST", SHA["b"], memory=128),
                                                            alias=alias_to("2"), versions=[other_memory]))
     assert plan.functions[0].action == "deploy"
-    assert plan.functions[0].config_changes == ("memory",) and not plan.functions[0].update_code
+    (update,) = plan.functions[0].steps  # the code is already there: only the configuration changes
+    assert isinstance(update, UpdateConfiguration) and update.changes == ("memory",)
 
     new_layer = plan_promotion(project(), ENV, release(layer_sha=SHA["d"]),
                                state(latest=config("$LATEST", SHA["b"]), alias=alias_to("2"),
                                      versions=[published("2", SHA["b"], "1.1.0")]))
-    assert new_layer.layers[0].publishes
-    assert new_layer.functions[0].action == "deploy" and new_layer.functions[0].config_changes == ("layers",)
+    assert not isinstance(new_layer.layers[0], ReuseLayer)
+    assert new_layer.functions[0].action == "deploy"
+    assert [step.changes for step in new_layer.functions[0].steps if isinstance(step, UpdateConfiguration)] == [("layers",)]
 
 
 def test_a_description_whose_code_disagrees_is_not_trusted():
@@ -139,7 +149,7 @@ def test_a_description_whose_code_disagrees_is_not_trusted():
                               VersionMark("shop", "orders", "1.1.0", SHA["b"]))
     plan = plan_promotion(project(), ENV, release(), state(latest=config("$LATEST", SHA["e"]), alias=alias_to("2"),
                                                            versions=[forged]))
-    assert plan.functions[0].action == "deploy" and plan.functions[0].update_code
+    assert plan.functions[0].action == "deploy" and any(isinstance(step, UpdateCode) for step in plan.functions[0].steps)
 
 
 def test_rollback_plans_only_alias_moves_and_checks_the_target_bytes():
@@ -176,4 +186,7 @@ def test_the_plan_renders_for_people_and_machines():
     plan = plan_promotion(project(), ENV, release(), state())
     doc = plan.to_json()
     assert doc["functions"][0]["action"] == "create" and doc["layers"][0]["action"] == "reuse"
-    assert "create function" in plan.summary() and "Canary: 10% -> 100%" in plan.summary()
+    assert [step["do"] for step in doc["functions"][0]["instructions"]] == ["create_function", "publish_version", "move_alias"]
+    assert doc["functions"][0]["instructions"][0]["settings"]["memory"] == 256
+    text = plan_summary(plan)
+    assert "create function" in text and "Canary: 10% -> 100%" in text

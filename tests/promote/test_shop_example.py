@@ -83,7 +83,7 @@ def test_examples_shop_promotes_the_same_bytes_to_staging_and_prod(example):
         for fn in FUNCTIONS:
             assert shop.live_code(env, fn) == release["functions"][fn]["code_sha256"]
             config = shop.version_config(env, fn, "live")
-            assert [l["Arn"].split(":")[4] for l in config["Layers"]] == [shop.aws.account(env)]
+            assert [layer["Arn"].split(":")[4] for layer in config["Layers"]] == [shop.aws.account(env)]
         assert shop.version_config(env, "billing", "live")["Architectures"] == ["arm64"]
     assert shop.lam("registry").list_functions()["Functions"] == []
 

@@ -1,0 +1,81 @@
+"""A promotion plan and `relay promote`'s result as people read them.
+
+The plan stays typed instructions in `builder.promote.instructions`; these
+functions only turn it into text. `plan_summary` serves every command that
+shows a plan (promote, rollback).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from builder.promote.instructions import CreateFunction, PublishLayer, ReuseLayer, UpdateCode, UpdateConfiguration
+from builder.textfmt import table
+
+if TYPE_CHECKING:
+    from builder.promote.instructions import FunctionPlan, Plan
+    from builder.promote.promoter import PromoteResult
+
+
+def plan_summary(plan: Plan) -> str:
+    what = f"{plan.event} {plan.app} {plan.from_version or '-'} -> {plan.to_version or '-'}"
+    head = f"Plan: {what} in {plan.env} (account {plan.account}, {plan.region}, alias {plan.alias})"
+    rows = [[f.function, f.action, f"{f.from_version or '-'} -> {f.target_version or ('new' if f.publishes else '-')}",
+             f.artifact or "-", (f.sha256 or "")[:12], _work(f)] for f in plan.functions]
+    lines = [head, "", table(rows, ["function", "action", "alias", "artifact", "sha256", "work"])]
+    if plan.layers:
+        layer_rows = [[layer.bundle, layer.layer_name, _layer_work(layer), layer.sha256[:12]] for layer in plan.layers]
+        lines += ["", table(layer_rows, ["layer", "in AWS", "action", "sha256"])]
+    if plan.canary and plan.moving:
+        steps = " -> ".join(f"{s}%" for s in plan.canary.steps)
+        lines += ["", f"Canary: {steps}, {plan.canary.interval}s per step, watching {', '.join(plan.alarms) or 'no alarms'}"]
+    if plan.is_noop:
+        lines += ["", "Nothing to do: every alias already serves this release."]
+    return "\n".join(lines)
+
+
+def promote_summary(result: PromoteResult) -> str:
+    from builder.promote.gates import refusal_message
+
+    plan = result.plan
+    lines = [plan_summary(plan)]
+    if result.gates:
+        rows = [["ok" if g.ok else ("FORCED" if result.forced else "FAIL"), g.name, g.detail] for g in result.gates]
+        lines += ["", table(rows, ["", "gate", "detail"])]
+    if result.status == "planned":
+        verdict = "\nDry run: nothing was changed."
+        if result.would_refuse:
+            verdict += f" {refusal_message(result.gates)}"
+        lines.append(verdict)
+    elif result.status == "unchanged":
+        lines.append(f"\n{plan.app}@{plan.to_version} already live in {plan.env}; nothing to do.")
+    else:
+        moved = ", ".join(f"{f}:{v}" for f, v in sorted(result.versions.items()))
+        seq = f" (ledger seq {result.record.seq})" if result.record else ""
+        lines.append(f"\nPromoted {plan.app}@{plan.to_version} to {plan.env}{seq}: {moved}"
+                     + (" [FORCED]" if result.forced else ""))
+    return "\n".join(lines)
+
+
+def _work(f: FunctionPlan) -> str:
+    """The function's instructions, in words."""
+    if f.alias is None:
+        return f.note or "-"
+    parts = []
+    for step in f.steps:
+        if isinstance(step, CreateFunction):
+            parts.append("create function")
+        elif isinstance(step, UpdateConfiguration):
+            parts.append("set " + ",".join(step.changes))
+        elif isinstance(step, UpdateCode):
+            parts.append("update code")
+    if f.publishes:
+        parts.append("publish version")
+    parts.append("move alias" if f.alias.alias_exists else "create alias")
+    return "; ".join(parts) + (f" ({f.note})" if f.note else "")
+
+
+def _layer_work(layer: PublishLayer | ReuseLayer) -> str:
+    if isinstance(layer, ReuseLayer):
+        return f"reuse {layer.arn.rsplit(':', 1)[-1]}"
+    return "publish"

@@ -1,0 +1,212 @@
+"""`relay promote`: verify the release, check the gates, read the environment, plan, apply, record.
+
+One environment, one release. Nothing is touched before the release document
+and every bundle it pins are verified against the trusted keys and the gates
+pass (or are overridden with a reason); a dry run stops after the plan. The
+ledger record is opened before the executor touches the environment and closed
+with the outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from builder.aws.lambda_ import LambdaApi
+from builder.config import Environment, Project
+from builder.errors import AwsError, GateRefused, NotFound, UsageError, VerificationFailed
+from builder.frozen import to_tuple
+from builder.progress import Reporter, SilentReporter
+from builder.promote.canary import Clock
+from builder.promote.executor import ApplyFailed, Executor
+from builder.promote.gates import GateCheck, check_gates, enforce, failed
+from builder.promote.instructions import Plan
+from builder.promote.ledger import DEFAULT_LEASE, Ledger, succeeded
+from builder.promote.outcome import close_after_failure, close_after_success
+from builder.promote.plan import layer_name_in_aws, plan_promotion, selected_functions
+from builder.promote.records import FAILED, SUCCEEDED, LedgerRecord
+from builder.promote.state import read_state
+from builder.registry.catalog import Catalog
+from builder.registry.release import Release, ReleaseFunction
+from builder.registry.signing import TrustedKeys
+from builder.registry.store import Store
+from builder.registry.verify import verify_release
+from builder.registry.versions import parse_version
+
+
+@attrs.frozen
+class PromoteRequest:
+    version: str
+    only: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    dry_run: bool = False
+    force: bool = False
+    reason: str | None = None
+
+
+@attrs.frozen
+class PromoteResult:
+    status: str  # "planned" (dry run) | "unchanged" | "succeeded"
+    plan: Plan
+    gates: tuple[GateCheck, ...] = attrs.field(default=(), converter=to_tuple)
+    forced: bool = False
+    versions: Mapping[str, str] = attrs.field(factory=dict)
+    record: LedgerRecord | None = None
+    verified_checks: int = 0
+    requests: Mapping[str, int] = attrs.field(factory=dict)
+
+    @property
+    def would_refuse(self) -> bool:
+        return bool(failed(self.gates)) and not self.forced
+
+    def to_json(self) -> dict:
+        return {
+            "status": self.status,
+            "plan": self.plan.to_json(),
+            "gates": [g.to_json() for g in self.gates],
+            "would_refuse": self.would_refuse if self.status == "planned" else False,
+            "forced": self.forced,
+            "versions": dict(self.versions),
+            "ledger_seq": self.record.seq if self.record else None,
+            "verified_checks": self.verified_checks,
+            "aws_requests": {"total": sum(self.requests.values()), "by_operation": dict(self.requests)},
+        }
+
+
+class Promoter:
+    """`relay promote`: one environment, one release; nothing verified, nothing touched."""
+
+    def __init__(
+        self,
+        project: Project,
+        env: Environment,
+        *,
+        actor: str,
+        lam: LambdaApi,
+        executor: Executor,
+        store: Store,
+        trusted: TrustedKeys,
+        clock: Clock | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.project = project
+        self.env = env
+        self.actor = actor
+        self.lam = lam
+        self.executor = executor
+        self.store = store
+        self.trusted = trusted
+        self.clock = clock or executor.clock
+        self.reporter = reporter or SilentReporter()
+        self.ledger = Ledger(store, project.name, env.name, clock=self.clock.now)
+
+    def promote(self, request: PromoteRequest) -> PromoteResult:
+        self._check_override(request)
+        release, checks_passed = self._verified_release(request)
+        selected = selected_functions(release, request.only)
+        gates = self._gates(release, selected)
+        forced = bool(failed(gates)) and request.force
+        if not request.dry_run:
+            self._enforce(gates, request)
+        plan = self._plan(release, request.only)
+        if request.dry_run:
+            return PromoteResult("planned", plan, gates, forced, verified_checks=checks_passed)
+        if plan.is_noop:
+            self.reporter.note(f"{release.app}@{release.version} is already live in {self.env.name}: nothing to do")
+            live = {f.function: f.target_version for f in plan.functions if f.target_version}
+            return PromoteResult("unchanged", plan, gates, forced, versions=live, verified_checks=checks_passed)
+        return self._apply(plan, gates, forced, request, checks_passed)
+
+    # -- steps ---------------------------------------------------------------------------------------
+
+    def _check_override(self, request: PromoteRequest) -> None:
+        """--force needs --reason (before anything is read)."""
+        if request.force and not (request.reason or "").strip():
+            raise UsageError("--force needs --reason TEXT",
+                             hint="Say why the gates are overridden; the reason is recorded in the ledger.")
+
+    def _verified_release(self, request: PromoteRequest) -> tuple[Release, int]:
+        app, version = self.project.name, request.version
+        parse_version(version)
+        catalog = Catalog(self.store, app)
+        self.reporter.step(f"verifying {app}@{version} against the trusted keys")
+        function = request.only[0] if len(request.only) == 1 else None
+        try:
+            before = catalog.read(version)
+            if before is None:
+                raise NotFound(f"{app}@{version} is not published in {self.store.where}",
+                               hint="`relay versions` lists what exists.")
+            report = verify_release(self.store, app, version, self.trusted, function=function, reporter=self.reporter)
+            # What is promoted is the document verify read: it must not have changed in between.
+            after = catalog.read(version)
+            if after is None or after.raw != before.raw:
+                raise VerificationFailed(f"{app}@{version}: the release document changed while it was being verified")
+        except VerificationFailed as exc:
+            if not request.dry_run:
+                self.ledger.refuse(event="promote", actor=self.actor, from_version=self._live_version(),
+                                   to_version=version, reason=f"verification failed: {exc.message}")
+            raise
+        return after.release, len(report.checks)
+
+    def _gates(self, release: Release, selected: Sequence[ReleaseFunction]) -> list[GateCheck]:
+        checks: list[GateCheck] = []
+        if self.env.requires:
+            try:
+                records = Ledger(self.store, self.project.name, self.env.requires).records()
+            except (AwsError, NotFound, VerificationFailed) as exc:
+                self.reporter.note(f"the ledger of {self.env.requires} could not be read: {exc.message}")
+                records = None
+            checks += check_gates(self.env, digests={f.name: f.sha256 for f in selected}, artifact=release.version,
+                                  required_records=records, now=self.clock.now())
+        checks += self.executor.alarms.gate_checks()
+        return checks
+
+    def _enforce(self, gates: list[GateCheck], request: PromoteRequest) -> None:
+        try:
+            enforce(gates, force=request.force, reason=request.reason)
+        except GateRefused as exc:
+            self.ledger.refuse(event="promote", actor=self.actor, from_version=self._live_version(),
+                               to_version=request.version, reason=exc.message)
+            raise
+
+    def _live_version(self) -> str | None:
+        """The release this environment runs, per its ledger (what a refusal kept in place)."""
+        done = succeeded(self.ledger.records())
+        return done[-1].to_version if done else None
+
+    def _plan(self, release: Release, only: Sequence[str]) -> Plan:
+        selected = selected_functions(release, only)
+        functions = {f.name: self.project.functions[f.name].function_name for f in selected if f.name in self.project.functions}
+        bundles = {b for f in selected for b in f.layers}
+        found = [release.layer(b) for b in bundles]
+        layers = sorted({layer_name_in_aws(release.app, layer.name) for layer in found if layer is not None})
+        self.reporter.step(f"reading {self.env.name} (account {self.env.account}): {len(functions)} function(s), "
+                           f"{len(layers)} layer(s)")
+        state = read_state(self.lam, env=self.env.name, region=self.env.region, alias=self.env.alias,
+                           functions=functions, layers=layers)
+        return plan_promotion(self.project, self.env, release, state, only=only)
+
+    def _apply(self, plan: Plan, gates: list[GateCheck], forced: bool, request: PromoteRequest,
+               checks_passed: int) -> PromoteResult:
+        opened = self.ledger.open(event="promote", actor=self.actor, from_version=plan.from_version,
+                                  to_version=plan.to_version, changes=plan.changes(),
+                                  reason=(request.reason or "") if forced else "", forced=forced, lease=lease_for(self.env))
+        self.reporter.step(f"ledger seq {opened.seq}: promoting {plan.app}@{plan.to_version} to {plan.env}")
+        try:
+            applied = self.executor.apply(plan)
+        except ApplyFailed as exc:
+            close_after_failure(self.ledger, opened, exc, status=exc.status, changes=plan.changes(exc.versions))
+            raise
+        except BaseException as exc:
+            close_after_failure(self.ledger, opened, exc, status=FAILED)
+            raise
+        record = close_after_success(self.ledger, opened, plan, applied.versions)
+        return PromoteResult(SUCCEEDED, plan, gates, forced, versions=dict(applied.versions), record=record,
+                             verified_checks=checks_passed)
+
+
+def lease_for(env: Environment) -> dt.timedelta:
+    """How long a run may hold the environment: the default, plus the canary's own waiting."""
+    canary = env.canary.interval * len(env.canary.steps) if env.canary else 0
+    return DEFAULT_LEASE + dt.timedelta(seconds=canary)
