@@ -1,10 +1,13 @@
 """AWS sessions, one per account relay talks to.
 
 Credentials come from the standard chain (environment, profile, container or
-instance role); `AWS_ENDPOINT_URL` is honoured by boto3 itself, which is how
-tests and `relay local` point everything at a moto server. When a role is
-given the session assumes it (with an external id when set) and refreshes the
-temporary credentials before they expire, so long promotions keep working.
+instance role) unless the target carries its own: `relay local`'s sandbox is
+handed in explicitly (endpoint and keys in the `AwsTarget`), nothing reads or
+writes `os.environ` for it. An exported `AWS_ENDPOINT_URL` is honoured by
+boto3 itself, which is how the tests point everything at a moto server. When a
+role is given the session assumes it (with an external id when set) and
+refreshes the temporary credentials before they expire, so long promotions
+keep working.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
+from builder.aws.credentials import StaticCredentials
 from builder.aws.errors import translate
 from builder.errors import AwsError
 
@@ -31,7 +35,11 @@ _MAX_POOL = 32
 
 @attrs.frozen
 class AwsTarget:
-    """Which credentials to use: a profile or the default chain, optionally a role to assume."""
+    """Which credentials to use: a profile, the default chain or explicit keys, optionally a role to assume.
+
+    `endpoint` and `credentials` (both or neither) point the session somewhere
+    other than AWS, e.g. the local sandbox; then profiles are not consulted.
+    """
 
     region: str | None = None
     role: str | None = None
@@ -39,6 +47,8 @@ class AwsTarget:
     profile: str | None = None
     account: str | None = None
     session_name: str = "relay"
+    endpoint: str | None = None
+    credentials: StaticCredentials | None = None
 
     @property
     def role_arn(self) -> str | None:
@@ -49,6 +59,10 @@ class AwsTarget:
             raise AwsError(f"role {self.role!r} is not an ARN and no account is given",
                            hint="Give the role as arn:aws:iam::<account>:role/<name>.")
         return f"arn:aws:iam::{self.account}:role/{self.role}"
+
+    def at_endpoint(self, endpoint: str, credentials: StaticCredentials, region: str) -> AwsTarget:
+        """This target reached at `endpoint` with `credentials` (the local sandbox); `region` only when it has none."""
+        return attrs.evolve(self, endpoint=endpoint, credentials=credentials, region=self.region or region, profile=None)
 
     @property
     def expected_account(self) -> str | None:
@@ -130,6 +144,8 @@ class AwsSession:
         """How errors name this session: `account 111111111111` or `default credentials`."""
         if self.account:
             return f"account {self.account}"
+        if self.target.endpoint:
+            return f"the AWS at {self.target.endpoint}"
         if self.target.profile:
             return f"profile {self.target.profile}"
         return "default credentials"
@@ -144,7 +160,7 @@ class AwsSession:
     def _new_client(self, service: str) -> Any:
         config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=_MAX_POOL)
         try:
-            client = self._boto.client(service, config=config)
+            client = self._boto.client(service, config=config, endpoint_url=self.target.endpoint)
         except BotoCoreError as exc:
             raise translate(exc, operation=f"{service} client", where=self.label) from exc
         if self.counter is not None:
@@ -180,22 +196,35 @@ def _dedupe_search_paths() -> None:
 
 
 def open_session(target: AwsTarget = AwsTarget(), *, counter: RequestCounter | None = None) -> AwsSession:
-    """A session for `target`: the credential chain, then the role assumed when one is given."""
+    """A session for `target`: its own keys or the credential chain, then the role assumed when one is given."""
     try:
-        core = _share_loader(botocore.session.Session(profile=target.profile))
+        core = _core_session(target)
         core.get_scoped_config()  # an unknown profile fails here, not at the first call
-        base = boto3.Session(botocore_session=core, region_name=target.region)
+        keys = target.credentials
+        base = boto3.Session(
+            botocore_session=core, region_name=target.region,
+            aws_access_key_id=keys.access_key_id if keys else None,
+            aws_secret_access_key=keys.secret_access_key if keys else None,
+            aws_session_token=keys.session_token if keys else None,
+        )
     except ProfileNotFound as exc:
         raise AwsError(f"AWS profile {target.profile!r} not found",
                        hint="Check AWS_PROFILE and ~/.aws/config.") from exc
     _dedupe_search_paths()
     if not target.role:
         return AwsSession(base, target, counter)
-    assumed = _share_loader(botocore.session.Session(profile=target.profile))
+    assumed = _core_session(target)
     assumed._credentials = _assumed_role_credentials(AwsSession(base, target, counter), target)
     session = boto3.Session(botocore_session=assumed, region_name=base.region_name)
     _dedupe_search_paths()
     return AwsSession(session, target, counter)
+
+
+def _core_session(target: AwsTarget) -> botocore.session.Session:
+    if target.credentials is None:
+        return _share_loader(botocore.session.Session(profile=target.profile))
+    # Explicit keys: an exported AWS_PROFILE names no profile of this endpoint, so it is not read.
+    return _share_loader(botocore.session.Session(session_vars={"profile": (None, None, None, None)}))
 
 
 def _assumed_role_credentials(base: AwsSession, target: AwsTarget) -> RefreshableCredentials:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from builder.commands.options import Context, json_option
 from builder.commands.output import emit_json
-from builder.config import find_config, load_project
+from builder.config import load_project
+
+if TYPE_CHECKING:
+    from builder.local.state import LocalStatus
 
 
 @click.group()
@@ -19,7 +24,7 @@ def local() -> None:
 @click.pass_obj
 def up(obj: Context, as_json: bool) -> None:
     """Start the local AWS for this project (or reuse the running one) and prepare its accounts."""
-    from builder.localaws import local_up
+    from builder.local.lifecycle import local_up
 
     project = load_project(obj.config, cwd=obj.directory)
     state = local_up(project)
@@ -30,7 +35,8 @@ def up(obj: Context, as_json: bool) -> None:
     click.echo(f"  registry/CI account {state.registry_account}, bucket {project.registry.bucket if project.registry else '-'}")
     for env in project.environments.values():
         click.echo(f"  environment {env.name}: account {env.account}, role {env.role}")
-    click.echo("Every relay command in this project now uses it; `relay local down` stops it.")
+    click.echo(f"  signing key {state.trusted_key['keyid'][:16]} ({state.signing_key}), trusted by this project's commands")
+    click.echo("Every relay command in this project now uses it (each says so); `relay local down` stops it.")
 
 
 @local.command()
@@ -38,13 +44,13 @@ def up(obj: Context, as_json: bool) -> None:
 @click.pass_obj
 def down(obj: Context, as_json: bool) -> None:
     """Stop the local AWS this project's `relay local up` started."""
-    from builder.localaws import local_down
+    from builder.local.lifecycle import local_down
 
-    status = local_down(_root(obj))
+    result = local_down(obj.root())
     if as_json:
-        emit_json(status.to_json())
+        emit_json(result.to_json())
     else:
-        click.echo("local AWS stopped" if not status.running else status.summary())
+        click.echo("local AWS stopped" if not result.running else render_status(result))
 
 
 @local.command()
@@ -52,18 +58,16 @@ def down(obj: Context, as_json: bool) -> None:
 @click.pass_obj
 def status(obj: Context, as_json: bool) -> None:
     """Whether this project's local AWS runs, and where."""
-    from builder.localaws import local_status
+    from builder.local.lifecycle import local_status
 
-    result = local_status(_root(obj))
+    result = local_status(obj.root())
     if as_json:
         emit_json(result.to_json())
     else:
-        click.echo(result.summary())
+        click.echo(render_status(result))
 
 
-def _root(obj: Context):
-    from pathlib import Path
-
-    return find_config(obj.directory or Path.cwd()).parent if obj.config is None else obj.config.resolve().parent
-
-
+def render_status(status: LocalStatus) -> str:
+    if status.running:
+        return f"local AWS is running at {status.endpoint} (pid {status.pid}); settings in {status.state_file}"
+    return "local AWS is not running (start it with `relay local up`)"

@@ -2,10 +2,13 @@
 
 The commands call these; nothing deeper builds a client. Each environment is
 reached with its own assumed-role session, and `connect` refuses to return
-one that STS says is in another account.
+one that STS says is in another account. The `sandbox` (`relay local`'s, when
+the command found one) is handed through to every session and to the trusted keys.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -21,8 +24,11 @@ from builder.promote.canary import AlarmWatch, Clock, SystemClock
 from builder.promote.execute import BlobSource, Executor, Promoter, PromoteRequest, PromoteResult
 from builder.promote.rollback import RollbackRequest, RollbackResult, RollbackRunner
 from builder.promote.status import ReleaseLookup, StatusReport, collect_status
-from builder.registry.factory import open_store, trusted_keys
+from builder.registry.factory import open_store, through, trusted_keys
 from builder.registry.store import S3Store
+
+if TYPE_CHECKING:
+    from builder.local.state import LocalSandbox
 
 
 @attrs.frozen
@@ -41,15 +47,17 @@ class EnvironmentAccess:
         return self.identity.arn
 
 
-def environment_target(project: Project, env: Environment) -> AwsTarget:
-    return AwsTarget(region=env.region, role=env.role, external_id=env.external_id, account=env.account,
-                     session_name=f"relay-{project.name}-{env.name}"[:64])
+def environment_target(project: Project, env: Environment, sandbox: LocalSandbox | None = None) -> AwsTarget:
+    return through(sandbox, AwsTarget(region=env.region, role=env.role, external_id=env.external_id, account=env.account,
+                                      session_name=f"relay-{project.name}-{env.name}"[:64]))
 
 
-def connect(project: Project, env_name: str, *, counter: RequestCounter | None = None) -> EnvironmentAccess:
+def connect(
+    project: Project, env_name: str, *, sandbox: LocalSandbox | None = None, counter: RequestCounter | None = None,
+) -> EnvironmentAccess:
     """A session in the environment's account, refused when STS says it is anywhere else."""
     env = project.environment(env_name)
-    session = open_session(environment_target(project, env), counter=counter)
+    session = open_session(environment_target(project, env, sandbox), counter=counter)
     identity = Sts(session).caller_identity()
     require_account(identity, env.account, what=f"environment {env.name}")
     return EnvironmentAccess(
@@ -60,14 +68,18 @@ def connect(project: Project, env_name: str, *, counter: RequestCounter | None =
     )
 
 
-def open_registry(project: Project, *, counter: RequestCounter | None = None) -> S3Store:
-    return open_store(project, counter=counter)
+def open_registry(
+    project: Project, *, sandbox: LocalSandbox | None = None, counter: RequestCounter | None = None,
+) -> S3Store:
+    return open_store(project, sandbox=sandbox, counter=counter)
 
 
-def probe_registry(project: Project, *, counter: RequestCounter | None = None) -> tuple[S3Store | None, str | None]:
+def probe_registry(
+    project: Project, *, sandbox: LocalSandbox | None = None, counter: RequestCounter | None = None,
+) -> tuple[S3Store | None, str | None]:
     """The registry when it can be reached, else (None, why not). For rollback and status, which work without it."""
     try:
-        store = open_store(project, counter=counter)
+        store = open_store(project, sandbox=sandbox, counter=counter)
         next(iter(store.list(store.layout.key(f"{project.name}/"), page_size=1)), None)
     except (AwsError, NotFound) as exc:
         return None, exc.message
@@ -96,6 +108,7 @@ def create_promoter(
     access: EnvironmentAccess,
     store: S3Store,
     *,
+    sandbox: LocalSandbox | None = None,
     clock: Clock | None = None,
     reporter: Reporter | None = None,
 ) -> Promoter:
@@ -103,7 +116,7 @@ def create_promoter(
     return Promoter(
         project, access.env, actor=access.actor, lam=access.lam,
         executor=create_executor(access, store, clock=clock, reporter=reporter),
-        store=store, trusted=trusted_keys(project), clock=clock, reporter=reporter,
+        store=store, trusted=trusted_keys(project, sandbox), clock=clock, reporter=reporter,
     )
 
 
@@ -112,14 +125,15 @@ def run_promote(
     env_name: str,
     request: PromoteRequest,
     *,
+    sandbox: LocalSandbox | None = None,
     counter: RequestCounter | None = None,
     clock: Clock | None = None,
     reporter: Reporter | None = None,
 ) -> PromoteResult:
     """`relay promote`: connect to the environment and the registry, then promote."""
-    access = connect(project, env_name, counter=counter)
-    store = open_registry(project, counter=counter)
-    result = create_promoter(project, access, store, clock=clock, reporter=reporter).promote(request)
+    access = connect(project, env_name, sandbox=sandbox, counter=counter)
+    store = open_registry(project, sandbox=sandbox, counter=counter)
+    result = create_promoter(project, access, store, sandbox=sandbox, clock=clock, reporter=reporter).promote(request)
     return attrs.evolve(result, requests=counter.by_operation() if counter else {})
 
 
@@ -143,23 +157,33 @@ def run_rollback(
     env_name: str,
     request: RollbackRequest,
     *,
+    sandbox: LocalSandbox | None = None,
     counter: RequestCounter | None = None,
     clock: Clock | None = None,
     reporter: Reporter | None = None,
 ) -> RollbackResult:
     """`relay rollback`: needs the environment's account; uses the registry only when it answers."""
-    access = connect(project, env_name, counter=counter)
-    store, problem = probe_registry(project, counter=counter) if project.registry else (None, "no [registry] in the config")
+    access = connect(project, env_name, sandbox=sandbox, counter=counter)
+    store, problem = (probe_registry(project, sandbox=sandbox, counter=counter) if project.registry
+                      else (None, "no [registry] in the config"))
     result = create_rollback(project, access, store, registry_problem=problem, clock=clock, reporter=reporter).rollback(request)
     return attrs.evolve(result, requests=counter.by_operation() if counter else {})
 
 
-def run_status(project: Project, env_name: str | None = None, *, counter: RequestCounter | None = None) -> StatusReport:
+def run_status(
+    project: Project,
+    env_name: str | None = None,
+    *,
+    sandbox: LocalSandbox | None = None,
+    counter: RequestCounter | None = None,
+) -> StatusReport:
     """`relay status`: every environment (or one), each through its own session; the registry when it answers."""
     envs = [project.environment(env_name)] if env_name else [project.environments[n] for n in sorted(project.environments)]
     if not envs:
         raise ConfigError(f"{project.config_file.name}: no [environments] to show",
                           hint="Declare [environments.<name>] with account, region and role.")
-    store, problem = probe_registry(project, counter=counter) if project.registry else (None, "no [registry] in the config")
+    store, problem = (probe_registry(project, sandbox=sandbox, counter=counter) if project.registry
+                      else (None, "no [registry] in the config"))
     releases = ReleaseLookup(store, project.name) if store is not None else None
-    return collect_status(project, envs, lambda env: connect(project, env.name, counter=counter).lam, releases, problem)
+    return collect_status(project, envs, lambda env: connect(project, env.name, sandbox=sandbox, counter=counter).lam,
+                          releases, problem)

@@ -1,12 +1,20 @@
 """Wiring from the project config: the registry's store, the signer, the trusted keys.
 
 Commands call these once and hand the results to the library functions, so
-nothing deep inside builds its own AWS client.
+nothing deep inside builds its own AWS client. When `relay local`'s sandbox is
+up, the command hands its `LocalSandbox` in here: sessions go to its endpoint
+with its keys, its key signs (unless KMS or RELAY_SIGNING_KEY says otherwise)
+and is trusted. Nothing reads the sandbox behind the caller's back.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
 
 from builder.aws.kms import Kms
 from builder.aws.s3 import S3Bucket, TransferSettings
@@ -14,45 +22,78 @@ from builder.aws.session import AwsTarget, RequestCounter, open_session
 from builder.config import Project, Registry
 from builder.errors import ConfigError
 from builder.registry.layout import Layout
-from builder.registry.signing import Ed25519Signer, KmsSigner, Signer, TrustedKeys, signing_key_from_env
+from builder.registry.signing import SIGNING_KEY_ENV, Ed25519Signer, KmsSigner, Signer, TrustedKeys, signing_key_from_env
 from builder.registry.store import S3Store
 
+if TYPE_CHECKING:
+    from builder.local.state import LocalSandbox
 
-def registry_target(project: Project) -> AwsTarget:
+
+def through(sandbox: LocalSandbox | None, target: AwsTarget) -> AwsTarget:
+    """`target` as reached inside the sandbox (its endpoint and keys), or unchanged without one."""
+    if sandbox is None:
+        return target
+    return target.at_endpoint(sandbox.endpoint, sandbox.credentials, sandbox.region)
+
+
+def registry_target(project: Project, sandbox: LocalSandbox | None = None) -> AwsTarget:
     registry = project.require_registry()
-    return AwsTarget(region=registry.region, role=registry.role, account=registry.account,
-                     session_name=f"relay-{project.name}"[:64])
+    return through(sandbox, AwsTarget(region=registry.region, role=registry.role, account=registry.account,
+                                      session_name=f"relay-{project.name}"[:64]))
 
 
 def open_store(
     project: Project,
     *,
+    sandbox: LocalSandbox | None = None,
     counter: RequestCounter | None = None,
-    transfer: TransferSettings = TransferSettings(),
+    transfer: TransferSettings | None = None,
 ) -> S3Store:
     """The project's registry: its bucket through a session in the registry account."""
     registry = project.require_registry()
-    session = open_session(registry_target(project), counter=counter)
-    return S3Store(S3Bucket(session, registry.bucket, transfer=transfer), Layout(registry.prefix))
+    session = open_session(registry_target(project, sandbox), counter=counter)
+    return S3Store(S3Bucket(session, registry.bucket, transfer=transfer or TransferSettings()), Layout(registry.prefix))
 
 
-def open_signer(project: Project, store: S3Store, *, environ: os._Environ | dict[str, str] = os.environ) -> Signer:
-    """The key that signs: KMS when configured, else RELAY_SIGNING_KEY, else the configured key file."""
+@attrs.frozen
+class SigningKey:
+    """The signer chosen for a run, and where its key came from (for the user: which key signs)."""
+
+    signer: Signer
+    source: str
+
+    @property
+    def keyid(self) -> str:
+        return self.signer.keyid
+
+
+def choose_signer(
+    project: Project,
+    store: S3Store,
+    *,
+    sandbox: LocalSandbox | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> SigningKey:
+    """The key that signs: KMS when configured, else RELAY_SIGNING_KEY, else the sandbox's, else the configured file."""
     registry = project.require_registry()
     signing = registry.signing
     if signing is not None and signing.kind == "kms":
         if not signing.key_id:
             raise ConfigError(f"{project.config_file.name}: registry.signing: kind \"kms\" needs key_id",
                               hint="Set key_id to the KMS key id, ARN or alias (an ECC_NIST_P256 SIGN_VERIFY key).")
-        return KmsSigner(Kms(store.bucket.session), signing.key_id)
-    from_env = signing_key_from_env(environ)
+        return SigningKey(KmsSigner(Kms(store.bucket.session), signing.key_id), f"KMS key {signing.key_id}")
+    from_env = signing_key_from_env(dict(environ))
     if from_env is not None:
-        return from_env
+        value = environ[SIGNING_KEY_ENV].strip()
+        return SigningKey(from_env, SIGNING_KEY_ENV if "-----BEGIN" in value else f"{SIGNING_KEY_ENV}={value}")
+    if sandbox is not None:
+        return SigningKey(_key_file(sandbox.signing_key, what="relay local's signing key"),
+                          f"relay local's key {sandbox.signing_key}")
     if signing is not None and signing.key is not None:
         if not signing.key.is_file():
             raise ConfigError(f"{project.config_file.name}: registry.signing.key: no such file: {signing.key}",
                               hint="Create one with `relay keygen --out PATH`, or set RELAY_SIGNING_KEY.")
-        return Ed25519Signer.from_pem(signing.key.read_bytes(), source=str(signing.key))
+        return SigningKey(Ed25519Signer.from_pem(signing.key.read_bytes(), source=str(signing.key)), str(signing.key))
     raise ConfigError(
         "no signing key: every release is signed",
         hint="Set [registry.signing] kind = \"ed25519\" and key = PATH (see `relay keygen`), "
@@ -60,6 +101,30 @@ def open_signer(project: Project, store: S3Store, *, environ: os._Environ | dict
     )
 
 
-def trusted_keys(project: Project) -> TrustedKeys:
+def open_signer(
+    project: Project,
+    store: S3Store,
+    *,
+    sandbox: LocalSandbox | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Signer:
+    """The key that signs (see `choose_signer`)."""
+    return choose_signer(project, store, sandbox=sandbox, environ=environ).signer
+
+
+def trusted_keys(project: Project, sandbox: LocalSandbox | None = None) -> TrustedKeys:
+    """The keys pinned in the config, plus the sandbox's own key when it is in use."""
     registry: Registry = project.require_registry()
-    return TrustedKeys.from_config(registry.trusted_keys)
+    pinned = registry.trusted_keys
+    if sandbox is not None and sandbox.trusted_key not in pinned:
+        pinned = (*pinned, sandbox.trusted_key)
+    return TrustedKeys.from_config(pinned)
+
+
+def _key_file(path: Path, *, what: str) -> Ed25519Signer:
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: {exc.strerror}",
+                          hint="`relay local down` then `relay local up` makes a new one.") from None
+    return Ed25519Signer.from_pem(pem, source=str(path))
