@@ -36,7 +36,7 @@ COMMANDS = {
     "iam-policy": "builder.commands.release:iam_policy",
     "invoke": "builder.commands.local:invoke",
     "init": "builder.commands.init:init",
-    "local": "builder.commands.sandbox:local",
+    "local": "builder.commands.local:local",
 }
 
 
