@@ -28,15 +28,18 @@ BUMP_CHOICES = ("major", "minor", "patch")
 def publish(obj: Context, version: str | None, bump: str | None, as_json: bool) -> None:
     """Publish dist/ to the registry as one signed, immutable release."""
     from builder.aws.session import RequestCounter
-    from builder.registry.factory import open_signer, open_store
+    from builder.registry.factory import choose_signer, open_store
     from builder.registry.publish import VersionRequest
     from builder.registry.publish import publish as publish_release
 
     project = obj.project()
     request = VersionRequest(version=version, bump=bump)
     counter = RequestCounter()
-    store = open_store(project, counter=counter)
-    result = publish_release(project, store, open_signer(project, store), request, reporter=reporter_for(as_json))
+    sandbox = obj.sandbox()
+    store = open_store(project, sandbox=sandbox, counter=counter)
+    key = choose_signer(project, store, sandbox=sandbox)
+    obj.signing_with(key)
+    result = publish_release(project, store, key.signer, request, reporter=reporter_for(as_json))
     result = attrs.evolve(result, requests=counter.by_operation())
     if as_json:
         emit_json(result.to_json())
@@ -56,7 +59,8 @@ def versions(obj: Context, name: str | None, limit: int, show_all: bool, as_json
     from builder.registry.factory import open_store
 
     project = obj.project()
-    listing = list_versions(open_store(project), project.name, name=name, limit=None if show_all else limit)
+    listing = list_versions(open_store(project, sandbox=obj.sandbox()), project.name, name=name,
+                            limit=None if show_all else limit)
     if as_json:
         emit_json(listing.to_json())
     else:
@@ -75,10 +79,11 @@ def verify(obj: Context, version: str, function: str | None, rebuild: bool, as_j
     from builder.registry.verify import ReleaseVerificationFailed, verify_release
 
     project = obj.project()
-    store = open_store(project)
+    sandbox = obj.sandbox()
+    store = open_store(project, sandbox=sandbox)
     reporter = reporter_for(as_json)
     try:
-        report = verify_release(store, project.name, version, trusted_keys(project), function=function,
+        report = verify_release(store, project.name, version, trusted_keys(project, sandbox), function=function,
                                 reporter=reporter)
     except ReleaseVerificationFailed as exc:
         if not as_json:  # show every check, then the one-line error; --json carries the report in the error
