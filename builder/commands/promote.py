@@ -26,7 +26,8 @@ def promote(obj: Context, version: str, env_name: str, only: tuple[str, ...], dr
 
     project = obj.project()
     request = PromoteRequest(version, only=only, dry_run=dry_run, force=force, reason=reason)
-    result = run_promote(project, env_name, request, counter=RequestCounter(), reporter=reporter_for(as_json))
+    result = run_promote(project, env_name, request, sandbox=obj.sandbox(), counter=RequestCounter(),
+                         reporter=reporter_for(as_json))
     if as_json:
         emit_json(result.to_json())
     else:
@@ -51,7 +52,8 @@ def rollback(obj: Context, env_name: str, to_version: str | None, only: tuple[st
 
     project = obj.project()
     reporter = reporter_for(as_json)
-    result = run_rollback(project, env_name, RollbackRequest(to=to_version, only=only, force=force, reason=reason), counter=RequestCounter(),
+    result = run_rollback(project, env_name, RollbackRequest(to=to_version, only=only, force=force, reason=reason),
+                          sandbox=obj.sandbox(), counter=RequestCounter(),
                           reporter=reporter)
     if as_json:
         emit_json(result.to_json())
@@ -69,7 +71,7 @@ def status(obj: Context, env_name: str | None, as_json: bool) -> None:
     """What runs where: alias -> Lambda version -> release -> digest, canary weights, and drift."""
     from builder.promote.factory import run_status
 
-    report = run_status(obj.project(), env_name)
+    report = run_status(obj.project(), env_name, sandbox=obj.sandbox())
     if as_json:
         emit_json(report.to_json())
     else:
