@@ -1,5 +1,8 @@
 """`relay build`: sources + locks -> dist/*.zip + manifests, cached by inputs.
 
+What is built comes from `targets`, the records it returns are in `results`,
+and everything it writes to dist/ goes through `builder.dist`.
+
 Layers are built first (a function's manifest names its layers' digests), then
 functions, each in parallel. A bundle is built by named steps (inputs, install,
 strip, package, limits, import-check, manifest); a failure inside a step
@@ -31,12 +34,14 @@ from builder.bundle.digest import sha256_file, tree_digest
 from builder.bundle.gitinfo import git_info
 from builder.bundle.importcheck import ImportCheck, check_handler, model_fingerprint
 from builder.bundle.layout import function_entries, layer_entries
+from builder.bundle.results import BuildResult, BundleResult
+from builder.bundle.targets import Target, select_targets
 from builder.bundle.zipwriter import BundleStats, ZipEntry, collect_tree, contributors, write_zip, zip_epoch
-from builder.config import Function, Layer, Project
-from builder.errors import BuildFailed, ConfigError, LockStale, RelayError
+from builder.config import Project
+from builder.errors import BuildFailed, LockStale, RelayError
 from builder.frozen import to_tuple
 from builder.lock.lockfile import LockFile, input_sha256, lock_path_for, read_lock
-from builder.models import GitInfo, LayerRef, LockInfo, Manifest, bundle_name
+from builder.models import GitInfo, LayerRef, LockInfo, Manifest
 from builder.paths import cache_dir
 from builder.progress import Reporter, SilentReporter
 
@@ -65,27 +70,6 @@ class BuildOptions:
 
 
 @attrs.frozen
-class Target:
-    """One bundle to build: a function, or a layer for one architecture."""
-
-    kind: str
-    name: str
-    architecture: str
-    requirements: Path | None
-    sources: tuple[Path, ...] = attrs.field(converter=to_tuple)
-    function: Function | None = None
-    layer: Layer | None = None
-
-    @property
-    def bundle(self) -> str:
-        return bundle_name(self.kind, self.name, self.architecture)
-
-    @property
-    def label(self) -> str:
-        return f"layer {self.name} ({self.architecture})" if self.kind == "layer" else f"function {self.name}"
-
-
-@attrs.frozen
 class Prepared:
     """A bundle's inputs, and its cached bytes when those inputs were built before."""
 
@@ -97,53 +81,6 @@ class Prepared:
     cached: CachedBundle | None = None
     status: str = "cached"
     started: float = 0.0
-
-
-@attrs.frozen
-class BundleResult:
-    manifest: Manifest
-    zip_path: Path
-    manifest_path: Path
-    status: str  # "built" | "cached" | "remote" | "unchanged"
-    seconds: float
-    stats: BundleStats
-    import_check: ImportCheck | None = None
-
-    def to_json(self) -> dict:
-        return {
-            "kind": self.manifest.kind,
-            "name": self.manifest.name,
-            "architecture": self.manifest.architecture,
-            "status": self.status,
-            "zip": str(self.zip_path),
-            "manifest": str(self.manifest_path),
-            "sha256": self.manifest.sha256,
-            "code_sha256": self.manifest.code_sha256,
-            "size": {"zipped": self.manifest.zipped_size, "unzipped": self.manifest.unzipped_size},
-            "seconds": round(self.seconds, 3),
-            "import_check": self.import_check.to_json() if self.import_check else None,
-        }
-
-
-@attrs.frozen
-class BuildResult:
-    app: str
-    dist: Path
-    bundles: tuple[BundleResult, ...] = attrs.field(converter=to_tuple)
-    seconds: float = 0.0
-
-    @property
-    def rebuilt(self) -> tuple[BundleResult, ...]:
-        return tuple(b for b in self.bundles if b.status != "unchanged")
-
-    def to_json(self) -> dict:
-        return {
-            "app": self.app,
-            "dist": str(self.dist),
-            "seconds": round(self.seconds, 3),
-            "nothing_changed": not self.rebuilt,
-            "bundles": [b.to_json() for b in self.bundles],
-        }
 
 
 def build_project(
@@ -170,38 +107,6 @@ def build_project(
     results = (*layers, *functions)
     dist.write_index(project)
     return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started)
-
-
-def select_targets(project: Project, names: tuple[str, ...]) -> tuple[list[Target], list[Target]]:
-    """The functions named (all when none), the layers they use, and the layers named."""
-    unknown = [n for n in names if n not in project.functions and n not in project.layers]
-    if unknown:
-        known = ", ".join(sorted({*project.functions, *project.layers}))
-        raise ConfigError(f"nothing named {', '.join(unknown)} in {project.config_file.name}", hint=f"Known: {known}.")
-    chosen_fns = [f for f in project.functions.values() if not names or f.name in names]
-    wanted_layers: dict[tuple[str, str], None] = {}
-    for fn in chosen_fns:
-        for layer in fn.layers:
-            wanted_layers[(layer, fn.architecture)] = None
-    for name in names:
-        if name in project.layers:
-            users = {f.architecture for f in project.functions.values() if name in f.layers} or {project.architecture}
-            for arch in sorted(users):
-                wanted_layers[(name, arch)] = None
-    if not names:
-        for name in project.layers:
-            if not any(key[0] == name for key in wanted_layers):
-                wanted_layers[(name, project.architecture)] = None
-    layer_targets = [_layer_target(project.layers[n], arch) for n, arch in sorted(wanted_layers)]
-    return layer_targets, [_function_target(f) for f in chosen_fns]
-
-
-def _function_target(fn: Function) -> Target:
-    return Target("function", fn.name, fn.architecture, fn.requirements, (fn.source,), function=fn)
-
-
-def _layer_target(layer: Layer, arch: str) -> Target:
-    return Target("layer", layer.name, arch, layer.requirements, layer.packages, layer=layer)
 
 
 def _run_parallel(work: Callable[[T], R], targets: list[T], jobs: int | None) -> list[R]:

@@ -1,0 +1,59 @@
+"""What `relay build` did: one record per bundle, and the build's result; their JSON is `relay build --json`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from builder.bundle.importcheck import ImportCheck
+from builder.bundle.zipwriter import BundleStats
+from builder.frozen import to_tuple
+from builder.models import Manifest
+
+
+@attrs.frozen
+class BundleResult:
+    manifest: Manifest
+    zip_path: Path
+    manifest_path: Path
+    status: str  # "built" | "cached" | "remote" | "unchanged"
+    seconds: float
+    stats: BundleStats
+    import_check: ImportCheck | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.manifest.kind,
+            "name": self.manifest.name,
+            "architecture": self.manifest.architecture,
+            "status": self.status,
+            "zip": str(self.zip_path),
+            "manifest": str(self.manifest_path),
+            "sha256": self.manifest.sha256,
+            "code_sha256": self.manifest.code_sha256,
+            "size": {"zipped": self.manifest.zipped_size, "unzipped": self.manifest.unzipped_size},
+            "seconds": round(self.seconds, 3),
+            "import_check": self.import_check.to_json() if self.import_check else None,
+        }
+
+
+@attrs.frozen
+class BuildResult:
+    app: str
+    dist: Path
+    bundles: tuple[BundleResult, ...] = attrs.field(converter=to_tuple)
+    seconds: float = 0.0
+
+    @property
+    def rebuilt(self) -> tuple[BundleResult, ...]:
+        return tuple(b for b in self.bundles if b.status != "unchanged")
+
+    def to_json(self) -> dict:
+        return {
+            "app": self.app,
+            "dist": str(self.dist),
+            "seconds": round(self.seconds, 3),
+            "nothing_changed": not self.rebuilt,
+            "bundles": [b.to_json() for b in self.bundles],
+        }
