@@ -174,7 +174,8 @@ def test_copy_from_names_existing_stages(dockerfile: list[Stage]) -> None:
 
 def test_dockerignore_keeps_what_the_install_needs() -> None:
     patterns = dockerignore_patterns()
-    needed = ["pyproject.toml", "README.md", "builder/__init__.py", "builder/cli.py", "schemas/config.schema.json"]
+    needed = ["pyproject.toml", "README.md", "builder/__init__.py", "builder/cli.py", "schemas/config.schema.json",
+              "pipelines/github/relay.yml", "pipelines/gitlab/.gitlab-ci.yml"]  # `relay init` ships the CI templates
     for path in needed:
         assert not ignored(path, patterns), f".dockerignore drops {path}, which `pip install .` needs"
     for path in (".venv/bin/python", ".git/HEAD", "examples/shop/dist/orders.zip", "builder/__pycache__/x.pyc"):
