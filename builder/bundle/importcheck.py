@@ -50,8 +50,8 @@ def _judge(verdict: ImportVerdict, *, function: str, handler: str, architecture:
     if verdict.status is Status.FOREIGN and architecture != host:
         return ImportCheck("partial", f"{verdict.note} ({architecture} on a {host} host)")
     if verdict.status is Status.RUNTIME_CALL:
-        return ImportCheck("partial", f"{verdict.note}; the import check does not call AWS, so imports after that "
-                           "call were not checked")
+        return ImportCheck("partial", f"{verdict.note}: the import check gives the AWS SDK no credentials, so "
+                           "what init does after that call was not checked")
     if verdict.status is Status.MISSING:
         raise BuildFailed(
             "import-check",

@@ -162,7 +162,7 @@ def judge_error(exc: BaseException, foreign: list[str], spec: dict) -> dict:
     package = type(exc).__module__.partition(".")[0]
     if package in spec.get("provided", ()):
         # Init called the AWS SDK (the check gives it no credentials): what follows that call is not checked.
-        return {"status": "runtime-call", "note": f"init raised {text} from {package}, which the runtime provides"}
+        return {"status": "runtime-call", "note": f"init raised {text} (from {package})"}
     return {"status": "error", "error": text}
 
 
