@@ -119,7 +119,8 @@ def make_dist(root: Path, *, variant: str = "a", extra_files: dict[str, str | by
     dist.mkdir(exist_ok=True)
     for old in dist.iterdir():
         old.unlink()
-    lock = LockInfo(path="layers/common/requirements.txt", sha256=_hex("lock"), packages=("pydantic==2.9.2", "typing-extensions==4.12.2"))
+    lock = LockInfo(path="layers/common/requirements.txt", sha256=_hex("lock"),
+                    packages=("pydantic==2.9.2", "typing-extensions==4.12.2"))
     common = {"python/shared/__init__.py": "VERSION = 1\n"}
     layers = {}
     for arch in ("x86_64", "arm64"):
@@ -128,7 +129,8 @@ def make_dist(root: Path, *, variant: str = "a", extra_files: dict[str, str | by
                                     {**common, "python/shared/arch.py": f"ARCH = {arch!r}\n"})
     functions = {"orders": "x86_64", "billing": "arm64"}
     for name, arch in functions.items():
-        files = {f"{name}/__init__.py": "", f"{name}/handler.py": f"def handle(event, context):\n    return {{'v': {variant!r}}}\n"}
+        handler = f"def handle(event, context):\n    return {{'v': {variant!r}}}\n"
+        files = {f"{name}/__init__.py": "", f"{name}/handler.py": handler}
         files.update(extra_files or {})
         write_bundle(dist, {"app": "shop", "name": name, "kind": "function", "runtime": "python3.12", "architecture": arch,
                                 "handler": f"{name}.handler.handle", "source_paths": (f"functions/{name}",),

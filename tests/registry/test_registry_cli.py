@@ -32,6 +32,7 @@ def test_publish_verify_versions_round_trip(workspace):
     verified = workspace.relay("verify", "1.0.0")
     assert verified.returncode == 0, verified.stderr
     assert "verified" in verified.stdout and "function orders" in verified.stdout
+    assert f"signed by trusted key {workspace.key.keyid[:16]}" in verified.stdout  # which key vouched, per check
 
     listing = workspace.relay("versions", "--json")
     assert listing.returncode == 0, listing.stderr
@@ -48,7 +49,8 @@ def test_conflicting_publish_exits_7_and_failed_verification_exits_8(workspace):
 
     conflict = workspace.relay("publish", "--version", "1.0.0")
     assert conflict.returncode == 7
-    assert conflict.stderr.startswith("error: shop@1.0.0 is already published with other bytes")
+    # stderr may first say which key signs; the error is one line of its own
+    assert "\nerror: shop@1.0.0 is already published with other bytes" in "\n" + conflict.stderr, conflict.stderr
     assert "hint:" in conflict.stderr
 
     key = "relay/shop/functions/billing/1.0.0/manifest.json"
