@@ -190,3 +190,16 @@ def test_the_plan_renders_for_people_and_machines():
     assert doc["functions"][0]["instructions"][0]["settings"]["memory"] == 256
     text = plan_summary(plan)
     assert "create function" in text and "Canary: 10% -> 100%" in text
+
+
+def test_ephemeral_storage_is_compared_like_every_other_setting():
+    v2 = published("2", SHA["b"], "1.1.0", ephemeral_storage=1024)
+    other = plan_promotion(project(), ENV, release(), state(latest=config("$LATEST", SHA["b"], ephemeral_storage=1024),
+                                                            alias=alias_to("2"), versions=[v2]))
+    (update,) = other.functions[0].steps
+    assert other.functions[0].action == "deploy" and update.changes == ("ephemeral_storage",)
+    assert update.settings.ephemeral_storage == 512
+
+    same = plan_promotion(project(), ENV, release(), state(latest=config("$LATEST", SHA["b"]), alias=alias_to("2"),
+                                                           versions=[published("2", SHA["b"], "1.1.0")]))
+    assert same.functions[0].action == "unchanged" and same.is_noop
