@@ -18,8 +18,6 @@ from builder.errors import BuildFailed
 from builder.runtime.check import INIT_LIMIT_SECONDS, ImportVerdict, Status, check_import, model_fingerprint
 from builder.runtime.interpreter import host_architecture
 
-LAMBDA_DEFAULT_MEMORY_MB = 128
-
 __all__ = ["ImportCheck", "check_handler", "host_architecture", "model_fingerprint"]
 
 
@@ -33,8 +31,8 @@ class ImportCheck:
 
 
 def check_handler(
-    *, function: str, handler: str, runtime: str, architecture: str,
-    bundle: Path, layers: list[Path], environment: dict[str, str], memory: int = LAMBDA_DEFAULT_MEMORY_MB,
+    *, function: str, handler: str, runtime: str, architecture: str, memory: int,
+    bundle: Path, layers: list[Path], environment: dict[str, str],
 ) -> ImportCheck:
     verdict = check_import(bundle, layers, function=function, handler=handler, runtime=runtime, memory=memory,
                            environment=environment)
