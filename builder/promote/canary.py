@@ -2,8 +2,10 @@
 
 A canary step points the alias at the version it served before, with
 `RoutingConfig.AdditionalVersionWeights` sending `step`% of the traffic to
-the new version, then waits `interval` seconds, polling the alarms. An alarm
-in ALARM stops the run: the caller moves every alias of the run back.
+the new version, then waits `interval` seconds, polling the alarms through
+the same `AlarmsGate` that was checked before anything moved
+(`builder.promote.gates`). An alarm in ALARM stops the run: the caller moves
+every alias of the run back.
 
 Time goes through a `Clock` (`now()`, `sleep(s)`) so tests drive canary
 intervals, soak times and waits without real waiting.
@@ -12,6 +14,7 @@ intervals, soak times and waits without real waiting.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,13 +23,13 @@ from typing import Protocol
 
 import attrs
 
-from builder.aws.cloudwatch import AlarmState, CloudWatch
+from builder.aws.cloudwatch import AlarmState
 from builder.aws.lambda_ import AliasConfig, LambdaApi
 from builder.progress import Reporter, SilentReporter
-from builder.promote.gates import GateCheck
-from builder.promote.plan import FunctionAction, Plan
+from builder.promote.gates import AlarmsGate
+from builder.promote.instructions import MoveAlias, Plan
+from builder.promote.records import GateResult
 
-ALARMS = "alarms"
 # How often alarms are polled during a canary step.
 POLL_SECONDS = 10
 
@@ -56,35 +59,14 @@ class AlarmFired(Exception):
         self.step = step
 
 
-class AlarmWatch:
-    """The environment's alarms; none configured means nothing to watch."""
+class AlarmWatch(AlarmsGate):
+    """The old name of `AlarmsGate`, kept for promote/factory.py and execute.py until they adopt it (issue 8)."""
 
-    def __init__(self, cloudwatch: CloudWatch | None, names: Sequence[str]) -> None:
-        self.cloudwatch = cloudwatch
-        self.names = tuple(names)
-
-    def states(self) -> dict[str, AlarmState | None]:
-        if not self.names or self.cloudwatch is None:
-            return {}
-        return self.cloudwatch.alarm_states(self.names)
-
-    def gate_checks(self) -> list[GateCheck]:
-        """Before anything moves: one check per alarm; a missing alarm fails (it can never fire)."""
-        checks = []
-        for name, state in self.states().items():
-            if state is None:
-                checks.append(GateCheck(ALARMS, False, f"alarm {name} does not exist in the environment's account"))
-            elif state.firing:
-                checks.append(GateCheck(ALARMS, False, f"alarm {name} is in ALARM" + (f": {state.reason}" if state.reason else "")))
-            else:
-                checks.append(GateCheck(ALARMS, True, f"alarm {name} is {state.state}"))
-        return checks
-
-    def firing(self) -> AlarmState | None:
-        return next((s for s in self.states().values() if s is not None and s.firing), None)
+    def gate_checks(self) -> list[GateResult]:
+        return list(self.check())
 
 
-def watch(clock: Clock, alarms: AlarmWatch, seconds: int, *, step: int, poll: int = POLL_SECONDS) -> None:
+def watch(clock: Clock, alarms: AlarmsGate, seconds: int, *, step: int, poll: int = POLL_SECONDS) -> None:
     """Wait `seconds`, checking the alarms every `poll` seconds and once at the end; raise AlarmFired."""
     waited = 0
     while True:
@@ -102,14 +84,14 @@ def watch(clock: Clock, alarms: AlarmWatch, seconds: int, *, step: int, poll: in
 class Moved:
     """An alias this run changed, and how it was before (None: it did not exist)."""
 
-    action: FunctionAction
+    action: MoveAlias
     before: AliasConfig | None
 
 
 class AliasMover:
     """Moves the aliases of one plan and remembers every move, so they can be undone."""
 
-    def __init__(self, lam: LambdaApi, plan: Plan, *, clock: Clock, alarms: AlarmWatch,
+    def __init__(self, lam: LambdaApi, plan: Plan, *, clock: Clock, alarms: AlarmsGate,
                  reporter: Reporter | None = None, workers: int = 16) -> None:
         self.lam = lam
         self.plan = plan
@@ -124,9 +106,10 @@ class AliasMover:
         """Point every moving alias at `versions[function]`, as canary steps when the environment says so."""
         moving = list(self.plan.moving)
         canary = self.plan.canary
-        splittable = [a for a in moving if a.alias_exists and a.alias_from != versions[a.function]]
+        splittable = [a for a in moving
+                      if a.alias_exists and a.alias_from is not None and a.alias_from != versions[a.function]]
         steps = [s for s in (canary.steps if canary else ()) if 0 < s < 100]
-        if not steps or not splittable:
+        if canary is None or not steps or not splittable:
             self._each(moving, lambda a: self._point(a, versions[a.function], {}))
             return
         direct = [a for a in moving if a not in splittable]
@@ -134,10 +117,14 @@ class AliasMover:
         self._each(direct, lambda a: self._point(a, versions[a.function], {}))
         for step in steps:
             self.reporter.step(f"canary {step}%: {len(splittable)} alias(es) send {step}% to the new versions")
-            self._each(splittable, lambda a: self._point(a, a.alias_from, {versions[a.function]: step / 100}))
+            self._each(splittable, functools.partial(self._split, versions=versions, step=step))
             watch(self.clock, self.alarms, canary.interval, step=step)
         self.reporter.step("canary 100%: every alias points at its new version")
         self._each(splittable, lambda a: self._point(a, versions[a.function], {}))
+
+    def _split(self, action: MoveAlias, *, versions: Mapping[str, str], step: int) -> None:
+        """Keep the alias on the version it served, sending `step`% to the new one."""
+        self._point(action, action.alias_from or "", {versions[action.function]: step / 100})
 
     def revert(self) -> tuple[list[str], list[str]]:
         """Put back every alias this run moved: (functions moved back, failures to move back)."""
@@ -158,7 +145,7 @@ class AliasMover:
                 stuck.append(f"{action.function} (alias {self.plan.alias} could not be moved back: {exc})")
         return back, stuck
 
-    def _point(self, action: FunctionAction, version: str, weights: dict[str, float]) -> None:
+    def _point(self, action: MoveAlias, version: str, weights: dict[str, float]) -> None:
         description = action.alias_mark(self.plan.app).render()
         before = AliasConfig(name=self.plan.alias, arn="", function_version=action.alias_from or "",
                              description=action.alias_description, weights=action.alias_weights) if action.alias_exists else None
@@ -175,7 +162,7 @@ class AliasMover:
             if first:
                 self.moved.append(Moved(action, before))
 
-    def _each(self, actions: Sequence[FunctionAction], work: Callable[[FunctionAction], None]) -> None:
+    def _each(self, actions: Sequence[MoveAlias], work: Callable[[MoveAlias], None]) -> None:
         """Run `work` for every action in parallel; every call finishes before the first failure is raised."""
         if not actions:
             return

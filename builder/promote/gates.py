@@ -1,10 +1,20 @@
-"""Promotion gates read from the ledger (pure): `requires` and `soak`.
+"""Promotion gates, in one shape: each gate checks a context and returns results with their evidence.
 
-`requires = "staging"` means every function being promoted must be live in
-staging with the same bytes (digest), by staging's ledger; `soak = "1h"`
-means each must have been live there for at least that long. Alarms need
-AWS and are checked by the executor. `enforce` turns failed checks into
-`GateRefused` (exit 9) unless the run is forced with a reason.
+A gate (`Gate`) has a name and `check(context)`, which returns one
+`GateResult` per subject it looked at (a function, an alarm): passed or
+refused, the evidence that decided it, and a message. The gates today:
+
+- `RequiresGate` (`requires = "staging"`): every function being promoted is
+  live in staging with the same bytes (digest), by staging's ledger;
+- `SoakGate` (`soak = "1h"`): each has been live there at least that long;
+- `AlarmsGate` (`alarms = [...]`): every alarm exists and none is in ALARM.
+  The canary watches the same gate between its steps (`firing()`).
+
+`gates_for(env, alarms=...)` builds an environment's gates from its config,
+`evaluate(gates, context)` runs them, `refusal_message` words a refusal, and
+`Override` is the one `--force --reason` rule: a forced run needs a reason,
+and a refusal raises `GateRefused` (exit 9) unless the run is forced.
+`GateResult` itself lives in `records` because ledger records keep it.
 """
 
 from __future__ import annotations
@@ -12,92 +22,225 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 from builder.config import Environment
 from builder.errors import GateRefused, UsageError
-from builder.promote.ledger import LiveFunction, live_state
-from builder.promote.records import LedgerRecord, human_duration, parse_time
+from builder.promote.ledger_replay import LiveFunction, live_state
+from builder.promote.records import GateResult, LedgerRecord, format_time, human_duration, parse_time
+
+if TYPE_CHECKING:
+    from builder.aws.cloudwatch import AlarmState, CloudWatch
 
 REQUIRES = "requires"
 SOAK = "soak"
+ALARMS = "alarms"
+
+FORCE_NEEDS_REASON = "--force needs --reason TEXT"
+_FORCE_HINT = "Say why with --reason TEXT (for example an incident number); the reason is recorded in the ledger."
 
 
 @attrs.frozen
-class GateCheck:
-    name: str  # "requires" | "soak" (the executor adds "alarms")
-    ok: bool
-    detail: str
+class GateContext:
+    """What the gates of one promotion look at: what is promoted, when, and the required environment's ledger."""
 
-    def to_json(self) -> dict:
-        return attrs.asdict(self)
+    digests: Mapping[str, str]  # function -> bundle sha256 being promoted
+    artifact: str  # the release version being promoted ("1.1.0")
+    now: dt.datetime
+    # The ledger of `env.requires`; None means it could not be read, which refuses rather than passes.
+    required_records: Sequence[LedgerRecord] | None = None
+    required_live: Mapping[str, LiveFunction] | None = attrs.field(init=False, eq=False, repr=False)
+
+    @required_live.default
+    def _replay(self) -> Mapping[str, LiveFunction] | None:
+        return None if self.required_records is None else live_state(self.required_records)
 
 
-def check_gates(
-    env: Environment,
-    *,
-    digests: Mapping[str, str],
-    artifact: str,
-    required_records: Sequence[LedgerRecord] | None,
-    now: dt.datetime,
-) -> list[GateCheck]:
-    """One check per gate and function being promoted (`digests`: function -> sha256); none without gates.
+class Gate(Protocol):
+    """One gate: a name, and one result per subject it checked."""
 
-    `required_records` is the ledger of `env.requires`; None means it could
-    not be read, which fails the gate rather than passing it.
+    @property
+    def name(self) -> str: ...
+
+    def check(self, context: GateContext) -> Sequence[GateResult]: ...
+
+
+@attrs.frozen
+class RequiresGate:
+    """Every function being promoted runs, by the required environment's ledger, the same bytes."""
+
+    required: str  # the environment that must have run it first
+    name: str = attrs.field(default=REQUIRES, init=False)
+
+    def check(self, context: GateContext) -> Sequence[GateResult]:
+        live = context.required_live
+        if live is None:
+            return (GateResult(REQUIRES, False, f"the ledger of {self.required} could not be read",
+                               evidence={"env": self.required}),)
+        return tuple(self._one(function, context.digests[function], live.get(function), context.artifact)
+                     for function in sorted(context.digests))
+
+    def _one(self, function: str, digest: str, live: LiveFunction | None, artifact: str) -> GateResult:
+        wanted = f"{function} sha256 {digest[:12]}.. ({artifact})"
+        evidence = {"env": self.required, "digest": digest, "live_digest": live.digest if live else None,
+                    "live_artifact": live.artifact if live else None, "live_since": live.since if live else None}
+        if live is None or live.digest is None:
+            return GateResult(REQUIRES, False, f"{self.required} has not run {wanted}: {function} was never promoted there",
+                              function, evidence)
+        if live.digest != digest:
+            return GateResult(REQUIRES, False, f"{self.required} has not run {wanted}: it runs sha256 "
+                                               f"{live.digest[:12]}.. ({live.artifact or '?'})", function, evidence)
+        return GateResult(REQUIRES, True, f"{self.required} runs {wanted} since {live.since}", function, evidence)
+
+
+@attrs.frozen
+class SoakGate:
+    """Each function has run the same bytes in the required environment for at least `soak` seconds.
+
+    A function the required environment does not run with these bytes has
+    nothing to soak: `RequiresGate` refuses it, and this gate says nothing.
     """
-    if not env.requires:
-        return []
-    required = env.requires
-    if required_records is None:
-        return [GateCheck(REQUIRES, False, f"the ledger of {required} could not be read")]
-    live = live_state(required_records)
-    checks: list[GateCheck] = []
-    for function in sorted(digests):
-        requires = _requires(required, live.get(function), function, digests[function], artifact)
-        checks.append(requires)
-        if requires.ok and env.soak > 0:
-            checks.append(_soak(required, live[function], env.soak, now))
-    return checks
+
+    required: str
+    soak: int  # seconds
+    name: str = attrs.field(default=SOAK, init=False)
+
+    def check(self, context: GateContext) -> Sequence[GateResult]:
+        live = context.required_live or {}
+        results = []
+        for function in sorted(context.digests):
+            current = live.get(function)
+            if current is not None and current.digest == context.digests[function]:
+                results.append(self._one(current, context.now))
+        return tuple(results)
+
+    def _one(self, live: LiveFunction, now: dt.datetime) -> GateResult:
+        elapsed = (now - parse_time(live.since)).total_seconds()
+        evidence = {"env": self.required, "digest": live.digest, "live_since": live.since, "now": format_time(now),
+                    "elapsed_seconds": int(elapsed), "soak_seconds": self.soak}
+        so_far = f"{live.function} has been live in {self.required} for {human_duration(elapsed)}"
+        if elapsed >= self.soak:
+            return GateResult(SOAK, True, f"{so_far} (soak {human_duration(self.soak)})", live.function, evidence)
+        remaining = human_duration(math.ceil(self.soak - elapsed))
+        return GateResult(SOAK, False, f"{so_far}, soak is {human_duration(self.soak)}: {remaining} to go",
+                          live.function, evidence)
 
 
-def _requires(required: str, live: LiveFunction | None, function: str, digest: str, artifact: str) -> GateCheck:
-    wanted = f"{function} sha256 {digest[:12]}.. ({artifact})"
-    if live is None or live.digest is None:
-        return GateCheck(REQUIRES, False, f"{required} has not run {wanted}: {function} was never promoted there")
-    if live.digest != digest:
-        return GateCheck(REQUIRES, False,
-                         f"{required} has not run {wanted}: it runs sha256 {live.digest[:12]}.. ({live.artifact or '?'})")
-    return GateCheck(REQUIRES, True, f"{required} runs {wanted} since {live.since}")
+class AlarmsGate:
+    """The environment's alarms, read from its account: each must exist and not be in ALARM.
+
+    Checked before anything moves (`check`), and watched between canary
+    steps (`firing`). No alarms configured, or no CloudWatch, means nothing to check.
+    """
+
+    name = ALARMS
+
+    def __init__(self, cloudwatch: CloudWatch | None, names: Sequence[str]) -> None:
+        self.cloudwatch = cloudwatch
+        self.names = tuple(names)
+
+    def states(self) -> dict[str, AlarmState | None]:
+        if not self.names or self.cloudwatch is None:
+            return {}
+        return self.cloudwatch.alarm_states(self.names)
+
+    def check(self, context: GateContext | None = None) -> Sequence[GateResult]:
+        """One result per alarm; a missing alarm refuses (it could never fire). The context is not needed."""
+        return tuple(_alarm_result(name, state) for name, state in self.states().items())
+
+    def firing(self) -> AlarmState | None:
+        return next((s for s in self.states().values() if s is not None and s.firing), None)
 
 
-def _soak(required: str, live: LiveFunction, soak: int, now: dt.datetime) -> GateCheck:
-    elapsed = (now - parse_time(live.since)).total_seconds()
-    if elapsed >= soak:
-        return GateCheck(SOAK, True, f"{live.function} has been live in {required} for {human_duration(elapsed)} "
-                                     f"(soak {human_duration(soak)})")
-    remaining = human_duration(math.ceil(soak - elapsed))
-    return GateCheck(SOAK, False, f"{live.function} has been live in {required} for {human_duration(elapsed)}, "
-                                  f"soak is {human_duration(soak)}: {remaining} to go")
+def _alarm_result(name: str, state: AlarmState | None) -> GateResult:
+    if state is None:
+        return GateResult(ALARMS, False, f"alarm {name} does not exist in the environment's account", name,
+                          {"alarm": name, "state": None})
+    evidence = {"alarm": name, "state": state.state, "reason": state.reason}
+    if state.firing:
+        return GateResult(ALARMS, False, f"alarm {name} is in ALARM" + (f": {state.reason}" if state.reason else ""),
+                          name, evidence)
+    return GateResult(ALARMS, True, f"alarm {name} is {state.state}", name, evidence)
 
 
-def failed(checks: Iterable[GateCheck]) -> list[GateCheck]:
-    return [c for c in checks if not c.ok]
+def gates_for(env: Environment, *, alarms: AlarmsGate | None = None) -> tuple[Gate, ...]:
+    """The gates `env`'s config asks for, in the order they are checked.
+
+    `alarms` is the environment's `AlarmsGate` (it needs the account's
+    CloudWatch, so the caller builds it; the canary watches the same one).
+    """
+    gates: list[Gate] = []
+    if env.requires:
+        gates.append(RequiresGate(env.requires))
+        if env.soak > 0:
+            gates.append(SoakGate(env.requires, env.soak))
+    if alarms is not None and alarms.names:
+        gates.append(alarms)
+    return tuple(gates)
 
 
-def refusal_message(checks: Iterable[GateCheck]) -> str:
-    """One line naming every failed gate, e.g. `gates refused: requires: staging has not run ...; soak: ...`."""
-    failures = failed(checks)
+def evaluate(gates: Iterable[Gate], context: GateContext) -> tuple[GateResult, ...]:
+    """Every gate's results, gate by gate; none without gates."""
+    return tuple(result for gate in gates for result in gate.check(context))
+
+
+def failed(results: Iterable[GateResult]) -> list[GateResult]:
+    return [r for r in results if not r.ok]
+
+
+def refusal_message(results: Iterable[GateResult]) -> str:
+    """One line naming every refused gate, e.g. `gates refused: requires: staging has not run ...; soak: ...`."""
+    failures = failed(results)
     if not failures:
         return "every gate passed"
     noun = "gate" if len(failures) == 1 else "gates"
-    return f"{noun} refused: " + "; ".join(f"{c.name}: {c.detail}" for c in failures)
+    return f"{noun} refused: " + "; ".join(f"{r.name}: {r.detail}" for r in failures)
 
 
-def enforce(checks: Sequence[GateCheck], *, force: bool, reason: str | None) -> None:
-    """Raise GateRefused listing every failed gate, unless forced; `--force` always needs `--reason`."""
-    if force and not (reason or "").strip():
-        raise UsageError("--force needs --reason TEXT", hint="Say why the gates are overridden; the reason is recorded in the ledger.")
-    if failed(checks) and not force:
-        raise GateRefused(refusal_message(checks))
+def _text(value: str | None) -> str:
+    return value or ""
+
+
+@attrs.frozen
+class Override:
+    """`--force --reason TEXT`, validated once: a forced run always says why (the ledger records it).
+
+    Promote uses it to override refused gates; rollback to take the
+    environment over from a run that holds it. Constructing one with
+    `force` and no reason raises `UsageError`.
+    """
+
+    force: bool = False
+    reason: str = attrs.field(default="", converter=_text)
+
+    def __attrs_post_init__(self) -> None:
+        if self.force and not self.reason.strip():
+            raise UsageError(FORCE_NEEDS_REASON, hint=_FORCE_HINT)
+
+    def overrides(self, results: Iterable[GateResult]) -> bool:
+        """True when gates refused and this run goes ahead anyway (the run is recorded as forced)."""
+        return self.force and bool(failed(results))
+
+    def enforce(self, results: Sequence[GateResult]) -> None:
+        """Raise GateRefused naming every refused gate, unless forced."""
+        if failed(results) and not self.force:
+            raise GateRefused(refusal_message(results))
+
+
+# -- kept for builder/promote/execute.py until it adopts the API above (issue 8); remove then ---------
+
+GateCheck = GateResult
+
+
+def check_gates(env: Environment, *, digests: Mapping[str, str], artifact: str,
+                required_records: Sequence[LedgerRecord] | None, now: dt.datetime) -> list[GateResult]:
+    """The ledger gates (requires, soak) of `env`: `evaluate(gates_for(env), GateContext(...))`."""
+    context = GateContext(digests, artifact, now, required_records)
+    return list(evaluate(gates_for(env), context))
+
+
+def enforce(checks: Sequence[GateResult], *, force: bool, reason: str | None) -> None:
+    """`Override(force, reason).enforce(checks)`."""
+    Override(force, reason).enforce(checks)

@@ -1,4 +1,4 @@
-"""The ledger: an append-only record of every promotion, rollback and refusal, per app and environment.
+"""The ledger's store: an append-only record of every promotion, rollback and refusal, per app and environment.
 
 Records live in the registry at `<prefix>/<app>/ledger/<env>/<seq:010d>.json`
 and are written once with `If-None-Match: *`, so two runs can never both
@@ -18,8 +18,10 @@ compare-and-swap needed without a second service.
 
 Reading is cheap where it matters: finding whether a run is in progress reads
 the records from the newest back to the newest "started" one (usually two
-GETs after one LIST). Replaying the state (`live_state`, `previous_state`)
-reads every record, in parallel.
+GETs after one LIST). Replaying the state reads every record, in parallel.
+
+What the records mean is elsewhere: `ledger_replay` (what is live, what a
+rollback goes back to) and `history` (runs paired for `relay history`).
 """
 
 from __future__ import annotations
@@ -28,21 +30,22 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
 from builder import schemas
 from builder.aws.errors import PreconditionFailed
-from builder.errors import RaceLost, UsageError, VerificationFailed
-from builder.frozen import to_tuple
+from builder.errors import RaceLost, VerificationFailed
+from builder.promote.gates import Override
+from builder.promote.ledger_replay import succeeded as succeeded  # re-exported for promote/execute.py until rewired
 from builder.promote.records import (
     REFUSED,
     STARTED,
-    SUCCEEDED,
     TERMINAL,
     FunctionChange,
+    GateResult,
     LedgerRecord,
     format_time,
     human_duration,
@@ -60,20 +63,6 @@ _APPEND_ATTEMPTS = 50
 # `open` looks again when a refusal or a terminal record (not a competing run) took its sequence.
 _OPEN_ATTEMPTS = 5
 _READERS = 16
-
-
-@attrs.frozen
-class LiveFunction:
-    """What the ledger says is live for one function in one environment, and since when."""
-
-    function: str
-    artifact: str | None  # app version, "1.1.0"
-    digest: str | None  # bundle sha256 hex
-    lambda_version: str | None
-    since: str  # `at` of the record that made this digest live
-
-    def to_json(self) -> dict:
-        return attrs.asdict(self)
 
 
 class Ledger:
@@ -167,7 +156,8 @@ class Ledger:
         record = LedgerRecord.from_json(doc)
         if (record.app, record.env, record.seq) != (self.app, self.env, seq):
             raise VerificationFailed(
-                f"{key}: the record says {record.app}/{record.env} seq {record.seq}, its key says {self.app}/{self.env} seq {seq}",
+                f"{key}: the record says {record.app}/{record.env} seq {record.seq}, "
+                f"its key says {self.app}/{self.env} seq {seq}",
                 hint=_CORRUPT_HINT,
             )
         return record
@@ -186,14 +176,15 @@ class Ledger:
         forced: bool = False,
         lease: dt.timedelta = DEFAULT_LEASE,
         take_over: bool = False,
+        gates: Sequence[GateResult] = (),
     ) -> LedgerRecord:
         """Take the environment: append a "started" record, or raise RaceLost when another run holds it.
 
         `take_over` (a forced run only) supersedes a holder whose lease has not run
         out: for the on-call engineer rolling back after a promotion that died.
+        `gates`: the gate results of the run (a forced run records which gates it overrode).
         """
-        if forced and not reason.strip():
-            raise UsageError("a forced run needs a reason", hint="Pass --reason TEXT with --force.")
+        Override(forced, reason)  # the one `--force needs --reason` rule
         if take_over and not forced:
             raise ValueError("take_over needs forced=True and a reason")
         for _ in range(_OPEN_ATTEMPTS):
@@ -207,6 +198,7 @@ class Ledger:
                 actor=actor, at=format_time(now), from_version=from_version, to_version=to_version,
                 changes=tuple(changes), reason=reason, forced=forced,
                 lease_until=format_time(now + lease), supersedes=holder.seq if holder is not None else None,
+                gates=tuple(gates),
             )
             winner = self._try_create(record)
             if winner is None:
@@ -260,12 +252,16 @@ class Ledger:
         to_version: str | None,
         reason: str,
         changes: Sequence[FunctionChange] = (),
+        gates: Sequence[GateResult] = (),
     ) -> LedgerRecord:
-        """Record that a run was refused (a gate, a failed verification); it changed nothing."""
+        """Record that a run was refused (a gate, a failed verification); it changed nothing.
+
+        `gates`: the gate results, when gates refused it (the evidence, not only the message).
+        """
         record = LedgerRecord(
             seq=1, app=self.app, env=self.env, event=event, status=REFUSED, actor=actor,
             at=format_time(self.clock()), from_version=from_version, to_version=to_version,
-            changes=tuple(changes), reason=reason,
+            changes=tuple(changes), reason=reason, gates=tuple(gates),
         )
         return self._append(record, self.seqs())
 
@@ -313,187 +309,3 @@ _CORRUPT_HINT = "Ledger records are written only by relay; check who else writes
 
 def _describe(record: LedgerRecord) -> str:
     return f"{record.event} {record.from_version or '-'} -> {record.to_version or '-'}"
-
-
-# -- replaying the ledger (pure) ------------------------------------------------------------------
-
-
-def succeeded(records: Iterable[LedgerRecord]) -> list[LedgerRecord]:
-    """The terminal records of runs that succeeded, in sequence order: the only ones that changed what is live."""
-    return sorted((r for r in records if r.status == SUCCEEDED), key=lambda r: r.seq)
-
-
-def live_state(records: Sequence[LedgerRecord]) -> dict[str, LiveFunction]:
-    """Per function, what the ledger says is live, and since when.
-
-    Replays succeeded promotions and rollbacks; failed, reverted and refused
-    runs changed nothing. A run that left a function on the same bytes (or
-    moved it to another Lambda version of the same bytes) does not reset
-    `since`: the digest has been live all along, which is what soak measures.
-    A change to no version removes the function.
-    """
-    live: dict[str, LiveFunction] = {}
-    for record in succeeded(records):
-        for change in record.changes:
-            if change.to_version is None and change.to_digest is None:
-                live.pop(change.function, None)
-                continue
-            current = live.get(change.function)
-            since = current.since if current is not None and current.digest == change.to_digest else record.at
-            live[change.function] = LiveFunction(change.function, change.to_artifact, change.to_digest,
-                                                 change.to_version, since)
-    return live
-
-
-def previous_state(records: Sequence[LedgerRecord], *, function: str) -> FunctionChange | None:
-    """The change a rollback of `function` undoes: go back to its `from_*`. None when there is nothing to go back to.
-
-    The rule: a rollback returns to what was live before the latest
-    succeeded change that has not been undone yet. Each succeeded promotion
-    that moved the function pushes its change on a stack; a rollback to the
-    Lambda version some stacked change made live pops everything above that
-    change (undoing them), so rolling back twice walks back two promotions,
-    never back and forth. A rollback to a version no stacked change made
-    live (`--to` an older release already unwound) is itself pushed, so the
-    next rollback returns to where that rollback started.
-
-    The result's `from_version` is None (and None is returned) when the
-    earliest known change created the alias: there is no earlier version.
-    """
-    stack: list[FunctionChange] = []
-    for record in succeeded(records):
-        change = record.change(function)
-        if change is None or not change.moved:
-            continue
-        if record.event == "rollback":
-            undone = _landing(stack, change)
-            if undone is not None:
-                del stack[undone + 1:]
-                continue
-        stack.append(change)
-    if not stack or stack[-1].from_version is None:
-        return None
-    return stack[-1]
-
-
-def _landing(stack: list[FunctionChange], rollback: FunctionChange) -> int | None:
-    """The index of the newest stacked change that made live what `rollback` went back to."""
-    for index in range(len(stack) - 1, -1, -1):
-        entry = stack[index]
-        if (entry.to_version, entry.to_digest) == (rollback.to_version, rollback.to_digest):
-            return index
-    return None
-
-
-# -- history (pure) ---------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class HistoryEntry:
-    """One run (its started and terminal records) or one refusal."""
-
-    first: LedgerRecord  # the started record, or the refused record; a terminal record whose start is unknown
-    last: LedgerRecord | None  # the terminal record; None while running (or for a refusal)
-    state: str  # succeeded | failed | reverted | refused | running | abandoned
-
-    @property
-    def outcome(self) -> LedgerRecord:
-        return self.last or self.first
-
-    def to_json(self) -> dict:
-        outcome = self.outcome
-        return {
-            "seq": self.first.seq,
-            "closed_seq": self.last.seq if self.last else None,
-            "event": self.first.event,
-            "state": self.state,
-            "actor": self.first.actor,
-            "started_at": self.first.at,
-            "ended_at": self.last.at if self.last else (self.first.at if self.first.status == REFUSED else None),
-            "from_version": self.first.from_version,
-            "to_version": self.first.to_version,
-            "forced": self.first.forced,
-            "reason": outcome.reason,
-            "supersedes": self.first.supersedes,
-            "lease_until": self.first.lease_until,
-            "changes": [c.to_json() for c in outcome.changes],
-        }
-
-
-def pair_records(records: Sequence[LedgerRecord], *, now: dt.datetime) -> list[HistoryEntry]:
-    """Runs and refusals, newest first (by the sequence each began at)."""
-    by_seq = {r.seq: r for r in records}
-    closing = {r.opened: r for r in records if r.is_terminal and r.opened is not None}
-    entries = []
-    for record in sorted(records, key=lambda r: r.seq):
-        if record.status == REFUSED:
-            entries.append(HistoryEntry(record, None, REFUSED))
-        elif record.status == STARTED:
-            last = closing.get(record.seq)
-            state = last.status if last else ("abandoned" if record.lease_expired(now) else "running")
-            entries.append(HistoryEntry(record, last, state))
-        elif record.opened not in by_seq:
-            entries.append(HistoryEntry(record, None, record.status))  # its started record was not read
-    return sorted(entries, key=lambda e: e.first.seq, reverse=True)
-
-
-@attrs.frozen
-class History:
-    app: str
-    env: str
-    entries: tuple[HistoryEntry, ...] = attrs.field(converter=to_tuple)
-    truncated: bool = False
-
-    def to_json(self) -> dict:
-        return {"app": self.app, "env": self.env, "truncated": self.truncated,
-                "entries": [e.to_json() for e in self.entries]}
-
-    def summary(self) -> str:
-        from builder.textfmt import table
-
-        if not self.entries:
-            return f"No ledger records for {self.app} in {self.env}."
-        rows = [_history_row(e) for e in self.entries]
-        more = "\n(older entries exist: raise --limit)" if self.truncated else ""
-        return table(rows, ["seq", "when (UTC)", "who", "event", "from -> to", "status", "reason, notes"]) + more
-
-
-def _history_row(entry: HistoryEntry) -> list[str]:
-    first, last = entry.first, entry.last
-    seq = f"{first.seq}..{last.seq}" if last else str(first.seq)
-    when = first.at.replace("T", " ").rstrip("Z")
-    status = entry.state
-    if last is not None and first.status == STARTED:
-        status += f" after {human_duration((last.moment - first.moment).total_seconds())}"
-    if entry.state == "running":
-        status += f" (lease until {first.lease_until})"
-    notes = []
-    if first.forced:
-        notes.append("FORCED")
-    if first.supersedes:
-        notes.append(f"supersedes seq {first.supersedes}")
-    reason = entry.outcome.reason
-    if last is not None and last.reason and last.reason != first.reason and first.reason:
-        reason = f"{first.reason}; {last.reason}"
-    if reason:
-        notes.append(reason)
-    moved = [c.function for c in entry.outcome.changes if c.moved]
-    if moved and entry.state != REFUSED:
-        notes.append(f"functions: {', '.join(moved)}")
-    return [seq, when, short_actor(first.actor), first.event,
-            f"{first.from_version or '-'} -> {first.to_version or '-'}", status, "; ".join(notes)]
-
-
-def short_actor(arn: str) -> str:
-    """`assumed-role/relay-deployer/ci` for `arn:aws:sts::222222222222:assumed-role/relay-deployer/ci`."""
-    parts = arn.split(":", 5)
-    return parts[5] if len(parts) == 6 and parts[0] == "arn" else arn
-
-
-def read_history(ledger: Ledger, *, limit: int | None, now: dt.datetime | None = None) -> History:
-    """The newest `limit` entries of `ledger` (every entry when None)."""
-    now = now or ledger.clock()
-    records = ledger.records() if limit is None else ledger.recent(limit + 1)
-    entries = pair_records(records, now=now)
-    truncated = limit is not None and len(entries) > limit
-    return History(ledger.app, ledger.env, entries[:limit] if limit is not None else entries, truncated)

@@ -6,6 +6,10 @@ terminal record ("succeeded", "failed", "reverted") that points back at it
 with `opened`. A refusal (a gate, a failed verification) is one "refused"
 record. `schemas/ledger.schema.json` describes the JSON form.
 
+A record may carry the gate results that decided it (`GateResult`, the same
+JSON as `relay promote --json`'s `gates`): a refusal by a gate says which
+gates refused on what evidence; a forced run says which gates it overrode.
+
 Naming: on `LedgerRecord`, `from_version`/`to_version` are app (release)
 versions such as "1.1.0"; on `FunctionChange` they are Lambda version numbers
 such as "5", and `from_artifact`/`to_artifact` are the app versions.
@@ -14,6 +18,8 @@ such as "5", and `from_artifact`/`to_artifact` are the app versions.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -50,6 +56,39 @@ def _one_of(choices: tuple[str, ...]):
     return attrs.validators.in_(choices)
 
 
+def _evidence(value: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+    # Sorted by key, as the stored JSON is: a record read back equals the record written.
+    return tuple(sorted(value.items() if isinstance(value, Mapping) else value))
+
+
+@attrs.frozen
+class GateResult:
+    """One gate's verdict on one subject (a function, an alarm), the evidence that decided it, and why.
+
+    The gates (`builder.promote.gates`) produce these; `relay promote --json`
+    lists them under `gates` and ledger records keep them, in this one shape.
+    """
+
+    name: str  # the gate: "requires" | "soak" | "alarms"
+    ok: bool  # True: passed; False: refused
+    detail: str  # the message a person reads
+    subject: str | None = None  # what was checked: a function or an alarm name
+    # The facts that decided it (digests, times, alarm states), as read.
+    evidence: tuple[tuple[str, Any], ...] = attrs.field(default=(), converter=_evidence)
+
+    @property
+    def refused(self) -> bool:
+        return not self.ok
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "subject": self.subject,
+                "evidence": dict(self.evidence)}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> GateResult:
+        return cls(doc["name"], doc["ok"], doc["detail"], doc.get("subject"), doc.get("evidence") or {})
+
+
 @attrs.frozen
 class FunctionChange:
     """What one function's alias pointed at before and after a run."""
@@ -72,7 +111,8 @@ class FunctionChange:
 
     @classmethod
     def from_json(cls, doc: dict) -> FunctionChange:
-        return cls(**{f.name: doc.get(f.name) for f in attrs.fields(cls)})
+        return cls(doc["function"], doc.get("from_version"), doc.get("to_version"), doc.get("from_artifact"),
+                   doc.get("to_artifact"), doc.get("from_digest"), doc.get("to_digest"))
 
 
 @attrs.frozen
@@ -92,6 +132,7 @@ class LedgerRecord:
     opened: int | None = None  # terminal records: the seq of the "started" record they close
     lease_until: str | None = None  # "started" records: after this the run is presumed dead
     supersedes: int | None = None  # "started" records: the open record of a run presumed dead
+    gates: tuple[GateResult, ...] = attrs.field(default=(), converter=to_tuple)  # what decided a refusal or a forced run
 
     @property
     def is_terminal(self) -> bool:
@@ -108,7 +149,7 @@ class LedgerRecord:
         return next((c for c in self.changes if c.function == function), None)
 
     def to_json(self) -> dict:
-        return {
+        doc = {
             "schema": LEDGER_SCHEMA,
             "seq": self.seq,
             "app": self.app,
@@ -126,6 +167,10 @@ class LedgerRecord:
             "lease_until": self.lease_until,
             "supersedes": self.supersedes,
         }
+        if self.gates:
+            # Only when there are any: the records of runs no gate decided keep the bytes they always had.
+            doc["gates"] = [g.to_json() for g in self.gates]
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict) -> LedgerRecord:
@@ -145,6 +190,7 @@ class LedgerRecord:
             opened=doc.get("opened"),
             lease_until=doc.get("lease_until"),
             supersedes=doc.get("supersedes"),
+            gates=tuple(GateResult.from_json(g) for g in doc.get("gates", ())),
         )
 
 

@@ -7,7 +7,9 @@ import json
 
 from ledger_helpers import ALICE, BOB, SHA, T0, Clock, change, record
 
-from builder.promote.ledger import Ledger, pair_records, read_history
+from builder.commands.render.history import history_summary
+from builder.promote.history import pair_records, read_history
+from builder.promote.ledger import Ledger
 
 NONE = (None, None, None)
 O1, O2 = ("1", "1.0.0", SHA["a"]), ("2", "1.1.0", SHA["b"])
@@ -45,7 +47,7 @@ def test_history_pairs_runs_newest_first(store):
         (6, 7, "rollback", "succeeded"), (4, 5, "promote", "succeeded"), (3, None, "promote", "refused"),
         (1, 2, "promote", "succeeded")]
     assert not history.truncated
-    text = history.summary()
+    text = history_summary(history)
     lines = text.splitlines()
     assert lines[2].startswith("6..7") and "rollback" in lines[2] and "1.1.0 -> 1.0.0" in lines[2]
     assert "succeeded after 20s" in lines[2] and "errors after 1.1.0" in lines[2]
@@ -88,7 +90,8 @@ def test_relay_history_command(workspace):
     doc = json.loads(as_json.stdout)
     assert doc["truncated"] and len(doc["entries"]) == 1
     entry = doc["entries"][0]
-    assert (entry["event"], entry["state"], entry["from_version"], entry["to_version"]) == ("rollback", "succeeded", "1.1.0", "1.0.0")
+    assert (entry["event"], entry["state"], entry["from_version"], entry["to_version"]) == (
+        "rollback", "succeeded", "1.1.0", "1.0.0")
     assert entry["changes"][0]["to_version"] == "1"
     assert empty.returncode == 0 and "No ledger records for shop in staging" in empty.stdout
     assert unknown.returncode == 3 and "no environment named 'qa'" in unknown.stderr

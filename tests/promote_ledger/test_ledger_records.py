@@ -7,7 +7,12 @@ import pytest
 from ledger_helpers import SHA, T0, change, record
 
 from builder import schemas
-from builder.promote.records import FunctionChange, LedgerRecord, format_time, human_duration, parse_time
+from builder.promote.records import FunctionChange, GateResult, LedgerRecord, format_time, human_duration, parse_time
+
+SOAK_REFUSED = GateResult("soak", False, "orders has been live in staging for 20m, soak is 1h: 40m to go", "orders",
+                          {"env": "staging", "live_since": "2026-11-26T19:10:00Z", "elapsed_seconds": 1200,
+                           "soak_seconds": 3600})
+ALARM_OK = GateResult("alarms", True, "alarm shop-errors is OK", "shop-errors", {"alarm": "shop-errors", "state": "OK"})
 
 
 def _valid(doc) -> list[str]:
@@ -23,6 +28,8 @@ def _valid(doc) -> list[str]:
     record(3, status="refused", to_version="2.0.0-rc.1+build.7", reason="gates refused: requires: ..."),
     record(4, event="rollback", status="reverted", opened=3),
     record(5, status="started", supersedes=3),
+    record(6, status="refused", to_version="1.1.0", reason="gate refused: soak: ...", gates=[SOAK_REFUSED, ALARM_OK]),
+    record(7, status="started", forced=True, reason="INC-42", gates=[SOAK_REFUSED]),
 ])
 def test_records_round_trip_and_validate(made: LedgerRecord):
     doc = made.to_json()
@@ -44,6 +51,9 @@ def test_records_round_trip_and_validate(made: LedgerRecord):
     (lambda d: d["changes"][0].update(to_version="arn:aws:lambda:...:5"), "a Lambda version that is not a number"),
     (lambda d: d.update(extra=True), "an unknown field"),
     (lambda d: d.update(event="deploy"), "an unknown event"),
+    (lambda d: d.update(gates=[{**SOAK_REFUSED.to_json(), "name": "vibes"}]), "an unknown gate"),
+    (lambda d: d.update(gates=[{**SOAK_REFUSED.to_json(), "detail": ""}]), "a gate result without a message"),
+    (lambda d: d.update(gates=[{**SOAK_REFUSED.to_json(), "evidence": {"nested": {"no": 1}}}]), "nested evidence"),
 ])
 def test_the_schema_rejects_malformed_records(broken, why):
     doc = record(1, status="started", changes=[change("orders", (None, None, None), ("1", "1.0.0", SHA["a"]))],
@@ -53,6 +63,12 @@ def test_the_schema_rejects_malformed_records(broken, why):
     broken(doc)
 
     assert _valid(doc), why
+
+
+def test_records_without_gate_results_keep_their_bytes():
+    # Records written before gate results were kept have no "gates" key; relay writes them the same way.
+    assert "gates" not in record(1, status="started").to_json()
+    assert "gates" in record(2, status="refused", gates=[SOAK_REFUSED]).to_json()
 
 
 def test_records_refuse_unknown_events_and_statuses():

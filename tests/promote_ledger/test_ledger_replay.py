@@ -7,7 +7,7 @@ import random
 
 from ledger_helpers import SHA, T0, change, record
 
-from builder.promote.ledger import LiveFunction, live_state, previous_state
+from builder.promote.ledger_replay import LiveFunction, live_state, previous_state
 
 NONE = (None, None, None)
 O1, O2, O3 = ("1", "1.0.0", SHA["a"]), ("2", "1.1.0", SHA["b"]), ("3", "1.2.0", SHA["c"])

@@ -10,7 +10,7 @@ from ledger_helpers import ALICE, BOB, SHA, Clock, HookedStore, change, once
 
 from builder.errors import RaceLost, UsageError, VerificationFailed
 from builder.promote.ledger import Ledger
-from builder.promote.records import LedgerRecord, format_time
+from builder.promote.records import GateResult, LedgerRecord, format_time
 from builder.registry.release import canonical_json
 
 ORDERS = change("orders", ("4", "1.0.0", SHA["a"]), ("5", "1.1.0", SHA["b"]))
@@ -230,7 +230,7 @@ def test_closing_twice_after_a_lost_reply_records_the_outcome_once(store):
 
 def test_forced_runs_need_a_reason_and_keep_it_on_the_terminal_record(store):
     ledger = Ledger(store, "shop", "prod", clock=Clock())
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="^--force needs --reason TEXT$"):
         open_run(ledger, forced=True, reason=" ")
 
     opened = open_run(ledger, forced=True, reason="INC-42: staging is down, hotfix approved")
@@ -269,3 +269,17 @@ def test_closing_a_run_with_another_outcome_than_recorded_is_refused(store):
     with pytest.raises(RaceLost, match="already closed as 'failed' at seq 2"):
         ledger.close(opened, status="succeeded")
     assert len(ledger.records()) == 2
+
+
+def test_a_refusal_and_a_forced_run_keep_the_gate_results_that_decided_them(store):
+    ledger = Ledger(store, "shop", "prod", clock=Clock())
+    soak = GateResult("soak", False, "orders has been live in staging for 20m, soak is 1h: 40m to go", "orders",
+                      {"env": "staging", "elapsed_seconds": 1200, "soak_seconds": 3600})
+
+    ledger.refuse(event="promote", actor=BOB, from_version=None, to_version="1.1.0",
+                  reason="gate refused: soak: orders ...", gates=[soak])
+    forced = open_run(ledger, forced=True, reason="INC-42: hotfix approved", gates=[soak])
+
+    refused, started = ledger.records()
+    assert refused.gates == (soak,) and started.gates == (soak,)
+    assert started.forced and started.seq == forced.seq

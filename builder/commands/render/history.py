@@ -1,0 +1,47 @@
+"""`relay history` as people read it: one row per run or refusal, newest first."""
+
+from __future__ import annotations
+
+from builder.promote.history import RUNNING, History, HistoryEntry
+from builder.promote.records import REFUSED, human_duration
+from builder.textfmt import table
+
+
+def history_summary(history: History) -> str:
+    if not history.entries:
+        return f"No ledger records for {history.app} in {history.env}."
+    rows = [_row(e) for e in history.entries]
+    more = "\n(older entries exist: raise --limit)" if history.truncated else ""
+    return table(rows, ["seq", "when (UTC)", "who", "event", "from -> to", "status", "reason, notes"]) + more
+
+
+def _row(entry: HistoryEntry) -> list[str]:
+    first, last = entry.first, entry.last
+    seq = f"{first.seq}..{last.seq}" if last else str(first.seq)
+    when = first.at.replace("T", " ").rstrip("Z")
+    status = entry.state
+    if entry.duration is not None:
+        status += f" after {human_duration(entry.duration)}"
+    if entry.state == RUNNING:
+        status += f" (lease until {first.lease_until})"
+    notes = []
+    if first.forced:
+        notes.append("FORCED")
+    if first.supersedes:
+        notes.append(f"supersedes seq {first.supersedes}")
+    reason = entry.outcome.reason
+    if last is not None and last.reason and last.reason != first.reason and first.reason:
+        reason = f"{first.reason}; {last.reason}"
+    if reason:
+        notes.append(reason)
+    moved = [c.function for c in entry.outcome.changes if c.moved]
+    if moved and entry.state != REFUSED:
+        notes.append(f"functions: {', '.join(moved)}")
+    return [seq, when, short_actor(first.actor), first.event,
+            f"{first.from_version or '-'} -> {first.to_version or '-'}", status, "; ".join(notes)]
+
+
+def short_actor(arn: str) -> str:
+    """`assumed-role/relay-deployer/ci` for `arn:aws:sts::222222222222:assumed-role/relay-deployer/ci`."""
+    parts = arn.split(":", 5)
+    return parts[5] if len(parts) == 6 and parts[0] == "arn" else arn
