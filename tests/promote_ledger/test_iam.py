@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from builder.config import load_project
-from builder.promote.iam import iam_policies
+from builder.iam_policy import iam_policies
 
 RELAY = Path(sys.executable).with_name("relay")
 CONFIG = """\
@@ -89,7 +89,8 @@ def assert_well_formed(document: dict) -> None:
 def test_publisher_writes_the_registry_prefix_but_never_the_ledger(project_dir):
     (doc,) = iam_policies(load_project(project_dir / "relay.toml"), "publisher")
 
-    assert (doc.kind, doc.account, doc.attach_to) == ("identity", "111111111111", "arn:aws:iam::111111111111:role/relay-publisher")
+    assert (doc.kind, doc.account, doc.attach_to) == (
+        "identity", "111111111111", "arn:aws:iam::111111111111:role/relay-publisher")
     assert_well_formed(doc.document)
     found = statements(doc.document)
     write = found["RegistryWrite"]
@@ -125,7 +126,8 @@ def test_deployer_is_scoped_to_the_apps_functions_layers_alarms_and_ledger(proje
     assert found["PromoteFunctions"]["Resource"] == [
         f"{lam}:function:shop-billing-v2", f"{lam}:function:shop-billing-v2:*",
         f"{lam}:function:shop-orders", f"{lam}:function:shop-orders:*"]
-    assert {"lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:UpdateAlias"} <= set(found["PromoteFunctions"]["Action"])
+    promoting = {"lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:UpdateAlias"}
+    assert promoting <= set(found["PromoteFunctions"]["Action"])
     # Only orders has an execution role in the config, so only orders may be created, passing that role.
     assert found["CreateFunctions"]["Resource"] == [f"{lam}:function:shop-orders"]
     assert found["PassExecutionRoles"]["Resource"] == ["arn:aws:iam::333333333333:role/shop-orders-exec"]

@@ -7,8 +7,9 @@ import json
 import pytest
 from ledger_helpers import SHA, write_dist
 
+from builder.commands.render.diff import diff_summary
 from builder.errors import NotFound, VerificationFailed
-from builder.promote.diff import BundleView, ReleaseContents, diff_packages, diff_releases, diff_versions
+from builder.registry.diff import BundleView, ReleaseContents, diff_packages, diff_releases, diff_versions
 from builder.registry.factory import trusted_keys
 from builder.registry.signing import TrustedKeys
 
@@ -62,7 +63,7 @@ def test_diff_of_two_fabricated_releases():
     layer = next(b for b in result.bundles if b.kind == "layer")
     assert [(p.name, p.change) for p in layer.packages] == [("idna", "added"), ("pydantic", "upgraded"), ("six", "removed")]
     assert [b.bundle for b in result.bundles][-1] == "layer-common-x86_64"  # functions first
-    text = result.summary()
+    text = diff_summary(result)
     assert "shop 1.0.0 -> 1.1.0" in text and "~ pydantic 2.9.2 -> 2.10.1 (upgraded)" in text
     assert "needs other layer bytes" in text
     assert json.loads(json.dumps(result.to_json()))["changed"] is True
@@ -73,7 +74,7 @@ def test_the_same_bytes_diff_to_nothing():
     result = diff_releases(ReleaseContents("shop", "1.0.0", same), ReleaseContents("shop", "1.0.1", same))
 
     assert result.differences == ()
-    assert "the same bytes" in result.summary()
+    assert "the same bytes" in diff_summary(result)
 
 
 # -- against the registry ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ name, kind, architecture), and, when trusted keys are configured, the release
 document and each manifest carry a valid signature by a trusted key over
 their exact bytes. Blobs are not read (that is `relay verify`'s job, and what
 `relay promote` does before touching anything): a diff answers "what would
-change", it deploys nothing.
+change", it deploys nothing. `builder.commands.render.diff` renders it for people.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ class ReleaseContents:
 def contents_of(release: Release, manifests: Mapping[str, Manifest]) -> ReleaseContents:
     """The diffable view of `release`, given its manifests by bundle name."""
     views = []
-    for entry in [*release.functions, *release.layers]:
+    entries: list[ReleaseFunction | ReleaseLayer] = [*release.functions, *release.layers]
+    for entry in entries:
         manifest = manifests[entry.bundle]
         layer_refs = tuple(f"layer-{ref.name}-{manifest.architecture}@{ref.sha256}" for ref in manifest.layers)
         views.append(BundleView(
@@ -93,13 +94,6 @@ class PackageChange:
 
     def to_json(self) -> dict:
         return attrs.asdict(self)
-
-    def describe(self) -> str:
-        if self.change == ADDED:
-            return f"+ {self.name} {self.to_version}"
-        if self.change == REMOVED:
-            return f"- {self.name} {self.from_version}"
-        return f"~ {self.name} {self.from_version} -> {self.to_version} ({self.change})"
 
 
 @attrs.frozen
@@ -139,25 +133,6 @@ class ReleaseDiff:
             "changed": bool(self.differences), "bundles": [b.to_json() for b in self.bundles],
         }
 
-    def summary(self) -> str:
-        from builder.textfmt import table
-
-        head = f"{self.app} {self.from_version} -> {self.to_version}"
-        if not self.differences:
-            return f"{head}: the same bytes (no function or layer changed).\n{self.checked}".rstrip()
-        rows = []
-        for b in self.bundles:
-            digest = f"{_short(b.from_sha256)} -> {_short(b.to_sha256)}" if b.status == CHANGED else _short(b.to_sha256 or b.from_sha256)
-            note = "needs other layer bytes" if b.layers_changed else ""
-            rows.append([b.kind, b.bundle, b.status, digest, note])
-        lines = [head, "", table(rows, ["kind", "bundle", "status", "sha256", "note"])]
-        for b in self.bundles:
-            if b.packages:
-                lines += ["", f"{b.bundle}: locked packages"] + [f"  {p.describe()}" for p in b.packages]
-        if self.checked:
-            lines += ["", self.checked]
-        return "\n".join(lines)
-
 
 def diff_releases(old: ReleaseContents, new: ReleaseContents, *, checked: str = "") -> ReleaseDiff:
     """Per bundle of either release: added, removed, changed or unchanged, with its package changes."""
@@ -195,7 +170,7 @@ def diff_packages(old: Iterable[str], new: Iterable[str]) -> list[PackageChange]
 
 
 def _pins(lines: Iterable[str]) -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in lines:
         name, sep, version = line.partition("==")
         if sep:
@@ -213,10 +188,6 @@ def _direction(old: str, new: str) -> str:
     return UPGRADED if b > a else DOWNGRADED
 
 
-def _short(sha: str | None) -> str:
-    return sha[:12] if sha else "-"
-
-
 # -- reading a release from the registry ------------------------------------------------------------
 
 
@@ -225,7 +196,8 @@ def diff_versions(store: Store, app: str, old: str, new: str, trusted: TrustedKe
     before = read_contents(store, app, old, trusted)
     after = read_contents(store, app, new, trusted)
     checked = ("release documents and manifests: signatures by trusted keys and digests checked (blobs not read)"
-               if trusted else "signatures NOT checked: no [[registry.trusted_keys]] configured; manifests checked against the releases")
+               if trusted else
+               "signatures NOT checked: no [[registry.trusted_keys]] configured; manifests checked against the releases")
     return diff_releases(before, after, checked=checked)
 
 

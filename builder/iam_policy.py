@@ -102,6 +102,8 @@ def _kms_statement(project: Project) -> dict:
     if key_id.startswith("arn:") and ":key/" in key_id:
         return _statement("SignReleases", actions, [key_id])
     account = registry.account or _account_of(registry.role)
+    region: str | None
+    alias: str | None
     if key_id.startswith("arn:") and ":alias/" in key_id:
         region, account = key_id.split(":")[3], key_id.split(":")[4]
         alias = key_id.split(":", 5)[5]
@@ -135,7 +137,7 @@ def deployer_policy(project: Project, env: Environment) -> PolicyDocument:
     if creatable:
         statements.append(_statement("CreateFunctions", ["lambda:CreateFunction"],
                                      [f"{lam}:function:{fn.function_name}" for fn in creatable]))
-        roles = sorted({_role_arn(fn.role_in(env.account, env.region), env.account) for fn in creatable})
+        roles = sorted({arn for fn in creatable if (arn := _role_arn(fn.role_in(env.account, env.region), env.account))})
         statements.append(_statement("PassExecutionRoles", ["iam:PassRole"], roles,
                                      condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}))
     if project.layers:
