@@ -28,9 +28,13 @@ from builder.errors import AwsError, NotFound, RaceLost, VerificationFailed
 from builder.frozen import to_tuple
 from builder.progress import Reporter, SilentReporter
 from builder.promote.canary import Clock, SystemClock
-from builder.promote.execute import ApplyFailed, Executor, close_after_failure
-from builder.promote.ledger import Ledger, previous_state
-from builder.promote.plan import Plan, RollbackTarget, plan_rollback
+from builder.promote.executor import ApplyFailed, Executor
+from builder.promote.gates import Override
+from builder.promote.instructions import Plan
+from builder.promote.ledger import Ledger
+from builder.promote.ledger_replay import previous_state
+from builder.promote.outcome import close_after_failure
+from builder.promote.plan import RollbackTarget, plan_rollback
 from builder.promote.records import FAILED, SUCCEEDED, LedgerRecord
 from builder.promote.state import FunctionState, read_state
 from builder.registry.catalog import Catalog
@@ -45,6 +49,10 @@ class RollbackRequest:
     only: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     force: bool = False  # take the environment over from a run that holds it (a promotion that died)
     reason: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        # The one `--force needs --reason` rule, before anything is read: also when the ledger is out of reach.
+        Override(self.force, self.reason)
 
 
 @attrs.frozen
@@ -68,21 +76,6 @@ class RollbackResult:
             "ledger_problem": self.ledger_problem,
             "aws_requests": {"total": sum(self.requests.values()), "by_operation": dict(self.requests)},
         }
-
-    def summary(self) -> str:
-        lines = [self.plan.summary()]
-        if self.skipped:
-            lines += ["", "Left alone: " + "; ".join(self.skipped)]
-        if self.status == "unchanged":
-            lines.append("\nNothing to do: every alias already points at its rollback target.")
-        else:
-            moved = ", ".join(f"{f}:{v}" for f, v in sorted(self.versions.items()))
-            lines.append(f"\nRolled back {self.plan.app} in {self.plan.env}: {moved}")
-        if self.record is not None:
-            lines.append(f"Recorded in the ledger (seq {self.record.seq}).")
-        elif self.ledger_problem:
-            lines.append(f"WARNING: the ledger record could not be written: {self.ledger_problem}")
-        return "\n".join(lines)
 
 
 @attrs.frozen
@@ -148,7 +141,7 @@ class RollbackRunner:
                            hint="Nothing was changed; `relay rollback --to VERSION` names a release to go back to.")
         plan = plan_rollback(self.project.name, self.env, state, targets, to_version=request.to)
         if plan.is_noop:
-            return RollbackResult("unchanged", plan, {f.function: f.target_version for f in plan.functions},
+            return RollbackResult("unchanged", plan, {f.function: f.target_version for f in plan.functions if f.target_version},
                                   skipped, ledger_problem=None)
         return self._apply(plan, skipped, ledger, request)
 
@@ -229,10 +222,12 @@ class RollbackRunner:
 
     def _apply(self, plan: Plan, skipped: Sequence[str], ledger: Ledger | None,
                request: RollbackRequest) -> RollbackResult:
-        opened, problem = None, self.registry_problem
-        if ledger is not None and self.store is not None:
+        opened: LedgerRecord | None = None
+        problem = self.registry_problem
+        writer = ledger if self.store is not None else None
+        if writer is not None:
             try:
-                opened = ledger.open(event="rollback", actor=self.actor, from_version=plan.from_version,
+                opened = writer.open(event="rollback", actor=self.actor, from_version=plan.from_version,
                                      to_version=plan.to_version, changes=plan.changes(),
                                      forced=request.force, reason=request.reason, take_over=request.force)
             except RaceLost:
@@ -243,17 +238,17 @@ class RollbackRunner:
         try:
             applied = self.executor.apply(plan)
         except ApplyFailed as exc:
-            if opened is not None:
-                close_after_failure(ledger, opened, exc, status=exc.status, changes=plan.changes(exc.versions))
+            if writer is not None and opened is not None:
+                close_after_failure(writer, opened, exc, status=exc.status, changes=plan.changes(exc.versions))
             raise
         except BaseException as exc:
-            if opened is not None:
-                close_after_failure(ledger, opened, exc, status=FAILED)
+            if writer is not None and opened is not None:
+                close_after_failure(writer, opened, exc, status=FAILED)
             raise
         record = None
-        if opened is not None:
+        if writer is not None and opened is not None:
             try:
-                record = ledger.close(opened, status=SUCCEEDED, changes=plan.changes(applied.versions))
+                record = writer.close(opened, status=SUCCEEDED, changes=plan.changes(applied.versions))
             except (AwsError, NotFound) as exc:
                 problem = exc.message
         return RollbackResult(SUCCEEDED, plan, dict(applied.versions), skipped, record,

@@ -10,6 +10,8 @@ Drift is code in an account that relay did not put there:
   holds (someone ran update-function-code by hand). After a rollback
   `$LATEST` still holds the newer release, which relay did publish, so a
   rollback is not drift.
+
+`builder.commands.render.status` renders a `StatusReport` for people.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from builder.promote.state import FunctionState, read_state
 from builder.registry.catalog import Catalog
 from builder.registry.release import Release
 from builder.registry.store import Store
-from builder.textfmt import table
 
 
 @attrs.frozen
@@ -85,26 +86,6 @@ class StatusReport:
         return {"app": self.app, "drift": self.drifted, "registry_problem": self.registry_problem,
                 "environments": [e.to_json() for e in self.environments]}
 
-    def summary(self) -> str:
-        rows = []
-        for env in self.environments:
-            if env.error:
-                rows.append([env.env, "-", "-", "-", "-", "-", f"cannot read: {env.error}"])
-                continue
-            for f in env.functions:
-                weights = ", ".join(f"{v}:{w:.0%}" for v, w in f.weights)
-                rows.append([env.env, f.function,
-                             f"{env.alias} -> {f.alias_version}" if f.alias_version else ("no alias" if f.exists else "absent"),
-                             f.artifact or "-", (f.sha256 or "")[:12] or "-", weights or "-",
-                             "DRIFT: " + "; ".join(f.drift) if f.drift else "ok"])
-        lines = [table(rows, ["env", "function", "alias", "artifact", "sha256", "canary", "state"])]
-        if self.registry_problem:
-            lines.append(f"\n(registry out of reach: {self.registry_problem}; digests checked against the versions' "
-                         "own descriptions only)")
-        if self.drifted:
-            lines.append("\nDRIFT: code was changed outside relay; promote a release (or roll back) to restore it.")
-        return "\n".join(lines)
-
 
 class ReleaseLookup:
     """Release documents from the registry, read once each (status asks for the same few again and again)."""
@@ -144,15 +125,15 @@ def function_status(app: str, fs: FunctionState, releases: ReleaseLookup | None)
     if fs.alias is None:
         return FunctionStatus(fs.function, fs.function_name, True, latest_code_sha256=latest_code, drift=drift)
     live = fs.live
-    base = {"function": fs.function, "function_name": fs.function_name, "exists": True,
-                "alias_version": fs.alias.function_version, "weights": fs.alias.weights, "latest_code_sha256": latest_code}
+    base = FunctionStatus(fs.function, fs.function_name, True, alias_version=fs.alias.function_version,
+                          weights=fs.alias.weights, latest_code_sha256=latest_code)
     if live is None:
-        return FunctionStatus(**base, drift=[f"the alias points at {fs.alias.function_version}, which is not a published version",
-                                             *drift])
+        return attrs.evolve(base, drift=[f"the alias points at {fs.alias.function_version}, which is not a published version",
+                                         *drift])
     mark = live.mark
     code = live.config.code_sha256
     if mark is None:
-        return FunctionStatus(**base, code_sha256=code, drift=[f"version {live.number} was not published by relay", *drift])
+        return attrs.evolve(base, code_sha256=code, drift=[f"version {live.number} was not published by relay", *drift])
     if live.trusted_digest is None:
         drift.insert(0, f"version {live.number}'s CodeSha256 {code} is not the sha256 its description names")
     registry_code = None
@@ -168,8 +149,8 @@ def function_status(app: str, fs: FunctionState, releases: ReleaseLookup | None)
             if code != registry_code:
                 drift.append(f"version {live.number}'s CodeSha256 differs from the registry's manifest "
                              f"for {mark.version} ({registry_code})")
-    return FunctionStatus(**base, artifact=mark.version, sha256=mark.sha256, code_sha256=code,
-                          registry_code_sha256=registry_code, drift=drift)
+    return attrs.evolve(base, artifact=mark.version, sha256=mark.sha256, code_sha256=code,
+                        registry_code_sha256=registry_code, drift=drift)
 
 
 def collect_status(

@@ -51,6 +51,35 @@ def test_rollback_restores_the_previous_versions_and_history_shows_it(shop, rela
     assert shop.ledger("prod")[-1]["to_version"] == "1.0.0"
 
 
+def test_relay_rollback_tells_people_where_the_aliases_went(shop, relay_cli):
+    first = two_releases_in_prod(shop)
+
+    run = relay_cli("rollback", "--env", "prod", cwd=shop.root)
+
+    assert run.code == 0, run.stderr
+    moved = ", ".join(f"{fn}:{first[fn]}" for fn in sorted(FUNCTIONS))
+    assert f"Rolled back shop in prod: {moved}" in run.stdout
+    assert f"Recorded in the ledger (seq {shop.ledger('prod')[-1]['seq']})." in run.stdout
+
+
+@pytest.mark.parametrize("registry", ["reachable", "out of reach"])
+def test_force_without_a_reason_is_refused_before_anything_moves(shop, relay_cli, registry):
+    two_releases_in_prod(shop)
+    before = {fn: shop.alias("prod", fn)["FunctionVersion"] for fn in FUNCTIONS}
+    ledger_before = shop.ledger("prod")
+    if registry == "out of reach":
+        # Without the ledger nothing used to check the reason: the rule now holds before anything is read.
+        shop.config.write_text(shop.config.read_text().replace('bucket = "relay-artifacts"', 'bucket = "no-such-bucket"'))
+
+    run = relay_cli("rollback", "--env", "prod", "--force", cwd=shop.root)
+
+    assert run.code == 2
+    assert "error: --force needs --reason TEXT" in run.stderr and "recorded in the ledger" in run.stderr
+    assert {fn: shop.alias("prod", fn)["FunctionVersion"] for fn in FUNCTIONS} == before
+    if registry == "reachable":
+        assert shop.ledger("prod") == ledger_before
+
+
 @pytest.mark.parametrize("cut", ["missing bucket", "unreachable s3"])
 def test_rollback_works_with_only_the_target_account_reachable(shop, monkeypatch, relay_cli, cut):
     first = two_releases_in_prod(shop)

@@ -7,6 +7,7 @@ import zipfile
 
 from promote_helpers import FUNCTIONS
 
+from builder.commands.render.status import status_summary
 from builder.promote.factory import run_status
 
 
@@ -82,7 +83,9 @@ def test_a_rollback_is_not_drift_and_status_shows_canary_weights(shop):
 
     report = run_status(shop.project(), "staging")
 
-    assert not report.drifted, report.summary()
+    shown = status_summary(report)
+    assert not report.drifted, shown
+    assert "1:0%" in shown and "DRIFT" not in shown
     rows = {f.function: f for f in report.environments[0].functions}
     assert rows["orders"].artifact == "1.0.0"
     assert rows["billing"].weights == (("1", 0.0),)
