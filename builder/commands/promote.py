@@ -58,7 +58,9 @@ def rollback(obj: Context, env_name: str, to_version: str | None, only: tuple[st
     if as_json:
         emit_json(result.to_json())
     else:
-        click.echo(result.summary())
+        from builder.commands.render.rollback import rollback_summary
+
+        click.echo(rollback_summary(result))
     if result.ledger_problem and not as_json:
         reporter.note(f"the rollback was not recorded in the ledger: {result.ledger_problem}")
 
@@ -75,6 +77,8 @@ def status(obj: Context, env_name: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(report.summary())
+        from builder.commands.render.status import status_summary
+
+        click.echo(status_summary(report))
 
 
