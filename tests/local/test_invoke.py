@@ -307,3 +307,13 @@ def test_a_missing_layer_zip_is_not_found(app: Path, tmp_path: Path, relay) -> N
 
     assert run.code == NotFound.exit_code, run
     assert "layer base" in run.stderr
+
+
+def test_the_report_line_carries_init_duration_and_timeout_status(app: Path, relay) -> None:
+    run = relay("invoke", "sleepy", "--timeout", "0.5", cwd=app)
+
+    report = next(line for line in run.stderr.splitlines() if line.startswith("REPORT RequestId: "))
+    fields = report.split("\t")
+    assert fields[1].startswith("Duration: ") and fields[2].startswith("Billed Duration: ")
+    assert any(field.startswith("Init Duration: ") for field in fields)
+    assert fields[-1] == "Status: timeout"

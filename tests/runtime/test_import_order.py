@@ -87,6 +87,7 @@ def test_invoke_reports_the_same_missing_package(tmp_path: Path, relay) -> None:
 def test_the_sdk_the_runtime_provides_imports_in_the_check_and_in_invoke(tmp_path: Path, relay) -> None:
     code = textwrap.dedent("""\
         import importlib.metadata
+        import sys
 
         import boto3
         import dateutil.parser
@@ -97,7 +98,7 @@ def test_the_sdk_the_runtime_provides_imports_in_the_check_and_in_invoke(tmp_pat
 
         def handle(event, context):
             return {"boto3": importlib.metadata.version("boto3"), "from": boto3.__file__, "tag": TAG,
-                    "when": dateutil.parser.isoparse("2026-01-02").year}
+                    "when": dateutil.parser.isoparse("2026-01-02").year, "path": sys.path}
         """)
     root = make_project(tmp_path / "app", code)
 
@@ -111,6 +112,9 @@ def test_the_sdk_the_runtime_provides_imports_in_the_check_and_in_invoke(tmp_pat
     result = invoked.json()["result"]
     assert result["tag"] == "from-the-layer" and result["when"] == 2026
     assert result["boto3"] and "/runtime/boto3/" in result["from"]
+    # The runtime's packages come last, and nothing of relay (not even the bootstrap's folder) is on the path.
+    assert result["path"][-1].endswith("/runtime")
+    assert not any("builder" in entry or ("site-packages" in entry and "/opt/" not in entry) for entry in result["path"])
 
 
 def test_a_bundle_copy_of_a_provided_package_wins_over_the_runtimes(tmp_path: Path, relay) -> None:
