@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,23 +27,12 @@ import attrs
 import boto3
 import pytest
 
+from builder.local.server import call, free_port
+
 REGION = "us-east-1"
 ACCOUNTS = {"registry": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 ROLES = {"registry": "relay-publisher", "staging": "relay-deployer", "prod": "relay-deployer"}
 _START_TIMEOUT = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _call(url: str, body: dict | None = None, *, method: str = "POST") -> bytes:
-    data = json.dumps(body).encode() if body is not None else b""
-    request = urllib.request.Request(url, data=data if method == "POST" else None, method=method)
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        return reply.read()
 
 
 def _wait_until_up(proc: subprocess.Popen, endpoint: str, log: Path) -> None:
@@ -54,7 +41,7 @@ def _wait_until_up(proc: subprocess.Popen, endpoint: str, log: Path) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"moto server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-2000:]}")
         try:
-            _call(f"{endpoint}/moto-api/", method="GET")
+            call(f"{endpoint}/moto-api/", method="GET")
             return
         except (urllib.error.URLError, ConnectionError, OSError):
             time.sleep(0.1)
@@ -64,7 +51,7 @@ def _wait_until_up(proc: subprocess.Popen, endpoint: str, log: Path) -> None:
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """`http://127.0.0.1:<port>` of a moto server that lives for the whole test session."""
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log_dir = Path(tempfile.mkdtemp(prefix="relay-moto-"))
     log = log_dir / "moto.log"
@@ -120,8 +107,8 @@ class AwsAccounts:
 @pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AwsAccounts:
     """A freshly reset moto server, with the environment pointing boto3 (and relay) at it."""
-    _call(f"{moto_endpoint}/moto-api/reset")
-    _call(f"{moto_endpoint}/moto-api/config", {"lambda": {"use_docker": False}})
+    call(f"{moto_endpoint}/moto-api/reset")
+    call(f"{moto_endpoint}/moto-api/config", {"lambda": {"use_docker": False}})
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_REGION",
                  "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
         monkeypatch.delenv(name, raising=False)

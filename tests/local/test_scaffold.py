@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from builder import schemas
-from builder.lock.lockfile import read_lock
 from builder.config import load_project
 from builder.errors import UsageError
+from builder.lock.lockfile import read_lock
 from builder.pipeline_templates import PIPELINE_FILES
 from builder.scaffold import app_name_from_folder, init_project, registry_bucket, supported_runtimes
 
