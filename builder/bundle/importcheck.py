@@ -47,7 +47,7 @@ def _judge(verdict: ImportVerdict, *, function: str, handler: str, architecture:
         return ImportCheck("ok", verdict.note)
     if verdict.status is Status.FOREIGN and architecture != host:
         return ImportCheck("partial", f"{verdict.note} ({architecture} on a {host} host)")
-    if verdict.status is Status.RUNTIME_CALL:
+    if verdict.status is Status.AWS_CALL:
         return ImportCheck("partial", f"{verdict.note}: the import check gives the AWS SDK no credentials, so "
                            "what init does after that call was not checked")
     if verdict.status is Status.MISSING:

@@ -136,7 +136,6 @@ def invoke_function(
             "path_before": mount.path_before_stdlib(python.version),
             "path_after": mount.path_after_stdlib(),
             "shown_as": mount.shown_as(),
-            "provided": list(mount.provided),
             "event_path": str(event_path),
             "timeout_ms": int(limit * 1000),
             "context": identity.context_fields(request_id),

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import attrs
 
-from builder.frozen import to_tuple
 from builder.fsutil import extract_zip
 from builder.runtime.provided import link_provided
 
@@ -31,7 +30,6 @@ class Mount:
     task: Path
     opt: Path
     runtime: Path
-    provided: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # top-level modules in runtime
 
     def path_before_stdlib(self, python: str) -> list[str]:
         """The sys.path entries ahead of the standard library under Python `python` ("3.12")."""
@@ -53,4 +51,5 @@ def mount_bundles(bundle: Path, layers: tuple[Path, ...] | list[Path], root: Pat
     opt.mkdir(parents=True, exist_ok=True)
     for layer in layers:
         extract_zip(layer, opt)
-    return Mount(task=task, opt=opt, runtime=runtime, provided=link_provided(runtime))
+    link_provided(runtime)
+    return Mount(task=task, opt=opt, runtime=runtime)

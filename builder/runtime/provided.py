@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 # Distribution names, as pip knows them (`python-dateutil` provides `dateutil`).
 PROVIDED_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
+# The modules among them that call AWS: their errors while a handler is imported mean init called AWS.
+AWS_SDK_MODULES = ("boto3", "botocore", "s3transfer")
 
 
 def link_provided(into: Path) -> tuple[str, ...]:

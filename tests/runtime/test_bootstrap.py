@@ -40,7 +40,7 @@ def write(root: Path, files: dict[str, str]) -> None:
 
 
 def spec(handler: str, **extra) -> dict:
-    return {"handler": handler, "shown_as": SPEC_SHOWN, "provided": ["fakesdk"],
+    return {"handler": handler, "shown_as": SPEC_SHOWN, "aws_sdk": ["fakesdk"],
             "context": {"request_id": "req-1"}, **extra}
 
 
@@ -93,14 +93,14 @@ def test_an_error_while_importing_is_reported_with_lambdas_paths(task: Path) -> 
     assert verdict == {"status": "error", "error": "RuntimeError: no config in /var/task/conf.ini"}
 
 
-def test_an_error_raised_by_a_provided_package_is_told_apart(task: Path) -> None:
+def test_an_error_raised_by_the_aws_sdk_is_told_apart(task: Path) -> None:
     # Stands in for botocore's NoCredentialsError: a handler calling AWS while it is imported.
     write(task, {"fakesdk/__init__.py": "class NoCredentialsError(Exception):\n    pass\n",
                  "calls.py": "import fakesdk\nraise fakesdk.NoCredentialsError('Unable to locate credentials')\n"})
 
     verdict = bootstrap.check(spec("calls.handle"))
 
-    assert verdict["status"] == "runtime-call"
+    assert verdict["status"] == "aws-call"
     assert "NoCredentialsError: Unable to locate credentials" in verdict["note"]
 
 
@@ -174,3 +174,13 @@ def test_the_context_counts_down_to_the_deadline() -> None:
     assert 1000 < context.get_remaining_time_in_millis() <= 2000
     assert context.memory_limit_in_mb == "128"
     assert "aws_request_id=r" in repr(context)
+
+
+def test_an_error_of_another_provided_package_still_fails(task: Path) -> None:
+    # dateutil ships with the runtime too, but a parse error at import is the handler's own bug.
+    write(task, {"otherlib/__init__.py": "class ParserError(ValueError):\n    pass\n",
+                 "parses.py": "import otherlib\nraise otherlib.ParserError('Unknown string format')\n"})
+
+    verdict = bootstrap.check(spec("parses.handle"))
+
+    assert verdict == {"status": "error", "error": "ParserError: Unknown string format"}
