@@ -34,7 +34,7 @@ COMMANDS = {
     "history": "builder.commands.history:history",
     "diff": "builder.commands.diff:diff",
     "iam-policy": "builder.commands.iam_policy:iam_policy",
-    "invoke": "builder.commands.local:invoke",
+    "invoke": "builder.commands.invoke:invoke",
     "init": "builder.commands.init:init",
     "local": "builder.commands.local:local",
 }
