@@ -8,7 +8,6 @@ import click
 
 from builder.commands.options import Context, json_option
 from builder.commands.output import emit_json
-from builder.config import load_project
 
 if TYPE_CHECKING:
     from builder.local.state import LocalStatus
@@ -26,7 +25,7 @@ def up(obj: Context, as_json: bool) -> None:
     """Start the local AWS for this project (or reuse the running one) and prepare its accounts."""
     from builder.local.lifecycle import local_up
 
-    project = load_project(obj.config, cwd=obj.directory)
+    project = obj.project()
     state = local_up(project)
     if as_json:
         emit_json({"running": True, "endpoint": state.endpoint, "pid": state.pid, "region": state.region})
