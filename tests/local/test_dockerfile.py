@@ -183,7 +183,7 @@ def test_dockerignore_keeps_what_the_install_needs() -> None:
 
 
 @pytest.mark.slow
-def test_a_wheel_builds_from_the_docker_context_with_the_schemas(tmp_path: Path, dockerfile: list[Stage]) -> None:
+def test_a_wheel_builds_from_the_docker_context_with_the_schemas_and_pipelines(tmp_path: Path, dockerfile: list[Stage]) -> None:
     """`pip wheel` (what `pip install .` does first) of the files Docker would send."""
     context = tmp_path / "context"
     copy_context(REPO, context, dockerignore_patterns())
@@ -200,7 +200,10 @@ def test_a_wheel_builds_from_the_docker_context_with_the_schemas(tmp_path: Path,
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "builder/schemas/config.schema.json" in names
     assert "builder/schemas/manifest.schema.json" in names
-    assert "builder/invoke.py" in names and "builder/scaffold.py" in names
+    assert "builder/cli.py" in names and "builder/scaffold.py" in names
+    # relay init writes the tested CI templates from the wheel.
+    assert {"builder/pipelines/github/relay.yml", "builder/pipelines/gitlab/.gitlab-ci.yml",
+            "builder/pipelines/codebuild/buildspec-build.yml"} <= names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "relay = builder.cli:run" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
