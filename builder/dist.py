@@ -26,7 +26,6 @@ from builder.bundle.digest import sha256_file
 from builder.config import Function, Project
 from builder.errors import NotFound, UsageError, VerificationFailed
 from builder.frozen import to_tuple
-from builder.fsutil import atomic_copy, atomic_write_text
 from builder.models import Manifest, bundle_name
 
 INDEX_FILE = "index.json"
@@ -62,6 +61,8 @@ class WrittenBundle:
 
 def write_bundle(folder: Path, built_zip: Path, manifest: Manifest) -> WrittenBundle:
     """Put one bundle's zip and manifest in `folder`, rewriting neither when it already holds them."""
+    from builder.fsutil import atomic_copy, atomic_write_text  # loads zipfile: not on the no-op path
+
     zip_path = folder / zip_name(manifest.bundle_name)
     manifest_path = folder / manifest_name(manifest.bundle_name)
     changed = not (zip_path.is_file() and zip_path.stat().st_size == manifest.zipped_size
@@ -76,6 +77,8 @@ def write_bundle(folder: Path, built_zip: Path, manifest: Manifest) -> WrittenBu
 
 def write_index(project: Project) -> Path:
     """dist/index.json: every bundle of the project present in dist/, layers first."""
+    from builder.fsutil import atomic_write_text  # loads zipfile: not on the no-op path
+
     folder = project.dist_dir
     entries = {}
     for layer_name in project.layers:
