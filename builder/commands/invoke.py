@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -44,10 +45,14 @@ def invoke(obj: Context, function: str, event_source: str | None, timeout: float
     event = read_event(event_source, sys.stdin)
     project = obj.project()
     reporter = reporter_for(as_json)
+    sandbox = obj.sandbox()
+    # With `relay local` up, a handler that calls AWS reaches the sandbox, as relay itself does.
+    host_env = sandbox.child_environment(os.environ) if sandbox is not None else os.environ
     # A release's bundles are fetched into this folder only, and go with it.
     with tempfile.TemporaryDirectory(prefix="relay-release-") as tmp:
         bundle = _published_bundle(project, obj, function, version, Path(tmp), reporter) if version else None
-        outcome = invoke_function(project, function, event=event, timeout=timeout, reporter=reporter, bundle=bundle)
+        outcome = invoke_function(project, function, event=event, timeout=timeout, reporter=reporter, bundle=bundle,
+                                  host_env=host_env)
     if as_json:
         emit_json(outcome.to_json())
         if not outcome.ok:

@@ -14,6 +14,7 @@ import math
 import os
 import tempfile
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,14 +106,19 @@ def invoke_function(
     timeout: float | None = None,
     reporter: Reporter | None = None,
     bundle: FunctionBundle | None = None,
+    host_env: Mapping[str, str] | None = None,
 ) -> Invocation:
     """Run function `name`'s built bundle (or `bundle`) once with `event` (default `{}`); return the outcome.
+
+    The handler reaches AWS as `host_env` (default: this process's
+    environment) says: its credentials, endpoints and region pass through.
 
     Never raises for what the handler does (it is in the outcome); raises
     NotFound when dist/ holds no build of it, VerificationFailed when dist/ is
     inconsistent.
     """
     reporter = reporter or SilentReporter()
+    host_env = os.environ if host_env is None else host_env
     fn = project.function(name)
     bundle = bundle or function_bundle(project, fn)
     runtime = bundle.manifest.runtime
@@ -123,7 +129,7 @@ def invoke_function(
     limit = float(timeout if timeout is not None else fn.timeout)
     request_id = str(uuid.uuid4())
     identity = function_identity(fn.name, handler=bundle.manifest.handler or fn.handler, runtime=runtime,
-                                 memory=fn.memory, host_env=os.environ)
+                                 memory=fn.memory, host_env=host_env)
     with tempfile.TemporaryDirectory(prefix="relay-invoke-") as tmp:
         root = Path(tmp)
         mount = mount_bundles(bundle.zip_path, bundle.layer_zips, root)
@@ -140,7 +146,7 @@ def invoke_function(
             "timeout_ms": int(limit * 1000),
             "context": identity.context_fields(request_id),
         }
-        env = lambda_environment(identity, fn.environment, mount, os.environ, reach_aws=True)
+        env = lambda_environment(identity, fn.environment, mount, host_env, reach_aws=True)
         child = run_child(python.path, root, spec, env, init_limit=INIT_LIMIT_SECONDS, limit=limit)
     invocation = _invocation(fn.name, fn.memory, request_id, limit, child, python.path, notes)
     if invocation.max_memory_mb > invocation.memory_size_mb:

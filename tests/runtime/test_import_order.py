@@ -144,3 +144,22 @@ def test_init_calling_aws_makes_the_check_partial_and_never_reaches_aws(tmp_path
     assert orders["import_check"]["status"] == "partial"
     assert "NoCredentialsError" in orders["import_check"]["note"]
     assert json.loads((root / "dist/orders.manifest.json").read_text())["handler"] == "orders.app.handle"
+
+
+def test_the_handler_reaches_aws_as_the_callers_environment_says(tmp_path: Path, relay) -> None:
+    from builder.config import load_project
+    from builder.runtime.invocation import invoke_function
+
+    code = ("import os\n\n\ndef handle(event, context):\n"
+            "    return {k: os.environ.get(k) for k in ('AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_REGION', 'HOME')}\n")
+    root = make_project(tmp_path / "app", code)
+    assert relay("build", cwd=root).code == 0
+    # What `relay invoke` hands over when `relay local` is up: the sandbox's endpoint and keys.
+    sandbox_env = {"PATH": "/usr/bin:/bin", "HOME": "/home/me", "AWS_ENDPOINT_URL": "http://127.0.0.1:4999",
+                   "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_DEFAULT_REGION": "eu-west-1"}
+
+    outcome = invoke_function(load_project(root / "relay.toml"), "orders", host_env=sandbox_env)
+
+    assert outcome.ok, outcome.error
+    assert outcome.result == {"AWS_ENDPOINT_URL": "http://127.0.0.1:4999", "AWS_ACCESS_KEY_ID": "sandbox",
+                              "AWS_REGION": "eu-west-1", "HOME": None}
