@@ -21,8 +21,9 @@ def promote(obj: Context, version: str, env_name: str, only: tuple[str, ...], dr
             reason: str | None, as_json: bool) -> None:
     """Promote release VERSION to an environment: verify, gate, plan, publish versions, move aliases."""
     from builder.aws.session import RequestCounter
-    from builder.promote.execute import PromoteRequest
+    from builder.commands.render.promote import promote_summary
     from builder.promote.factory import run_promote
+    from builder.promote.promoter import PromoteRequest
 
     project = obj.project()
     request = PromoteRequest(version, only=only, dry_run=dry_run, force=force, reason=reason)
@@ -31,7 +32,7 @@ def promote(obj: Context, version: str, env_name: str, only: tuple[str, ...], dr
     if as_json:
         emit_json(result.to_json())
     else:
-        click.echo(result.summary())
+        click.echo(promote_summary(result))
 
 
 @click.command()
