@@ -32,8 +32,8 @@ _spec.loader.exec_module(conftest)
 from promote_helpers import new_shop  # noqa: E402
 
 from builder.aws.session import RequestCounter  # noqa: E402
-from builder.promote.execute import PromoteRequest  # noqa: E402
 from builder.promote.factory import run_rollback  # noqa: E402
+from builder.promote.promoter import PromoteRequest  # noqa: E402
 from builder.promote.rollback import RollbackRequest  # noqa: E402
 
 

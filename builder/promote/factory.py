@@ -20,8 +20,10 @@ from builder.aws.sts import CallerIdentity, Sts, require_account
 from builder.config import Environment, Project
 from builder.errors import AwsError, ConfigError, NotFound
 from builder.progress import Reporter
+from builder.promote.blobs import BlobSource
 from builder.promote.canary import AlarmWatch, Clock, SystemClock
-from builder.promote.execute import BlobSource, Executor, Promoter, PromoteRequest, PromoteResult
+from builder.promote.executor import Executor
+from builder.promote.promoter import Promoter, PromoteRequest, PromoteResult
 from builder.promote.rollback import RollbackRequest, RollbackResult, RollbackRunner
 from builder.promote.status import ReleaseLookup, StatusReport, collect_status
 from builder.registry.factory import open_store, through, trusted_keys

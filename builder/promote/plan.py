@@ -42,9 +42,6 @@ from builder.promote.state import FunctionState, RemoteState, VersionMark, code_
 from builder.registry.release import Release, ReleaseFunction
 from builder.settings import FunctionSettings, LayerRef, code_settings
 
-# canary.py's name for an alias move (`Plan.moving`), until it imports MoveAlias.
-FunctionAction = MoveAlias
-
 
 def layer_name_in_aws(app: str, layer: str) -> str:
     return f"{app}-{layer}"

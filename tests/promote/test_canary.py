@@ -6,7 +6,7 @@ import pytest
 from promote_helpers import FUNCTIONS
 
 from builder.errors import GateRefused
-from builder.promote.execute import CanaryAborted
+from builder.promote.executor import CanaryAborted
 
 CANARY = 'alarms = ["shop-errors"]\ncanary = { steps = [10, 50], interval = "5m" }\n'
 
