@@ -171,9 +171,11 @@ class S3Bucket:
         part_size = max(self.transfer.part_size, 5 * MiB)
         offsets = list(range(0, size, part_size))
         try:
+            def upload(number: int, offset: int) -> str:
+                return self._upload_part(key, path, upload_id, number, offset, part_size, len(offsets), on_part)
+
             with ThreadPoolExecutor(max_workers=self.transfer.concurrency, thread_name_prefix="relay-part") as pool:
-                etags = list(pool.map(lambda item: self._upload_part(key, path, upload_id, *item, part_size, len(offsets), on_part),
-                                      enumerate(offsets, start=1)))
+                etags = list(pool.map(upload, range(1, len(offsets) + 1), offsets))
             params: dict[str, Any] = {
                 "Bucket": self.name, "Key": key, "UploadId": upload_id,
                 "MultipartUpload": {"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, start=1)]},
