@@ -1,12 +1,13 @@
 """The remote state of one environment: a read-only view the planner works from.
 
 Everything relay needs to know about an account is read here, in parallel,
-through that account's own Lambda seam (`LambdaReader`, which
-`builder.aws.lambda_.LambdaApi` is; this module imports nothing of
-`builder/aws/`, so the planner that reads the view does not either): per function the alias (where it points,
-its canary weights, its description), `$LATEST` and every published version
-with its description and `CodeSha256`; per layer every version with its
-description. Nothing here writes.
+through that account's own Lambda seam: per function the alias (where it
+points, its canary weights, its description), `$LATEST` and every published
+version with its description, `CodeSha256` and settings; per layer every
+version with its description. Nothing here writes. The seam is a protocol
+(`LambdaReader`, which `builder.aws.lambda_.LambdaApi` satisfies): this module
+imports nothing of `builder/aws/`, so the planner that reads the view does not
+either.
 
 What relay writes into descriptions, and reads back (the "marks"):
 
