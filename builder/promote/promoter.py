@@ -23,7 +23,8 @@ from builder.promote.canary import Clock
 from builder.promote.executor import ApplyFailed, Executor
 from builder.promote.gates import GateCheck, check_gates, enforce, failed
 from builder.promote.instructions import Plan
-from builder.promote.ledger import DEFAULT_LEASE, Ledger, succeeded
+from builder.promote.ledger import DEFAULT_LEASE, Ledger
+from builder.promote.ledger_replay import succeeded
 from builder.promote.outcome import close_after_failure, close_after_success
 from builder.promote.plan import layer_name_in_aws, plan_promotion, selected_functions
 from builder.promote.records import FAILED, SUCCEEDED, LedgerRecord
