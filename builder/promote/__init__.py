@@ -2,13 +2,14 @@
 
 Plan, then apply (shared/DESIGN.md, "Promotion"). The pieces:
 
-- `records`: the ledger's frozen records (`LedgerRecord`, `FunctionChange`).
-- `ledger`: the append-only ledger per app and environment in the registry,
-  written with conditional puts; `live_state` / `previous_state` replay it.
-- `gates`: pure checks of `requires` and `soak` from the required
-  environment's ledger; `enforce` turns failures into `GateRefused`.
-- `diff`: what changed between two releases (`relay diff`).
-- `iam`: least-privilege policy documents (`relay iam-policy`).
-- remote state, planner, executor, canary, rollback and status read and
-  change the Lambda side.
+- `state`: the read-only view of one environment (functions, versions, aliases, layers).
+- `plan`: the pure planner; `instructions`: the typed plan it returns.
+- `executor`: applies a plan (prepare every function, then move aliases);
+  `canary`: alias moves in weighted steps; `blobs`: verified code bytes.
+- `promoter`: `relay promote` (verify, gates, plan, apply, record); `rollback`, `status`.
+- `gates`: requires, soak and alarms in one shape, and the one `--force --reason` rule.
+- `ledger`: the append-only store per app and environment (conditional puts, leases);
+  `ledger_replay` reads what was live from it; `history` pairs its records for people;
+  `records`: its frozen records; `outcome`: closing a run's record.
+- `factory`: wires sessions, stores and clocks for the commands.
 """

@@ -28,7 +28,6 @@ from builder.aws.lambda_ import AliasConfig, LambdaApi
 from builder.progress import Reporter, SilentReporter
 from builder.promote.gates import AlarmsGate
 from builder.promote.instructions import MoveAlias, Plan
-from builder.promote.records import GateResult
 
 # How often alarms are polled during a canary step.
 POLL_SECONDS = 10
@@ -58,12 +57,6 @@ class AlarmFired(Exception):
         self.alarm = alarm
         self.step = step
 
-
-class AlarmWatch(AlarmsGate):
-    """The old name of `AlarmsGate`, kept for promote/factory.py and execute.py until they adopt it (issue 8)."""
-
-    def gate_checks(self) -> list[GateResult]:
-        return list(self.check())
 
 
 def watch(clock: Clock, alarms: AlarmsGate, seconds: int, *, step: int, poll: int = POLL_SECONDS) -> None:

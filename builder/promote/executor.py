@@ -34,7 +34,8 @@ from builder.errors import AwsError, GateRefused, LimitExceeded, NotFound, Relay
 from builder.lambda_records import FunctionConfig
 from builder.progress import Reporter, SilentReporter
 from builder.promote.blobs import BlobSource
-from builder.promote.canary import AlarmFired, AlarmWatch, AliasMover, Clock, SystemClock
+from builder.promote.canary import AlarmFired, AliasMover, Clock, SystemClock
+from builder.promote.gates import AlarmsGate
 from builder.promote.instructions import (
     CreateFunction,
     FunctionPlan,
@@ -112,7 +113,7 @@ class Executor:
         lam: LambdaApi,
         *,
         blobs: BlobSource | None,
-        alarms: AlarmWatch,
+        alarms: AlarmsGate,
         clock: Clock | None = None,
         reporter: Reporter | None = None,
         deploy_bucket: S3Bucket | None = None,

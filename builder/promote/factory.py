@@ -21,8 +21,9 @@ from builder.config import Environment, Project
 from builder.errors import AwsError, ConfigError, NotFound
 from builder.progress import Reporter
 from builder.promote.blobs import BlobSource
-from builder.promote.canary import AlarmWatch, Clock, SystemClock
+from builder.promote.canary import Clock, SystemClock
 from builder.promote.executor import Executor
+from builder.promote.gates import AlarmsGate
 from builder.promote.promoter import Promoter, PromoteRequest, PromoteResult
 from builder.promote.rollback import RollbackRequest, RollbackResult, RollbackRunner
 from builder.promote.status import ReleaseLookup, StatusReport, collect_status
@@ -98,7 +99,7 @@ def create_executor(
     return Executor(
         access.lam,
         blobs=BlobSource(store) if store is not None else None,
-        alarms=AlarmWatch(access.cloudwatch, access.env.alarms),
+        alarms=AlarmsGate(access.cloudwatch, access.env.alarms),
         clock=clock or SystemClock(),
         reporter=reporter,
         deploy_bucket=access.deploy_bucket,

@@ -227,20 +227,3 @@ class Override:
         """Raise GateRefused naming every refused gate, unless forced."""
         if failed(results) and not self.force:
             raise GateRefused(refusal_message(results))
-
-
-# -- kept for builder/promote/execute.py until it adopts the API above (issue 8); remove then ---------
-
-GateCheck = GateResult
-
-
-def check_gates(env: Environment, *, digests: Mapping[str, str], artifact: str,
-                required_records: Sequence[LedgerRecord] | None, now: dt.datetime) -> list[GateResult]:
-    """The ledger gates (requires, soak) of `env`: `evaluate(gates_for(env), GateContext(...))`."""
-    context = GateContext(digests, artifact, now, required_records)
-    return list(evaluate(gates_for(env), context))
-
-
-def enforce(checks: Sequence[GateResult], *, force: bool, reason: str | None) -> None:
-    """`Override(force, reason).enforce(checks)`."""
-    Override(force, reason).enforce(checks)

@@ -39,7 +39,6 @@ from builder import schemas
 from builder.aws.errors import PreconditionFailed
 from builder.errors import RaceLost, VerificationFailed
 from builder.promote.gates import Override
-from builder.promote.ledger_replay import succeeded as succeeded  # re-exported for promote/execute.py until rewired
 from builder.promote.records import (
     REFUSED,
     STARTED,

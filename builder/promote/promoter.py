@@ -16,18 +16,18 @@ import attrs
 
 from builder.aws.lambda_ import LambdaApi
 from builder.config import Environment, Project
-from builder.errors import AwsError, GateRefused, NotFound, UsageError, VerificationFailed
+from builder.errors import AwsError, GateRefused, NotFound, VerificationFailed
 from builder.frozen import to_tuple
 from builder.progress import Reporter, SilentReporter
 from builder.promote.canary import Clock
 from builder.promote.executor import ApplyFailed, Executor
-from builder.promote.gates import GateCheck, check_gates, enforce, failed
+from builder.promote.gates import GateContext, Override, evaluate, failed, gates_for
 from builder.promote.instructions import Plan
 from builder.promote.ledger import DEFAULT_LEASE, Ledger
 from builder.promote.ledger_replay import succeeded
 from builder.promote.outcome import close_after_failure, close_after_success
 from builder.promote.plan import layer_name_in_aws, plan_promotion, selected_functions
-from builder.promote.records import FAILED, SUCCEEDED, LedgerRecord
+from builder.promote.records import FAILED, SUCCEEDED, GateResult, LedgerRecord
 from builder.promote.state import read_state
 from builder.registry.catalog import Catalog
 from builder.registry.release import Release, ReleaseFunction
@@ -50,7 +50,7 @@ class PromoteRequest:
 class PromoteResult:
     status: str  # "planned" (dry run) | "unchanged" | "succeeded"
     plan: Plan
-    gates: tuple[GateCheck, ...] = attrs.field(default=(), converter=to_tuple)
+    gates: tuple[GateResult, ...] = attrs.field(default=(), converter=to_tuple)
     forced: bool = False
     versions: Mapping[str, str] = attrs.field(factory=dict)
     record: LedgerRecord | None = None
@@ -103,13 +103,13 @@ class Promoter:
         self.ledger = Ledger(store, project.name, env.name, clock=self.clock.now)
 
     def promote(self, request: PromoteRequest) -> PromoteResult:
-        self._check_override(request)
+        override = Override(request.force, request.reason)  # --force needs --reason, before anything is read
         release, checks_passed = self._verified_release(request)
         selected = selected_functions(release, request.only)
         gates = self._gates(release, selected)
-        forced = bool(failed(gates)) and request.force
+        forced = override.overrides(gates)
         if not request.dry_run:
-            self._enforce(gates, request)
+            self._enforce(gates, override, request)
         plan = self._plan(release, request.only)
         if request.dry_run:
             return PromoteResult("planned", plan, gates, forced, verified_checks=checks_passed)
@@ -117,15 +117,9 @@ class Promoter:
             self.reporter.note(f"{release.app}@{release.version} is already live in {self.env.name}: nothing to do")
             live = {f.function: f.target_version for f in plan.functions if f.target_version}
             return PromoteResult("unchanged", plan, gates, forced, versions=live, verified_checks=checks_passed)
-        return self._apply(plan, gates, forced, request, checks_passed)
+        return self._apply(plan, gates, override if forced else None, checks_passed)
 
     # -- steps ---------------------------------------------------------------------------------------
-
-    def _check_override(self, request: PromoteRequest) -> None:
-        """--force needs --reason (before anything is read)."""
-        if request.force and not (request.reason or "").strip():
-            raise UsageError("--force needs --reason TEXT",
-                             hint="Say why the gates are overridden; the reason is recorded in the ledger.")
 
     def _verified_release(self, request: PromoteRequest) -> tuple[Release, int]:
         app, version = self.project.name, request.version
@@ -150,25 +144,22 @@ class Promoter:
             raise
         return after.release, len(report.checks)
 
-    def _gates(self, release: Release, selected: Sequence[ReleaseFunction]) -> list[GateCheck]:
-        checks: list[GateCheck] = []
+    def _gates(self, release: Release, selected: Sequence[ReleaseFunction]) -> tuple[GateResult, ...]:
+        records = None
         if self.env.requires:
             try:
                 records = Ledger(self.store, self.project.name, self.env.requires).records()
             except (AwsError, NotFound, VerificationFailed) as exc:
                 self.reporter.note(f"the ledger of {self.env.requires} could not be read: {exc.message}")
-                records = None
-            checks += check_gates(self.env, digests={f.name: f.sha256 for f in selected}, artifact=release.version,
-                                  required_records=records, now=self.clock.now())
-        checks += self.executor.alarms.gate_checks()
-        return checks
+        context = GateContext({f.name: f.sha256 for f in selected}, release.version, self.clock.now(), records)
+        return evaluate(gates_for(self.env, alarms=self.executor.alarms), context)
 
-    def _enforce(self, gates: list[GateCheck], request: PromoteRequest) -> None:
+    def _enforce(self, gates: tuple[GateResult, ...], override: Override, request: PromoteRequest) -> None:
         try:
-            enforce(gates, force=request.force, reason=request.reason)
+            override.enforce(gates)
         except GateRefused as exc:
             self.ledger.refuse(event="promote", actor=self.actor, from_version=self._live_version(),
-                               to_version=request.version, reason=exc.message)
+                               to_version=request.version, reason=exc.message, gates=gates)
             raise
 
     def _live_version(self) -> str | None:
@@ -188,11 +179,14 @@ class Promoter:
                            functions=functions, layers=layers)
         return plan_promotion(self.project, self.env, release, state, only=only)
 
-    def _apply(self, plan: Plan, gates: list[GateCheck], forced: bool, request: PromoteRequest,
+    def _apply(self, plan: Plan, gates: tuple[GateResult, ...], override: Override | None,
                checks_passed: int) -> PromoteResult:
+        """Open the ledger record (with the overridden gates and the reason when forced), apply, close it."""
+        forced = override is not None
         opened = self.ledger.open(event="promote", actor=self.actor, from_version=plan.from_version,
                                   to_version=plan.to_version, changes=plan.changes(),
-                                  reason=(request.reason or "") if forced else "", forced=forced, lease=lease_for(self.env))
+                                  reason=override.reason if override else "", forced=forced, lease=lease_for(self.env),
+                                  gates=gates if forced else ())
         self.reporter.step(f"ledger seq {opened.seq}: promoting {plan.app}@{plan.to_version} to {plan.env}")
         try:
             applied = self.executor.apply(plan)
