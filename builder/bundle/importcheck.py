@@ -18,7 +18,7 @@ from builder.errors import BuildFailed
 from builder.runtime.check import INIT_LIMIT_SECONDS, ImportVerdict, Status, check_import, model_fingerprint
 from builder.runtime.interpreter import host_architecture
 
-__all__ = ["ImportCheck", "check_handler", "host_architecture", "model_fingerprint"]
+__all__ = ["ImportCheck", "check_handler", "model_fingerprint"]
 
 
 @attrs.frozen

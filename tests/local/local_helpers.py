@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from builder.bundle.importcheck import host_architecture
+from builder.runtime.interpreter import host_architecture
 
 RUNTIME = "python3.12"
 # A function built for the other architecture than this machine's.
