@@ -32,6 +32,7 @@ RUNTIMES: dict[str, LambdaRuntime] = {
         LambdaRuntime("python3.11", "3.11", (2, 26), "Amazon Linux 2"),
         LambdaRuntime("python3.12", "3.12", (2, 34), "Amazon Linux 2023"),
         LambdaRuntime("python3.13", "3.13", (2, 34), "Amazon Linux 2023"),
+        LambdaRuntime("python3.14", "3.14", (2, 34), "Amazon Linux 2023"),
     )
 }
 
