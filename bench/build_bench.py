@@ -20,81 +20,46 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import glob
-import hashlib
 import json
 import os
 import platform
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-EXAMPLE = REPO / "examples" / "shop"
-RESULTS = BENCH / "results"
-SAM_VENV = BENCH / ".venv-sam"
-SAM_VERSION = "1.170.0"
-COMMAND_TIMEOUT = 1800
+from harness import (
+    REPO,
+    VARIANTS,
+    Outcome,
+    Runner,
+    ToolFailed,
+    bench_env,
+    changed,
+    ensure_sam,
+    identical,
+    medians,
+    pip_zip_version,
+    python_for_runtime,
+    ratio,
+    ratio_lines,
+    results_path,
+    sam_bundles,
+    sam_command,
+    sam_version,
+    sha256_file,
+    version,
+    warn_if_loaded,
+)
 
-# Build N runs under the Nth variant, so two consecutive cold builds differ in
-# everything that must not matter: folder, umask, TZ and file mtimes (fresh copy).
-VARIANTS = ({"umask": 0o022, "tz": "UTC"}, {"umask": 0o002, "tz": "Asia/Tokyo"})
+EXAMPLE = REPO / "examples" / "shop"
 EDITED_FUNCTION = "orders"
 
 sys.path.insert(0, str(REPO))
-from builder.config import Project, load_project  # noqa: E402  (after the path is set)
-
-
-class ToolFailed(Exception):
-    """A tool's command failed; the benchmark goes on with the other tools."""
-
-
-# --------------------------------------------------------------------------- running
-
-
-@dataclass
-class Runner:
-    """Runs timed commands, keeping each one's output in a log file."""
-
-    logs: Path
-    base_env: dict[str, str]
-
-    def run(self, label: str, cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None,
-            umask: int = 0o022) -> float:
-        log = self.logs / f"{label}.log"
-        started = time.perf_counter()
-        with open(log, "wb") as out:
-            try:
-                proc = subprocess.run(cmd, cwd=cwd, env={**self.base_env, **(env or {})}, stdout=out,
-                                      stderr=subprocess.STDOUT, umask=umask, timeout=COMMAND_TIMEOUT)
-            except FileNotFoundError as exc:
-                raise ToolFailed(f"{label}: cannot run {cmd[0]}: {exc.strerror}") from None
-            except subprocess.TimeoutExpired:
-                raise ToolFailed(f"{label}: timed out after {COMMAND_TIMEOUT} s (log: {log})") from None
-        elapsed = time.perf_counter() - started
-        if proc.returncode != 0:
-            raise ToolFailed(f"{label}: `{' '.join(cmd[:3])} ...` exited {proc.returncode}\n{_tail(log)}")
-        return elapsed
-
-
-def _tail(log: Path, lines: int = 12) -> str:
-    text = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    useful = [line for line in text if "is ignored: it is neither a file nor a directory" not in line]
-    return "\n".join("    | " + line for line in useful[-lines:])
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from builder.bundle.platform import python_version  # noqa: E402  (after the path is set)
+from builder.config import Project, load_project  # noqa: E402
 
 
 def fresh_copy(dest: Path, locks: dict[str, bytes]) -> Path:
@@ -200,7 +165,7 @@ class Relay(Tool):
         return {str(p.relative_to(dist)): sha256_file(p) for p in sorted(dist.rglob("*.zip"))}
 
     def versions(self) -> str:
-        return _version([str(self.binary), "--version"])
+        return version([str(self.binary), "--version"])
 
 
 @dataclass
@@ -215,29 +180,13 @@ class Sam(Tool):
         return {"SAM_CLI_TELEMETRY": "0"}
 
     def command(self, step: str, copy: Path) -> list[str]:
-        sam = [str(SAM_VENV / "bin" / "sam"), "build", "--template-file", "template.yaml"]
-        return sam if step == "cold" else [*sam, "--cached"]
+        return sam_command(cached=step != "cold")
 
     def bundles(self, copy: Path) -> dict[str, str]:
-        # `sam build` leaves folders; zip them with SAM's own zipper, as
-        # `sam package`/`sam deploy` would upload them (not timed).
-        build = copy / ".aws-sam" / "build"
-        out = copy.parent / "sam-zips"
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir()
-        folders = sorted(p for p in build.iterdir() if p.is_dir())
-        script = (
-            "import sys\n"
-            "from samcli.lib.package.utils import make_zip_with_lambda_permissions as z\n"
-            "for src in sys.argv[2:]:\n"
-            "    z(sys.argv[1] + '/' + src.rsplit('/', 1)[1], src)\n"
-        )
-        subprocess.run([str(SAM_VENV / "bin" / "python"), "-c", script, str(out), *map(str, folders)],
-                       check=True, capture_output=True)
-        return {p.name: sha256_file(p) for p in sorted(out.glob("*.zip"))}
+        return sam_bundles(copy)
 
     def versions(self) -> str:
-        return _version([str(SAM_VENV / "bin" / "sam"), "--version"])
+        return sam_version()
 
 
 @dataclass
@@ -255,16 +204,7 @@ class PipZip(Tool):
         return {p.name: sha256_file(p) for p in sorted((copy / "build").glob("*.zip"))}
 
     def versions(self) -> str:
-        return _version([sys.executable, "-m", "pip", "--version"]).split(" from ")[0] + " + " + \
-            _version(["zip", "-v"]).splitlines()[1].strip()
-
-
-def _version(cmd: list[str]) -> str:
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unavailable"
-    return (proc.stdout or proc.stderr).strip() or "unavailable"
+        return pip_zip_version()
 
 
 # --------------------------------------------------------------------------- SAM inputs
@@ -362,7 +302,7 @@ def pip_zip_script(project: Project, locks: dict[str, bytes]) -> str:
             return []
         machine = "aarch64" if arch == "arm64" else "x86_64"
         return [f"{pip} -r {lock_rel} --target {target} --platform manylinux2014_{machine} "
-                f"--implementation cp --python-version {project.python_version} --only-binary=:all:"]
+                f"--implementation cp --python-version {python_version(project.runtime)} --only-binary=:all:"]
 
     def lock_of(requirements: Path | None) -> str | None:
         return str(requirements.relative_to(project.root).with_suffix(".txt")) if requirements else None
@@ -385,49 +325,7 @@ def pip_zip_script(project: Project, locks: dict[str, bytes]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------- SAM venv
-
-
-def ensure_sam(runner: Runner) -> None:
-    """bench/.venv-sam with aws-sam-cli pinned, created on first use."""
-    sam = SAM_VENV / "bin" / "sam"
-    if sam.exists() and SAM_VERSION in _version([str(sam), "--version"]):
-        return
-    print(f"creating {SAM_VENV.relative_to(REPO)} with aws-sam-cli=={SAM_VERSION} (once) ...", file=sys.stderr)
-    if not (SAM_VENV / "bin" / "python").exists():
-        runner.run("sam-venv", [sys.executable, "-m", "venv", str(SAM_VENV)], cwd=BENCH)
-    runner.run("sam-install", [str(SAM_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                               f"aws-sam-cli=={SAM_VERSION}"], cwd=BENCH)
-
-
-def python_for_runtime(version: str) -> Path | None:
-    """The folder holding a working pythonX.Y: SAM's python builder runs the runtime's Python from PATH.
-
-    A pyenv shim named python3.12 sits on PATH but fails unless that version is
-    selected, so each candidate is run before it is trusted.
-    """
-    candidates = [shutil.which(f"python{version}")]
-    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")),
-                         reverse=True)
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                               capture_output=True, text=True)
-        if probe.returncode == 0 and probe.stdout.strip() == version:
-            return Path(candidate).parent
-    return None
-
-
 # --------------------------------------------------------------------------- the benchmark
-
-
-@dataclass
-class Outcome:
-    times: dict[str, list[float]] = field(default_factory=dict)
-    cold_bundles: list[dict[str, str]] = field(default_factory=list)
-    edit_changed: list[list[str]] = field(default_factory=list)
-    noop_changed: list[list[str]] = field(default_factory=list)
-    variants: list[dict] = field(default_factory=list)
-    error: str | None = None
 
 
 def run_tool_once(tool: Tool, runner: Runner, project: Project, locks: dict[str, bytes], folder: Path,
@@ -460,35 +358,14 @@ def run_tool_once(tool: Tool, runner: Runner, project: Project, locks: dict[str,
         before = after
 
 
-def changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
-
-
-def identical(runs: list[dict[str, str]]) -> dict:
-    """Whether every cold build gave the same zip for every bundle."""
-    if len(runs) < 2:
-        return {"identical": None, "differing": [], "note": "needs --repeat >= 2"}
-    names = sorted(set().union(*runs))
-    differing = [n for n in names if len({run.get(n) for run in runs}) > 1]
-    return {"identical": not differing, "differing": differing, "bundles": len(names)}
-
-
-def medians(outcome: Outcome) -> dict[str, float]:
-    return {step: statistics.median(values) for step, values in outcome.times.items()}
-
-
 def ratios(med: dict[str, dict[str, float]]) -> dict[str, float | None]:
-    def ratio(tool_a: str, step_a: str, tool_b: str, step_b: str) -> float | None:
-        a, b = med.get(tool_a, {}).get(step_a), med.get(tool_b, {}).get(step_b)
-        return round(a / b, 3) if a is not None and b else None
-
     return {
-        "cold relay/sam": ratio("relay", "cold", "sam", "cold"),
-        "no-op relay/sam --cached": ratio("relay", "noop", "sam", "noop"),
-        "one-function relay/sam --cached": ratio("relay", "one_function", "sam", "one_function"),
-        "cold relay/pip": ratio("relay", "cold", "pip", "cold"),
-        "no-op relay/pip (pip always rebuilds all)": ratio("relay", "noop", "pip", "cold"),
-        "one-function relay/pip (pip always rebuilds all)": ratio("relay", "one_function", "pip", "cold"),
+        "cold relay/sam": ratio(med, "relay", "cold", "sam", "cold"),
+        "no-op relay/sam --cached": ratio(med, "relay", "noop", "sam", "noop"),
+        "one-function relay/sam --cached": ratio(med, "relay", "one_function", "sam", "one_function"),
+        "cold relay/pip": ratio(med, "relay", "cold", "pip", "cold"),
+        "no-op relay/pip (pip always rebuilds all)": ratio(med, "relay", "noop", "pip", "cold"),
+        "one-function relay/pip (pip always rebuilds all)": ratio(med, "relay", "one_function", "pip", "cold"),
     }
 
 
@@ -515,12 +392,7 @@ def render(tools: list[Tool], outcomes: dict[str, Outcome], med: dict[str, dict[
         r = repro.get(n, {})
         cells.append(f"{'FAILED' if outcomes[n].error else {True: 'yes', False: 'NO', None: 'n/a'}[r.get('identical')]:>16}")
     lines.append(f"{'identical zips, two cold builds':<44}" + "".join(cells))
-    lines += ["", f"{'ratio':<48}{'value':>8}{'target':>10}"]
-    for key, value in rat.items():
-        target = TARGETS.get(key)
-        verdict = "" if value is None or target is None else ("  ok" if value <= target else "  MISSED")
-        shown = f"{value:>8.3f}" if value is not None else f"{'n/a':>8}"
-        lines.append(f"{key:<48}{shown}{('<= ' + str(target)) if target else '':>10}{verdict}")
+    lines += ["", *ratio_lines(rat, TARGETS)]
     for n in names:
         o = outcomes[n]
         if o.edit_changed:
@@ -532,16 +404,6 @@ def render(tools: list[Tool], outcomes: dict[str, Outcome], med: dict[str, dict[
         if o.error:
             lines.append(f"{n}: FAILED: {o.error.splitlines()[0]}")
     return "\n".join(lines)
-
-
-def results_path(now: dt.datetime) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{now:%Y-%m-%d}.json"
-    n = 2
-    while path.exists():
-        path = RESULTS / f"{now:%Y-%m-%d}-{n}.json"
-        n += 1
-    return path
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -565,11 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     project = load_project(EXAMPLE / "relay.toml")
     work = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     (work / "logs").mkdir()
-    py_dir = python_for_runtime(project.python_version)
-    base_env = {k: v for k, v in os.environ.items() if k not in ("RELAY_CACHE_DIR", "SOURCE_DATE_EPOCH")}
-    # One PATH for all three tools, with the runtime's Python first (SAM needs it; relay finds it anyway).
-    base_env["PATH"] = os.pathsep.join([str(py_dir)] if py_dir else []) + os.pathsep + base_env.get("PATH", "")
-    runner = Runner(work / "logs", base_env)
+    py_dir = python_for_runtime(python_version(project.runtime))
+    runner = Runner(work / "logs", bench_env(py_dir))
     try:
         return _bench(args, project, work, runner, py_dir)
     finally:
@@ -580,11 +439,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _bench(args: argparse.Namespace, project: Project, work: Path, runner: Runner, py_dir: Path | None) -> int:
-    load_before = os.getloadavg()
-    if load_before[0] > (os.cpu_count() or 1):
-        # Other work competes for the CPUs: parallel builds suffer most, so ratios shift too.
-        print(f"note: load average {load_before[0]:.1f} on {os.cpu_count()} CPUs; timings will be noisy",
-              file=sys.stderr)
+    load_before = warn_if_loaded()
     locks, lock_source = prepare_locks(project, runner, args.relay, work)
     wanted = [name.strip() for name in args.tools.split(",") if name.strip()]
     catalogue: dict[str, Tool] = {
@@ -602,7 +457,7 @@ def _bench(args: argparse.Namespace, project: Project, work: Path, runner: Runne
     if "sam" in wanted:
         try:
             if py_dir is None:
-                raise ToolFailed(f"no python{project.python_version} found on PATH or in ~/.pyenv/versions")
+                raise ToolFailed(f"no python{python_version(project.runtime)} found on PATH or in ~/.pyenv/versions")
             ensure_sam(runner)
         except ToolFailed as exc:
             outcomes["sam"].error = str(exc)
