@@ -22,6 +22,8 @@ from builder.settings import FunctionSettings
 
 CONFIG_FILE = "relay.toml"
 PYPROJECT = "pyproject.toml"
+PINS_FILES = ("uv.lock", "poetry.lock")  # the app's own locks that `pins` may name
+LOCKS_FOLDER = "locks"  # next to the config: the locks of requirements declared in a pyproject.toml
 DEFAULT_ARCH = "x86_64"
 DEFAULT_ALIAS = "live"
 DEFAULT_EXCLUDE = (
@@ -58,7 +60,10 @@ class Function:
     name: str
     source: Path
     settings: FunctionSettings  # what is deployed besides the code; its layers are the release's (by digest)
-    requirements: Path | None = None
+    requirements: Path | None = None  # a requirements .in, or a pyproject.toml
+    requirements_group: str | None = None  # "pyproject.toml#group": that group's requirements
+    pins: Path | None = None  # the app's uv.lock or poetry.lock, whose versions constrain the resolution
+    lock: Path | None = None  # where relay's hashed lock lives (set whenever requirements is)
     layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # config names of its layers
     role: str | None = None
     function_name: str = ""  # the Lambda function's name in every account
@@ -103,7 +108,10 @@ class Function:
 @attrs.frozen
 class Layer:
     name: str
-    requirements: Path | None = None
+    requirements: Path | None = None  # as on Function
+    requirements_group: str | None = None
+    pins: Path | None = None
+    lock: Path | None = None
     packages: tuple[Path, ...] = attrs.field(default=(), converter=to_tuple)
     description: str = ""
 
@@ -259,6 +267,7 @@ def _project(doc: dict, config_file: Path) -> Project:
     functions = {name: _function(name, spec, root, arch, app["name"], app["runtime"]) for name, spec in doc["functions"].items()}
     _check_references(functions, layers, config_file)
     _check_paths(functions, layers, config_file)
+    _check_shared_locks(functions, layers, config_file)
     environments = {name: _environment(name, spec) for name, spec in doc.get("environments", {}).items()}
     _check_environments(environments, config_file)
     return Project(
@@ -285,7 +294,7 @@ def _function(name: str, spec: dict, root: Path, default_arch: str, app: str, ru
             handler=spec["handler"], runtime=runtime, architecture=spec.get("architecture", default_arch),
             **{key: spec[key] for key in SETTINGS_KEYS if key in spec},
         ),
-        requirements=root / spec["requirements"] if "requirements" in spec else None,
+        **_dependencies(spec, root, "function", name),
         layers=spec.get("layers", ()),
         role=spec.get("role"),
     )
@@ -294,10 +303,35 @@ def _function(name: str, spec: dict, root: Path, default_arch: str, app: str, ru
 def _layer(name: str, spec: dict, root: Path) -> Layer:
     return Layer(
         name=name,
-        requirements=root / spec["requirements"] if "requirements" in spec else None,
+        **_dependencies(spec, root, "layer", name),
         packages=tuple(root / p for p in spec.get("packages", ())),
         description=spec.get("description", ""),
     )
+
+
+def _dependencies(spec: dict, root: Path, kind: str, name: str) -> dict:
+    """`requirements` (`pyproject.toml#group` split in two), `pins` and where the lock lives.
+
+    A `.in` locks to the `.txt` next to it; a pyproject, which may serve several
+    targets, to `locks/<kind>-<name>.txt` next to the config; `lock` overrides both.
+    """
+    declared = spec.get("requirements")
+    file, _, group = declared.partition("#") if declared else ("", "", "")
+    requirements = root / file if file else None
+    if "lock" in spec:
+        lock: Path | None = root / spec["lock"]
+    elif requirements is None:
+        lock = None
+    elif requirements.suffix == ".in":
+        lock = requirements.with_suffix(".txt")
+    else:
+        lock = root / LOCKS_FOLDER / f"{kind}-{name}.txt"
+    return {
+        "requirements": requirements,
+        "requirements_group": group or None,
+        "pins": root / spec["pins"] if "pins" in spec else None,
+        "lock": lock,
+    }
 
 
 def _registry(spec: dict, root: Path) -> Registry:
@@ -360,13 +394,54 @@ def _check_references(functions: dict[str, Function], layers: dict[str, Layer], 
 def _check_paths(functions: dict[str, Function], layers: dict[str, Layer], config_file: Path) -> None:
     for fn in functions.values():
         _must_exist(fn.source, f"functions.{fn.name}.source", config_file, folder=True)
-        if fn.requirements:
-            _must_exist(fn.requirements, f"functions.{fn.name}.requirements", config_file)
+        _check_dependencies(fn, f"functions.{fn.name}", config_file)
     for layer in layers.values():
-        if layer.requirements:
-            _must_exist(layer.requirements, f"layers.{layer.name}.requirements", config_file)
+        _check_dependencies(layer, f"layers.{layer.name}", config_file)
         for index, package in enumerate(layer.packages):
             _must_exist(package, f"layers.{layer.name}.packages[{index}]", config_file, folder=True)
+
+
+def _check_dependencies(owner: Function | Layer, key: str, config_file: Path) -> None:
+    """`requirements` names a `.in` or a pyproject.toml (`#group` only there); `pins` a uv.lock or poetry.lock."""
+    name = config_file.name
+    if owner.requirements is None:
+        if owner.pins or owner.lock:
+            extra = "pins" if owner.pins else "lock"
+            raise ConfigError(f"{name}: {key}.{extra}: set without requirements",
+                              hint=f"Add {key}.requirements (a requirements .in or pyproject.toml), or remove {extra}.")
+        return
+    _must_exist(owner.requirements, f"{key}.requirements", config_file)
+    is_pyproject = owner.requirements.name == PYPROJECT
+    if not is_pyproject and owner.requirements.suffix != ".in":
+        raise ConfigError(f"{name}: {key}.requirements: unsupported file {owner.requirements.name!r}",
+                          hint='Name a requirements .in file, or pyproject.toml (optionally "pyproject.toml#group").')
+    if owner.requirements_group and not is_pyproject:
+        raise ConfigError(f"{name}: {key}.requirements: #{owner.requirements_group}: a group applies to pyproject.toml only",
+                          hint="Name the group's file itself, or move the requirements into pyproject.toml.")
+    if owner.pins:
+        _must_exist(owner.pins, f"{key}.pins", config_file)
+        if owner.pins.name not in PINS_FILES:
+            raise ConfigError(f"{name}: {key}.pins: unsupported file {owner.pins.name!r}",
+                              hint=f"pins names the app's own lock: {' or '.join(PINS_FILES)}.")
+    if owner.lock and owner.lock.resolve() in (owner.requirements.resolve(), owner.pins and owner.pins.resolve()):
+        raise ConfigError(f"{name}: {key}.lock: would overwrite its own input {owner.lock.name}",
+                          hint="Choose another path for relay's lock, e.g. locks/<name>.txt.")
+
+
+def _check_shared_locks(functions: dict[str, Function], layers: dict[str, Layer], config_file: Path) -> None:
+    """Two targets may share a lock only when they lock the same thing (a shared `.in`)."""
+    owners: dict[Path, tuple[str, tuple]] = {}
+    named: list[tuple[str, Function | Layer]] = [*((f"functions.{f.name}", f) for f in functions.values()),
+                                                 *((f"layers.{lay.name}", lay) for lay in layers.values())]
+    for key, owner in named:
+        if owner.lock is None:
+            continue
+        inputs = (owner.requirements, owner.requirements_group, owner.pins)
+        first = owners.setdefault(owner.lock.resolve(), (key, inputs))
+        if first[1] != inputs:
+            shown = os.path.relpath(owner.lock, config_file.parent)
+            raise ConfigError(f"{config_file.name}: {first[0]} and {key} would both write {shown} from different inputs",
+                              hint=f"Give one of them its own lock: {key}.lock = \"locks/<name>.txt\".")
 
 
 def _must_exist(path: Path, key: str, config_file: Path, *, folder: bool = False) -> None:

@@ -40,7 +40,8 @@ from builder.bundle.zipwriter import BundleStats, ZipEntry, collect_tree, contri
 from builder.config import Project
 from builder.errors import BuildFailed, LockStale, RelayError
 from builder.frozen import to_tuple
-from builder.lock.lockfile import LockFile, input_sha256, lock_path_for, read_lock
+from builder.lock.lockfile import LockFile, read_lock
+from builder.lock.targets import lock_target_of
 from builder.models import GitInfo, LayerRef, LockInfo, Manifest
 from builder.paths import cache_dir
 from builder.progress import Reporter, SilentReporter
@@ -254,14 +255,15 @@ class _Builder:
     # -- steps ----------------------------------------------------------------------------------
 
     def _lock(self, target: Target) -> LockFile | None:
-        if target.requirements is None:
+        locked = lock_target_of(self.project, target.kind, target.name)
+        if locked is None:
             return None
-        lock_path = lock_path_for(target.requirements)
+        lock_path = locked.lock
         if not lock_path.is_file():
-            raise LockStale(f"{target.label}: no lock for {self._rel(target.requirements)}")
+            raise LockStale(f"{target.label}: no lock for {locked.reference(self.project.root)}")
         lock = read_lock(lock_path)
-        if lock.input_sha256 != input_sha256(target.requirements):
-            raise LockStale(f"{target.label}: {self._rel(lock_path)} is stale: {target.requirements.name} changed")
+        if lock.input_sha256 != locked.input_sha256():
+            raise LockStale(f"{target.label}: {self._rel(lock_path)} is stale: {locked.what_changed(self.project.root)}")
         if lock.runtime and lock.runtime != self.project.runtime:
             raise LockStale(f"{target.label}: {self._rel(lock_path)} was resolved for {lock.runtime}, not {self.project.runtime}")
         return lock

@@ -258,6 +258,11 @@ def input_sha256(in_path: Path) -> str:
     return digest.hexdigest()
 
 
+def includes(in_path: Path) -> list[tuple[str, Path]]:
+    """(`-r base.in`, path) for every file `in_path` includes with -r/-c, recursively."""
+    return _includes(in_path, {in_path.resolve()})
+
+
 def _includes(in_path: Path, seen: set[Path]) -> list[tuple[str, Path]]:
     """(`-r base.in`, path) for every file `in_path` includes, depth first."""
     found: list[tuple[str, Path]] = []

@@ -40,6 +40,11 @@ class CompileRequest:
     runtime: str
     architecture: str
     upgrade: bool
+    constraints: str | None = None  # a constraints file (the app's pins), passed with -c
+
+    @property
+    def constraint_options(self) -> list[str]:
+        return ["--constraint", self.constraints] if self.constraints else []
 
 
 class Resolver(Protocol):
@@ -110,6 +115,7 @@ class PipToolsResolver:
                 [self.interpreter, "-m", "piptools", "compile", "--generate-hashes", "--allow-unsafe",
                  "--strip-extras", "--no-emit-index-url", "--no-emit-trusted-host", "--no-emit-find-links",
                  "--resolver=backtracking", "--quiet", *(["--upgrade"] if request.upgrade else []),
+                 *request.constraint_options,
                  "--output-file", output, request.source],
                 step=f"{STEP} {request.source}",
                 cwd=request.root,
@@ -147,6 +153,7 @@ class UvResolver:
                  "--python", self.interpreter, "--no-python-downloads",
                  "--custom-compile-command", COMPILE_COMMAND,
                  *(["--upgrade"] if request.upgrade else []),
+                 *(["--constraints", request.constraints] if request.constraints else []),
                  "--output-file", output, request.source],
                 step=f"{STEP} {request.source}",
                 cwd=request.root,

@@ -34,7 +34,8 @@ class LockOutcome:
         return {
             "kind": self.target.kind,
             "name": self.target.name,
-            "input": self.relative(self.target.source),
+            "input": self.target.reference(self.root),
+            "pins": self.relative(self.target.pins) if self.target.pins else None,
             "lock": self.relative(self.target.lock),
             "status": self.status,
             "reason": self.reason,
