@@ -203,6 +203,9 @@ def _unsatisfiable_pins(target: LockTarget, pins: Pins, error: LockError, root: 
 
     words = {canonicalize_name(w) for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", error.reason)}
     named = [f"{name}=={version}" for name, version in pins.versions if name in words]
+    if not named:  # the tool's message was cut before it named one: the pins of what the target asks for
+        direct = {canonicalize_name(r.name) for r in _requirements_of(target)}
+        named = [f"{name}=={version}" for name, version in pins.versions if name in direct]
     which = f" (pinned: {', '.join(named)})" if named else ""
     return LockError(
         STEP,
