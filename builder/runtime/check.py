@@ -1,12 +1,20 @@
 """Lambda's init, run here: does the handler's module import and its function resolve?
 
-The same mount, environment and interpreter as `relay invoke`, with the
-bootstrap in "check" mode: it imports the handler's module as Lambda's init
-does and says what went wrong, if anything. What is importable is what
-Lambda would find: the bundle, its layers, the standard library and the
-runtime's own packages (linked, see `provided.py`), so a handler importing
-boto3 and then a package missing from its lock is caught whatever the order.
-The SDK finds no credentials here: importing a handler never calls AWS.
+Two ways, chosen by `plan_check` for the bundle's runtime and architecture:
+
+- **imported** (the stronger): the same mount, environment and interpreter as
+  `relay invoke`, with the bootstrap in "check" mode: it imports the handler's
+  module as Lambda's init does and says what went wrong, if anything. What is
+  importable is what Lambda would find: the bundle, its layers, the standard
+  library and the runtime's own packages (linked, see `provided.py`), so a
+  handler importing boto3 and then a package missing from its lock is caught
+  whatever the order. The SDK finds no credentials here: importing a handler
+  never calls AWS. A bundle for the other architecture is imported this way
+  only under qemu-user with that machine's Python (`interpreter.py`);
+- **static** when the handler cannot be imported here (the other
+  architecture without emulation, or no interpreter of the runtime's Python):
+  what init would import is resolved against the mounted bundle and layers,
+  the target's standard library and the SDK (`static.py`).
 """
 
 from __future__ import annotations
@@ -23,9 +31,14 @@ import attrs
 
 from builder.runtime.child import BOOTSTRAP, Mode, run_child
 from builder.runtime.environment import function_identity, lambda_environment
-from builder.runtime.interpreter import runtime_python
+from builder.runtime.interpreter import Interpreter, emulated_python, host_architecture, runtime_python
 from builder.runtime.mount import mount_bundles
 from builder.runtime.provided import AWS_SDK_MODULES, provided_versions
+from builder.runtime.runtimes import lambda_runtime, machine_of
+from builder.runtime.static import StaticResult, check_statically
+
+# The modules whose code decides a static verdict (with the bootstrap's, what a remembered verdict depends on).
+_STATIC_MODEL = ("static.py", "stdlib.py", "distributions.py", "extensions.py", "provided.py", "mount.py")
 
 # Cold imports on a busy CI machine take longer than Lambda's 10 s init limit allows.
 INIT_LIMIT_SECONDS = 120.0
@@ -45,6 +58,46 @@ class Status(enum.StrEnum):
     CRASHED = "crashed"  # the interpreter died: `error` holds the end of its output
 
 
+class Method(enum.StrEnum):
+    """How a function's init was checked (what the build report says)."""
+
+    IMPORTED = "imported"  # the handler was imported, under `CheckPlan.interpreter`
+    STATIC = "static"  # resolved without running it (`static.py`)
+    SKIPPED = "skipped"  # not checked
+
+
+@attrs.frozen
+class CheckPlan:
+    """How this machine can check a bundle for `runtime` on `architecture`, and why not better."""
+
+    method: Method
+    interpreter: Interpreter | None = None
+    why: str = ""  # for a static check: what this machine lacks to import the handler
+
+    def key(self) -> str:
+        """What a remembered verdict was reached with: a check made another way is made again."""
+        if self.interpreter is None:
+            return self.method.value
+        return json.dumps([self.method.value, str(self.interpreter.path), list(self.interpreter.launcher)])
+
+
+def plan_check(runtime: str, architecture: str) -> CheckPlan:
+    """Import under the runtime's Python when this machine can run the bundle's code; resolve statically when not."""
+    version = lambda_runtime(runtime).python
+    host, machine = host_architecture(), machine_of(architecture)
+    if architecture == host:
+        python = runtime_python(runtime)
+        if python is not None:
+            return CheckPlan(Method.IMPORTED, python)
+        return CheckPlan(Method.STATIC, why=f"{runtime} is not installed here (no python{version} on PATH or in pyenv)")
+    emulated = emulated_python(runtime, machine)
+    if emulated is not None:
+        return CheckPlan(Method.IMPORTED, emulated)
+    return CheckPlan(Method.STATIC, why=(
+        f"an {architecture} bundle on an {host} host, and no qemu-{machine} with a Python {version} for {machine} "
+        "(QEMU_LD_PREFIX) to import it under"))
+
+
 @attrs.frozen
 class ImportVerdict:
     status: Status
@@ -54,13 +107,10 @@ class ImportVerdict:
 
 
 def check_import(
-    bundle: Path, layers: tuple[Path, ...] | list[Path], *, function: str, handler: str, runtime: str, memory: int,
-    environment: dict[str, str],
-) -> ImportVerdict | None:
-    """Import `handler` from `bundle` + `layers` under `runtime`'s Python; None when that Python is not installed."""
-    python = runtime_python(runtime)
-    if python is None:
-        return None
+    bundle: Path, layers: tuple[Path, ...] | list[Path], *, python: Interpreter, function: str, handler: str,
+    runtime: str, memory: int, environment: dict[str, str],
+) -> ImportVerdict:
+    """Import `handler` from `bundle` + `layers` under `python` (the runtime's own, or an emulated one)."""
     identity = function_identity(function, handler=handler, runtime=runtime, memory=memory, host_env=os.environ)
     with tempfile.TemporaryDirectory(prefix="relay-import-") as tmp:
         root = Path(tmp)
@@ -75,7 +125,8 @@ def check_import(
             "aws_sdk": list(AWS_SDK_MODULES),
         }
         env = lambda_environment(identity, environment, mount, os.environ, reach_aws=False)
-        child = run_child(python.path, root, spec, env, init_limit=INIT_LIMIT_SECONDS, limit=_WRITE_LIMIT_SECONDS)
+        child = run_child(python.path, root, spec, env, init_limit=INIT_LIMIT_SECONDS, limit=_WRITE_LIMIT_SECONDS,
+                          launcher=python.launcher)
     if child.timed_out_in is not None:
         return ImportVerdict(Status.TIMED_OUT)
     if child.outcome is None:
@@ -86,8 +137,19 @@ def check_import(
                          note=doc.get("note", ""))
 
 
+def check_static(bundle: Path, layers: tuple[Path, ...] | list[Path], *, handler: str, runtime: str,
+                 architecture: str) -> StaticResult:
+    """Resolve `handler`'s init in `bundle` + `layers` for `runtime` on `architecture`, running none of it."""
+    with tempfile.TemporaryDirectory(prefix="relay-static-") as tmp:
+        mount = mount_bundles(bundle, layers, Path(tmp))
+        return check_statically(mount, handler, python=lambda_runtime(runtime).python,
+                                machine=machine_of(architecture))
+
+
 @functools.cache
 def model_fingerprint() -> str:
-    """What a remembered verdict depends on besides the bundle: the bootstrap's code and the provided packages."""
-    data = BOOTSTRAP.read_bytes() + json.dumps(provided_versions(), sort_keys=True).encode()
+    """What a remembered verdict depends on besides the bundle: the check's own code and the provided packages."""
+    here = Path(__file__).parent
+    data = BOOTSTRAP.read_bytes() + b"".join((here / name).read_bytes() for name in _STATIC_MODEL)
+    data += json.dumps(provided_versions(), sort_keys=True).encode()
     return hashlib.sha256(data).hexdigest()

@@ -1,7 +1,9 @@
 """One local invocation of a built function, the way Lambda runs it (`relay invoke`).
 
 The function's bundle and layers are mounted (`mount.py`), the runtime's
-Python is chosen (`interpreter.py`), the environment and context are
+Python is chosen (`interpreter.py`: an installed one of the runtime's version,
+or for the other architecture one run under qemu-user when there is one;
+without any, `relay invoke` says what to install), the environment and context are
 Lambda's (`environment.py`), and the bootstrap runs the handler once in a
 child (`child.py`, `bootstrap.py`). The outcome is an `Invocation`: Lambda's
 response or error document, the handler's logs and the REPORT figures.
@@ -27,8 +29,9 @@ from builder.frozen import to_tuple
 from builder.progress import Reporter, SilentReporter
 from builder.runtime.child import ChildRun, Mode, Phase, run_child
 from builder.runtime.environment import LATEST, function_identity, lambda_environment
-from builder.runtime.interpreter import architecture_note, choose_python
+from builder.runtime.interpreter import Interpreter, architecture_note, emulated_python, host_architecture, runtime_python
 from builder.runtime.mount import mount_bundles
+from builder.runtime.runtimes import lambda_runtime, machine_of
 
 # Lambda gives a function's init phase 10 s before it gives up on it.
 INIT_LIMIT_SECONDS = 10.0
@@ -122,8 +125,9 @@ def invoke_function(
     fn = project.function(name)
     bundle = bundle or function_bundle(project, fn)
     runtime = bundle.manifest.runtime
-    python = choose_python(runtime)
-    notes = tuple(filter(None, [python.note, architecture_note(bundle.manifest.architecture)]))
+    python = invoke_python(runtime, bundle.manifest.architecture)
+    arch_note = "" if python.launcher else architecture_note(bundle.manifest.architecture)
+    notes = tuple(filter(None, [python.note, arch_note, f"under qemu: {python.describe()}" if python.launcher else ""]))
     for note in notes:
         reporter.note(f"{fn.name}: {note}")
     limit = float(timeout if timeout is not None else fn.timeout)
@@ -147,7 +151,8 @@ def invoke_function(
             "context": identity.context_fields(request_id),
         }
         env = lambda_environment(identity, fn.environment, mount, host_env, reach_aws=True)
-        child = run_child(python.path, root, spec, env, init_limit=INIT_LIMIT_SECONDS, limit=limit)
+        child = run_child(python.path, root, spec, env, init_limit=INIT_LIMIT_SECONDS, limit=limit,
+                          launcher=python.launcher)
     invocation = _invocation(fn.name, fn.memory, request_id, limit, child, python.path, notes)
     if invocation.max_memory_mb > invocation.memory_size_mb:
         over = (f"used {invocation.max_memory_mb} MB, more than its {invocation.memory_size_mb} MB: "
@@ -155,6 +160,29 @@ def invoke_function(
         reporter.note(f"{fn.name}: {over}")
         invocation = attrs.evolve(invocation, notes=(*invocation.notes, over))
     return invocation
+
+
+def invoke_python(runtime: str, architecture: str) -> Interpreter:
+    """The Python to run the handler under; InvokeFailed (naming what to install) when there is none here.
+
+    The other architecture's bundle runs under qemu-user when its Python is
+    found (`emulated_python`), else under the host's Python of the runtime's
+    version, with a note that its native extensions cannot load.
+    """
+    if architecture != host_architecture():
+        emulated = emulated_python(runtime, machine_of(architecture))
+        if emulated is not None:
+            return emulated
+    python = runtime_python(runtime)
+    if python is None:
+        version = lambda_runtime(runtime).python
+        raise InvokeFailed(
+            f"cannot run {runtime} here: no Python {version} interpreter was found (python{version} on PATH, "
+            "or in pyenv's versions)",
+            hint=f"Install Python {version} so that `python{version}` is on PATH (for example "
+            f"`pyenv install {version}`, or your system's python{version} package), then invoke again.",
+        )
+    return python
 
 
 def _invocation(function: str, memory: int, request_id: str, limit: float, child: ChildRun, python: Path,

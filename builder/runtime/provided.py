@@ -49,6 +49,20 @@ def link_provided(into: Path) -> tuple[str, ...]:
     return tuple(sorted(modules))
 
 
+def provided_modules() -> tuple[str, ...]:
+    """The top-level modules of the provided distributions installed here (what the static check may find)."""
+    import importlib.metadata
+
+    modules: set[str] = set()
+    for name in PROVIDED_DISTRIBUTIONS:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        modules.update(e.removesuffix(".py") for e in _top_level_entries(dist) if not e.endswith(".dist-info"))
+    return tuple(sorted(modules))
+
+
 def provided_versions() -> dict[str, str]:
     """The version of each provided distribution installed here (what a check's outcome depends on)."""
     import importlib.metadata

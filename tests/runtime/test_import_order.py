@@ -107,7 +107,8 @@ def test_the_sdk_the_runtime_provides_imports_in_the_check_and_in_invoke(tmp_pat
 
     assert built.code == 0, built
     [orders] = [b for b in built.json()["bundles"] if b["name"] == "orders"]
-    assert orders["import_check"]["status"] == "ok"
+    assert orders["import_check"]["status"] == "imported"
+    assert f"python{RUNTIME.removeprefix('python')}" in orders["import_check"]["note"]  # under which interpreter
     assert invoked.code == 0, invoked
     result = invoked.json()["result"]
     assert result["tag"] == "from-the-layer" and result["when"] == 2026
@@ -129,7 +130,7 @@ def test_a_bundle_copy_of_a_provided_package_wins_over_the_runtimes(tmp_path: Pa
     assert run.json()["result"].endswith("/task/jmespath.py")
 
 
-def test_init_calling_aws_makes_the_check_partial_and_never_reaches_aws(tmp_path: Path, relay, monkeypatch) -> None:
+def test_init_calling_aws_is_imported_up_to_the_call_and_never_reaches_aws(tmp_path: Path, relay, monkeypatch) -> None:
     # Credentials in the shell that builds must not be what a handler's import-time call uses.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALLOOKING")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
@@ -141,9 +142,23 @@ def test_init_calling_aws_makes_the_check_partial_and_never_reaches_aws(tmp_path
 
     assert run.code == 0, run
     [orders] = [b for b in run.json()["bundles"] if b["name"] == "orders"]
-    assert orders["import_check"]["status"] == "partial"
+    assert orders["import_check"]["status"] == "imported"
     assert "NoCredentialsError" in orders["import_check"]["note"]
+    assert "the rest of init was resolved statically" in orders["import_check"]["note"]
     assert json.loads((root / "dist/orders.manifest.json").read_text())["handler"] == "orders.app.handle"
+
+
+def test_an_absent_module_imported_after_an_aws_call_at_init_still_fails(tmp_path: Path, relay, monkeypatch) -> None:
+    # The import stops at the call (no credentials); what init imports after it must still be there.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    code = ("import boto3\n\nNAME = boto3.client('ssm').get_parameter(Name='x')\nimport not_in_the_lock\n\n\n"
+            "def handle(event, context):\n    return 1\n")
+    root = make_project(tmp_path / "app", code)
+
+    run = relay("build", cwd=root)
+
+    assert run.code == 4, run
+    assert "not_in_the_lock" in run.stderr
 
 
 def test_the_handler_reaches_aws_as_the_callers_environment_says(tmp_path: Path, relay) -> None:

@@ -20,7 +20,14 @@ ARCHES = ["x86_64", "arm64"]
 
 
 def test_python_version():
-    assert [python_version(r) for r in RUNTIMES] == ["3.11", "3.12", "3.13"]
+    assert [python_version(r) for r in RUNTIMES] == ["3.11", "3.12", "3.13", "3.14"]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_python314_takes_amazon_linux_2023_tags_and_cp314(arch):
+    assert platform_tags("python3.14", arch) == platform_tags("python3.12", arch)
+    args = pip_target_args("python3.14", arch)
+    assert args[-3:] == ["--python-version", "3.14", "--only-binary=:all:"]
 
 
 def test_tags_python311_x86_64():
@@ -91,6 +98,16 @@ def test_pip_target_args():
         ("newer-1.0-py312-none-any.whl", "python3.12", "x86_64", True),
         ("old-1.0-py2-none-any.whl", "python3.12", "x86_64", False),
         ("pure-1.0-cp312-none-any.whl", "python3.12", "x86_64", True),
+        ("pydantic_core-2.41.5-cp314-cp314-manylinux_2_17_aarch64.manylinux2014_aarch64.whl", "python3.14", "arm64", True),
+        ("pydantic_core-2.41.5-cp314-cp314-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "python3.14", "x86_64", True),
+        ("pydantic_core-2.41.5-cp314-cp314-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "python3.14", "arm64", False),
+        ("pydantic_core-2.41.5-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "python3.14", "x86_64", False),
+        ("pydantic_core-2.41.5-cp314-cp314-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "python3.13", "x86_64", False),
+        ("pydantic_core-2.41.5-cp314-cp314t-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "python3.14", "x86_64", False),
+        ("cryptography-46.0.3-cp311-abi3-manylinux_2_34_aarch64.whl", "python3.14", "arm64", True),
+        ("cryptography-46.0.3-cp311-abi3-manylinux_2_34_x86_64.whl", "python3.14", "x86_64", True),
+        ("whatever-1.0-cp314-cp314-manylinux_2_35_aarch64.whl", "python3.14", "arm64", False),
+        ("whatever-1.0-cp314-cp314-musllinux_1_2_aarch64.whl", "python3.14", "arm64", False),
         ("notawheel-1.0.tar.gz", "python3.12", "x86_64", False),
         ("bad-name.whl", "python3.12", "x86_64", False),
     ],
@@ -109,8 +126,8 @@ def test_agrees_with_packaging_tag_order(runtime, arch):
     supported |= set(compatible_tags((3, minor), interpreter=f"cp3{minor}", platforms=platforms))
     names = [
         f"x-1.0-{interp}-{abi}-{plat}.whl"
-        for interp in ("cp39", "cp310", "cp311", "cp312", "cp313", "py3", "py311", "py2.py3", "pp310")
-        for abi in ("abi3", "none", "cp311", "cp312", "cp313")
+        for interp in ("cp39", "cp310", "cp311", "cp312", "cp313", "cp314", "py3", "py311", "py314", "py2.py3", "pp310")
+        for abi in ("abi3", "none", "cp311", "cp312", "cp313", "cp314", "cp314t")
         for plat in (*platforms[::5], "manylinux_2_40_x86_64", "musllinux_1_2_aarch64", "linux_x86_64")
     ]
     for name in names:

@@ -1,0 +1,598 @@
+"""Lambda's init, resolved without running it: for a bundle this machine cannot import.
+
+When the handler cannot be imported here (an arm64 bundle on an x86_64 host,
+or no interpreter of the runtime's Python), relay resolves what the import
+would need, against what Lambda would have: the bundle (`/var/task`), its
+layers (`/opt/python...`), the target Python's standard library
+(`stdlib.py`) and the provided AWS SDK (`provided.py`):
+
+- the function's own code: every module reachable from the handler's module
+  through imports of modules that are the bundle's own (not an installed
+  distribution's) is parsed with `ast`; each module-level import (in `if`,
+  `try`, `with` and class bodies too) must be found, except one guarded by a
+  `try` that catches `ImportError` (its handler's imports then count) or
+  under `if TYPE_CHECKING:`; `sys.version_info`/`sys.platform` tests are
+  decided for the target. Imports inside functions run later, not at init:
+  not followed;
+- installed distributions: each `Requires-Dist` that holds on the target must
+  be installed in the bundle or a layer, or provided (`distributions.py`);
+- native files: an extension module must carry a suffix the target's CPython
+  loads, and a tagged extension's (or vendored library's) ELF header must name
+  the target's machine (`extensions.py`).
+
+Nothing is executed, so a module that fails while it runs, or one imported
+by name at run time (`importlib.import_module(name)`), is not caught here.
+"""
+
+from __future__ import annotations
+
+import ast
+import collections
+import enum
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from builder.frozen import to_tuple
+from builder.runtime.distributions import installed_distributions, missing_requirements
+from builder.runtime.extensions import elf_machine, extension_suffixes, is_tagged_for_cpython, split_extension
+from builder.runtime.mount import Mount
+from builder.runtime.provided import PROVIDED_DISTRIBUTIONS
+from builder.runtime.stdlib import parse_version, stdlib_modules
+
+# Exceptions whose handler makes an import inside the `try` optional.
+_IMPORT_GUARDS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+# Where an imported name was found.
+BUNDLE, LAYERS, STDLIB, SDK = "bundle", "layers", "stdlib", "sdk"
+
+
+class Problem(enum.StrEnum):
+    MISSING = "missing"  # no module of that name anywhere Lambda looks
+    FOREIGN = "foreign"  # only native files built for another Python or machine
+    REQUIREMENT = "requirement"  # an installed distribution's Requires-Dist is not installed
+    NO_HANDLER = "no-handler"  # the handler's module binds no such name
+    RELATIVE = "relative"  # a relative import above the top-level package
+    SYNTAX = "syntax"  # the module does not parse
+
+
+@attrs.frozen
+class Finding:
+    """One reason the function would not start: what is absent, and where it was asked for."""
+
+    problem: Problem
+    name: str  # the module, or the distribution
+    where: str  # "app/handlers/orders.py:3", or "requests 2.32.3 (bundle)"
+    detail: str = ""
+
+
+@attrs.frozen
+class StaticResult:
+    findings: tuple[Finding, ...] = attrs.field(converter=to_tuple)
+    modules: int  # the function's own modules parsed
+    imports: dict[str, int]  # distinct top-level names found, by where: bundle, layers, stdlib, sdk
+    distributions: int
+    requirements: int  # Requires-Dist lines that hold on the target
+    extensions: int  # native files checked
+    unparsed: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # newer syntax than this Python reads
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_json(self) -> dict:
+        return {
+            "modules": self.modules, "imports": dict(self.imports), "distributions": self.distributions,
+            "requirements": self.requirements, "extensions": self.extensions, "unparsed": list(self.unparsed),
+            "findings": [attrs.asdict(f) for f in self.findings],
+        }
+
+
+@attrs.frozen
+class _Module:
+    """A module of the function's own code, as the import system would find it."""
+
+    name: str
+    file: Path | None  # None for a namespace package or a native module
+    dirs: tuple[Path, ...] = ()  # a package's folders (several for a namespace package)
+    shown: str = ""  # its path as Lambda shows it
+
+    @property
+    def is_package(self) -> bool:
+        return bool(self.dirs)
+
+
+@attrs.frozen
+class _Located:
+    kind: str  # "package", "module", "native", "namespace"
+    file: Path | None
+    folder: Path | None = None
+
+
+def check_statically(mount: Mount, handler: str, *, python: str, machine: str) -> StaticResult:
+    """Resolve `handler`'s init against the mounted bundle and layers for CPython `python` on `machine`."""
+    site = mount.opt / "python" / "lib" / f"python{python}" / "site-packages"
+    folders = [(mount.task, BUNDLE), (site, LAYERS), (mount.opt / "python", LAYERS)]
+    dists = installed_distributions(folders)
+    resolver = _Resolver(folders, mount, python=python, machine=machine,
+                         distribution_names={n for d in dists for n in d.top_level})
+    resolver.handler(handler)
+    missing, held = missing_requirements(dists, PROVIDED_DISTRIBUTIONS, python=python, machine=machine)
+    findings = list(resolver.findings)
+    for item in missing:
+        dist = item.required_by
+        findings.append(Finding(Problem.REQUIREMENT, item.name, f"{dist.name} {dist.version} ({dist.where})",
+                                f"{dist.name} requires {item.requirement}"))
+    natives, foreign = _native_files(folders, python=python, machine=machine)
+    reported = {f.name for f in findings if f.problem is Problem.FOREIGN}
+    findings.extend(f for f in foreign if f.name not in reported)
+    return StaticResult(findings=findings, modules=len(resolver.parsed), imports=dict(resolver.origins),
+                        distributions=len(dists), requirements=held, extensions=natives, unparsed=resolver.unparsed)
+
+
+class _Resolver:
+    """Walks the function's own modules from the handler's, recording what each import finds."""
+
+    def __init__(self, folders: list[tuple[Path, str]], mount: Mount, *, python: str, machine: str,
+                 distribution_names: set[str]) -> None:
+        from builder.runtime.provided import provided_modules
+
+        self.folders = folders
+        self.shown = {str(mount.task): "/var/task", str(mount.opt): "/opt"}
+        self.python, self.version = python, parse_version(python)
+        self.machine = machine
+        self.suffixes = extension_suffixes(python, machine)
+        self.stdlib = stdlib_modules(python)
+        self.provided = set(provided_modules())
+        self.distribution_names = distribution_names
+        self.findings: list[Finding] = []
+        self.parsed: dict[str, _Module] = {}
+        self.unparsed: list[str] = []
+        self.origins: collections.Counter[str] = collections.Counter()
+        self._top_seen: dict[str, str | None] = {}
+        self._listings: dict[Path, frozenset[str]] = {}
+        self._foreign: dict[str, list[str]] = {}
+
+    # -- the handler --------------------------------------------------------------------------
+
+    def handler(self, handler: str) -> None:
+        modname, _, fname = handler.rpartition(".")
+        modname = modname.replace("/", ".")
+        if not modname or not fname:
+            self.findings.append(Finding(Problem.MISSING, handler, "handler", "not a module.function handler"))
+            return
+        if not self.require(modname, "the handler", tolerant=False):
+            return
+        module = self.own(modname)
+        if module is None or module.file is None or module.file.suffix != ".py":
+            return
+        tree = self._tree(module)
+        if tree is not None and not _binds(tree.body, fname):
+            self.findings.append(Finding(Problem.NO_HANDLER, fname, module.shown, f"{modname} has no function {fname}"))
+
+    # -- imports ------------------------------------------------------------------------------
+
+    def require(self, dotted: str, where: str, *, tolerant: bool) -> bool:
+        """Import `dotted` (absolute): whether it is found. Its top-level name must be; the own code's
+        packages and modules on the way are found and followed. An absence is recorded unless `tolerant`.
+        """
+        parts = dotted.split(".")
+        origin = self._top(parts[0])
+        if origin is None:
+            if not tolerant:
+                self._absent(parts[0], where)
+            return False
+        if origin != "own":
+            return True  # a distribution's, the standard library's or the SDK's: its own imports are theirs
+        module = self._own_top(parts[0])
+        if module is None:
+            return False
+        chain = [module]
+        for i in range(1, len(parts)):
+            child = self.submodule(chain[-1], parts[i])
+            if child is None:
+                if not tolerant:
+                    self._absent(".".join(parts[: i + 1]), where)
+                    for found in chain:
+                        self.follow(found)
+                return False
+            chain.append(child)
+        for found in chain:  # each package's __init__ runs on the way down
+            self.follow(found)
+        return True
+
+    def own(self, dotted: str) -> _Module | None:
+        """The function's own module `dotted`, when it is one and is there; nothing is recorded."""
+        parts = dotted.split(".")
+        if self._top(parts[0]) != "own":
+            return None
+        module = self._own_top(parts[0])
+        for part in parts[1:]:
+            if module is None:
+                return None
+            module = self.submodule(module, part)
+        return module
+
+    def _absent(self, name: str, where: str) -> None:
+        top = name.partition(".")[0]
+        if top in self._foreign and top == name:
+            found = ", ".join(sorted(self._foreign[top]))
+            detail = f"only {found}; CPython {self.python} on {self.machine} loads {' or '.join(self.suffixes)}"
+            self.findings.append(Finding(Problem.FOREIGN, name, where, detail))
+        else:
+            self.findings.append(Finding(Problem.MISSING, name, where))
+
+    def _top(self, name: str) -> str | None:
+        """Where a top-level name is found: "own", "dist" (installed or provided), "stdlib"; None if absent."""
+        if name in self._top_seen:
+            return self._top_seen[name]
+        origin = self._find_top(name)
+        self._top_seen[name] = origin
+        return origin
+
+    def _find_top(self, name: str) -> str | None:
+        if name in sys.builtin_module_names and name in self.stdlib:
+            self.origins[STDLIB] += 1
+            return "stdlib"
+        namespace = False
+        for folder, where in self.folders:
+            located = self._locate(folder, name)
+            if located is None:
+                continue
+            if located.kind == "namespace":
+                namespace = True
+                continue
+            self.origins[where] += 1
+            return "dist" if name in self.distribution_names else "own"
+        if name in self.stdlib:
+            self.origins[STDLIB] += 1
+            return "stdlib"
+        if name in self.provided:
+            self.origins[SDK] += 1
+            return "dist"
+        if namespace:
+            self.origins[BUNDLE] += 1
+            return "dist" if name in self.distribution_names else "own"
+        return None
+
+    def _own_top(self, name: str) -> _Module | None:
+        portions: list[Path] = []
+        for folder, _ in self.folders:
+            located = self._locate(folder, name)
+            if located is None:
+                continue
+            if located.kind == "namespace":
+                assert located.folder is not None
+                portions.append(located.folder)
+                continue
+            return self._module(name, located)
+        return _Module(name, None, tuple(portions), self._show(portions[0])) if portions else None
+
+    def submodule(self, parent: _Module, name: str) -> _Module | None:
+        if not parent.is_package:
+            return None
+        portions: list[Path] = []
+        for folder in parent.dirs:
+            located = self._locate(folder, name)
+            if located is None:
+                continue
+            if located.kind == "namespace":
+                assert located.folder is not None
+                portions.append(located.folder)
+                continue
+            return self._module(f"{parent.name}.{name}", located)
+        if portions:
+            return _Module(f"{parent.name}.{name}", None, tuple(portions), self._show(portions[0]))
+        return None
+
+    def _module(self, name: str, located: _Located) -> _Module:
+        dirs = (located.folder,) if located.kind == "package" and located.folder is not None else ()
+        shown = self._show(located.file) if located.file is not None else ""
+        return _Module(name, located.file, dirs, shown)
+
+    def _locate(self, folder: Path, name: str) -> _Located | None:
+        """What `name` is in `folder`, in the order CPython's FileFinder looks (package, native, source, bytecode)."""
+        entries = self._listing(folder)
+        package = folder / name
+        namespace = False
+        if name in entries and package.is_dir():
+            inside = self._listing(package)
+            if "__init__.py" in inside:
+                return _Located("package", package / "__init__.py", package)
+            if "__init__.pyc" in inside:
+                return _Located("package", package / "__init__.pyc", package)
+            namespace = True
+        for suffix in self.suffixes:
+            if name + suffix in entries:
+                return _Located("native", folder / (name + suffix))
+        if name + ".py" in entries:
+            return _Located("module", folder / (name + ".py"))
+        if name + ".pyc" in entries:
+            return _Located("module", folder / (name + ".pyc"))
+        foreign = [e for e in entries if e.startswith(name + ".") and e.endswith(".so")]
+        if foreign:
+            self._foreign.setdefault(name, []).extend(foreign)
+        return _Located("namespace", None, package) if namespace else None
+
+    def _listing(self, folder: Path) -> frozenset[str]:
+        if folder not in self._listings:
+            try:
+                self._listings[folder] = frozenset(os.listdir(folder))
+            except OSError:
+                self._listings[folder] = frozenset()
+        return self._listings[folder]
+
+    def _show(self, path: Path) -> str:
+        text = str(path)
+        for local, shown in self.shown.items():
+            if text.startswith(local + os.sep):
+                return shown + text[len(local):]
+        return text
+
+    # -- the function's own code --------------------------------------------------------------
+
+    def follow(self, module: _Module) -> None:
+        """Parse an own module once and resolve its module-level imports."""
+        if module.name in self.parsed:
+            return
+        self.parsed[module.name] = module
+        tree = self._tree(module)
+        if tree is not None:
+            _Imports(self, module).visit(tree.body, tolerant=False)
+
+    def _tree(self, module: _Module) -> ast.Module | None:
+        if module.file is None or module.file.suffix != ".py":
+            return None
+        try:
+            return _parse(module.file)
+        except SyntaxError as exc:
+            if self.version > sys.version_info[:2]:
+                # Newer syntax than this Python reads: the module's imports are not followed, and it says so.
+                self.unparsed.append(module.shown)
+            else:
+                self.findings.append(Finding(Problem.SYNTAX, module.name, f"{module.shown}:{exc.lineno}", str(exc.msg)))
+            return None
+        except (OSError, ValueError) as exc:
+            self.findings.append(Finding(Problem.SYNTAX, module.name, module.shown, str(exc)))
+            return None
+
+
+def _parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_bytes(), filename=str(path))
+
+
+class _Imports:
+    """The module-level statements of one own module: which imports run at init, and which may fail."""
+
+    def __init__(self, resolver: _Resolver, module: _Module) -> None:
+        self.resolver, self.module = resolver, module
+
+    def visit(self, body: Iterable[ast.stmt], *, tolerant: bool) -> bool:
+        """Resolve the imports `body` runs; False when one of them is absent."""
+        ok = True
+        for node in body:
+            ok = self._statement(node, tolerant=tolerant) and ok
+        return ok
+
+    def _statement(self, node: ast.stmt, *, tolerant: bool) -> bool:
+        if isinstance(node, ast.Import):
+            return _every(self._import(alias.name, node, tolerant) for alias in node.names)
+        if isinstance(node, ast.ImportFrom):
+            return self._import_from(node, tolerant)
+        if isinstance(node, ast.If):
+            taken = _decide(node.test, self.resolver.version)
+            if _is_type_checking(node.test):
+                taken = False
+            ok = True
+            if taken is not False:
+                ok = self.visit(node.body, tolerant=tolerant) and ok
+            if taken is not True:
+                ok = self.visit(node.orelse, tolerant=tolerant) and ok
+            return ok
+        if isinstance(node, ast.Try | ast.TryStar):
+            guarded = any(_catches_import_error(h) for h in node.handlers)
+            ok = self.visit(node.body, tolerant=tolerant or guarded)
+            if guarded and not ok:
+                # The body's import failed and was caught: the handler's imports run instead.
+                ok = _every(self.visit(h.body, tolerant=tolerant) for h in node.handlers if _catches_import_error(h))
+            else:
+                ok = self.visit(node.orelse, tolerant=tolerant) and ok
+            return self.visit(node.finalbody, tolerant=tolerant) and ok
+        if isinstance(node, ast.With):
+            suppressed = any(_suppresses_import_error(item.context_expr) for item in node.items)
+            return self.visit(node.body, tolerant=tolerant or suppressed) or suppressed
+        if isinstance(node, ast.For | ast.While):
+            return self.visit(node.body, tolerant=tolerant) and self.visit(node.orelse, tolerant=tolerant)
+        if isinstance(node, ast.ClassDef):
+            return self.visit(node.body, tolerant=tolerant)  # a class body runs at import
+        if isinstance(node, ast.Match):
+            return _every(self.visit(case.body, tolerant=tolerant) for case in node.cases)
+        return True
+
+    def _where(self, node: ast.stmt) -> str:
+        return f"{self.module.shown}:{node.lineno}"
+
+    def _import(self, name: str, node: ast.stmt, tolerant: bool) -> bool:
+        return self.resolver.require(name, self._where(node), tolerant=tolerant)
+
+    def _import_from(self, node: ast.ImportFrom, tolerant: bool) -> bool:
+        if node.module == "__future__":
+            return True
+        base = self._absolute(node)
+        if base is None:
+            if not tolerant:
+                self.resolver.findings.append(Finding(
+                    Problem.RELATIVE, "." * node.level + (node.module or ""), self._where(node),
+                    "attempted relative import beyond the top-level package",
+                ))
+            return False
+        if not self._import(base, node, tolerant):
+            return False
+        parent = self.resolver.own(base)
+        if parent is not None:
+            for alias in node.names:
+                # `from pkg import name`: a submodule when there is one (it is imported), else an attribute.
+                child = self.resolver.submodule(parent, alias.name) if alias.name != "*" else None
+                if child is not None:
+                    self.resolver.follow(child)
+        return True
+
+    def _absolute(self, node: ast.ImportFrom) -> str | None:
+        if node.level == 0:
+            return node.module or ""
+        package = self.module.name if self.module.is_package else self.module.name.rpartition(".")[0]
+        parts = package.split(".") if package else []
+        if node.level - 1 >= len(parts) or not package:
+            return None
+        base = parts[: len(parts) - (node.level - 1)]
+        return ".".join([*base, node.module] if node.module else base)
+
+
+def _every(results: Iterable[bool]) -> bool:
+    """all(), without stopping at the first False: every import is resolved and every absence recorded."""
+    return all(list(results))
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(_name(n) in _IMPORT_GUARDS for n in names)
+
+
+def _suppresses_import_error(expr: ast.expr) -> bool:
+    # contextlib.suppress(ImportError)
+    return (isinstance(expr, ast.Call) and _name(expr.func) == "suppress"
+            and any(_name(arg) in _IMPORT_GUARDS for arg in expr.args))
+
+
+def _name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return _name(test) == "TYPE_CHECKING"
+
+
+def _decide(test: ast.expr, version: tuple[int, int]) -> bool | None:
+    """The value of `sys.version_info <op> (3, N)` or `sys.platform == "..."` on the target; None otherwise."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = _decide(test.operand, version)
+        return None if inner is None else not inner
+    if (isinstance(test, ast.Call) and isinstance(test.func, ast.Attribute) and test.func.attr == "startswith"
+            and ast.unparse(test.func.value) == "sys.platform" and len(test.args) == 1
+            and isinstance(test.args[0], ast.Constant) and isinstance(test.args[0].value, str)):
+        return "linux".startswith(test.args[0].value)
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and len(test.comparators) == 1):
+        return None
+    left, op, right = test.left, test.ops[0], test.comparators[0]
+    if isinstance(left, ast.Subscript):
+        left = left.value  # sys.version_info[:2] compares like sys.version_info against a pair
+    dotted = ast.unparse(left)
+    try:
+        value = ast.literal_eval(right)
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        return None
+    if dotted == "sys.version_info" and isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        ours = (*version, 0, "final", 0)[: max(len(value), 2)]
+        return _compare(ours, op, value)
+    if dotted == "sys.platform" and isinstance(value, str):
+        return _compare("linux", op, value)
+    return None
+
+
+def _compare(left: Any, op: ast.cmpop, right: Any) -> bool | None:
+    import operator
+
+    ops = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+           ast.Gt: operator.gt, ast.GtE: operator.ge}
+    fn = ops.get(type(op))
+    try:
+        return bool(fn(left, right)) if fn else None
+    except TypeError:
+        return None
+
+
+def _binds(body: list[ast.stmt], name: str) -> bool:
+    """Whether module-level code binds `name` (or may: a star import, a module `__getattr__`)."""
+    names = _bound_names(body)
+    return name in names or "*" in names
+
+
+def _bound_names(body: list[ast.stmt]) -> set[str]:
+    """Names module-level code may bind (generous: a name stored anywhere in a statement counts)."""
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names |= {node.name, "*"} if node.name == "__getattr__" else {node.name}
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {"*" if a.name == "*" else (a.asname or a.name.partition(".")[0]) for a in node.names}
+            continue
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, ast.stmt | ast.excepthandler | ast.match_case):
+                names |= {n.id for n in ast.walk(child) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        blocks = [getattr(node, field, []) for field in ("body", "orelse", "finalbody")]
+        blocks += [h.body for h in getattr(node, "handlers", [])] + [c.body for c in getattr(node, "cases", [])]
+        for block in blocks:
+            names |= _bound_names(block)
+    return names
+
+
+def _native_files(folders: list[tuple[Path, str]], *, python: str, machine: str) -> tuple[int, list[Finding]]:
+    """(how many native files were checked, the ones Lambda could not load) across the bundle and layers.
+
+    A CPython-tagged extension module needs the target's tag unless a loadable
+    file for the same module sits beside it; its ELF header (and that of a
+    wheel's vendored `*.libs/` libraries) must name the target's machine.
+    Untagged `.so` files are only checked when imported: some packages ship
+    helpers for several machines.
+    """
+    wanted = extension_suffixes(python, machine)
+    checked, findings = 0, []
+    seen: set[Path] = set()
+    for folder, where in folders:
+        if not folder.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(folder):
+            here = Path(dirpath)
+            if here in seen:
+                dirnames[:] = []
+                continue
+            seen.add(here)
+            dirnames.sort()
+            names = set(filenames)
+            vendored = here.name.endswith(".libs")
+            for filename in sorted(filenames):
+                split = split_extension(filename)
+                is_lib = vendored and (".so." in filename or filename.endswith(".so"))
+                if split is None and not is_lib:
+                    continue
+                if split is not None and not is_lib and not (is_tagged_for_cpython(split[1]) or split[1] == ".abi3.so"):
+                    continue
+                checked += 1
+                path = here / filename
+                shown = _shown_in(folder, where, path)
+                if split is not None and not is_lib and split[1] not in wanted:
+                    if not any(split[0] + suffix in names for suffix in wanted):
+                        findings.append(Finding(Problem.FOREIGN, split[0], shown,
+                                                f"built for another Python or machine: CPython {python} on {machine} "
+                                                f"loads {' or '.join(wanted)}"))
+                    continue
+                built_for = elf_machine(path)
+                if built_for is not None and built_for != machine:
+                    findings.append(Finding(Problem.FOREIGN, split[0] if split else filename, shown,
+                                            f"an ELF file for {built_for}, not {machine}"))
+    return checked, findings
+
+
+def _shown_in(folder: Path, where: str, path: Path) -> str:
+    rel = path.relative_to(folder).as_posix()
+    return f"/var/task/{rel}" if where == BUNDLE else f"{where}: {rel}"
