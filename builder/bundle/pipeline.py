@@ -32,7 +32,7 @@ from builder.bundle import limits, wheels
 from builder.bundle.cache import BuildCache, CachedBundle
 from builder.bundle.digest import sha256_file, tree_digest
 from builder.bundle.gitinfo import git_info
-from builder.bundle.importcheck import ImportCheck, check_handler, model_fingerprint
+from builder.bundle.importcheck import ImportCheck, Origin, check_handler, model_fingerprint, plan_check
 from builder.bundle.layout import function_entries, layer_entries
 from builder.bundle.results import BuildResult, BundleResult
 from builder.bundle.targets import Target, select_targets
@@ -325,11 +325,16 @@ class _Builder:
 
     def _import_check(self, target: Target, zip_path: Path, layers: list[BundleResult], key: str) -> ImportCheck | None:
         fn = target.function
-        if not self.options.import_check or fn is None:
+        if fn is None:
             return None
+        if not self.options.import_check:
+            return ImportCheck("skipped", "--no-import-check")
+        # How this machine checks it (imported, and under which Python, or static) is part of the key:
+        # a verdict reached statically is not reused once the runtime's Python is installed.
+        plan = plan_check(self.project.runtime, fn.architecture)
         check_key = hashlib.sha256(
             json.dumps([key, fn.handler, sorted(fn.environment.items()), [r.manifest.sha256 for r in layers],
-                        model_fingerprint()]).encode()
+                        model_fingerprint(), plan.key()]).encode()
         ).hexdigest()
         if self.options.use_cache and (known := self.cache.import_check(check_key)) is not None:
             return ImportCheck(*known)
@@ -337,12 +342,10 @@ class _Builder:
             check = check_handler(
                 function=fn.name, handler=fn.handler, runtime=self.project.runtime,
                 architecture=fn.architecture, memory=fn.memory, bundle=zip_path, layers=[r.zip_path for r in layers],
-                environment=fn.environment,
+                environment=fn.environment, plan=plan, origin=Origin(self.project.root, fn.requirements),
             )
-        # "skipped" depends on this machine (no target Python here), so it is not remembered.
-        if check.status in ("ok", "partial"):
-            self.cache.remember_import_check(check_key, check.status, check.note)
-        if check.note and check.status != "ok":
+        self.cache.remember_import_check(check_key, check.status, check.note)
+        if check.status != "imported":
             self.reporter.note(f"{target.label}: import check {check.status}: {check.note}")
         return check
 
