@@ -100,7 +100,9 @@ class PipToolsResolver:
         if found is None:
             running = f"python{pythons.running_version()}"
             note = (f"{runtime} is not installed here: locks were resolved under {running}, so markers "
-                    f"such as python_version were evaluated for {running}; install {runtime} and rerun")
+                    f"such as python_version were evaluated for {running} (and wheels built only for {runtime} "
+                    f"cannot be chosen); install {runtime} and rerun, or lock with `--resolver uv`, which resolves "
+                    f"for {runtime} without it")
             reporter.note(note)
             return cls(interpreter=Path(sys.executable), python=running, notes=(note,))
         reporter.step(f"preparing pip-tools for {runtime}")
