@@ -20,6 +20,7 @@ import attrs
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from builder.dist import zip_name
 from builder.errors import NotFound, VerificationFailed
 from builder.frozen import to_tuple
 from builder.models import Manifest
@@ -248,7 +249,7 @@ def _read_manifest(store: Store, release: Release, entry: ReleaseFunction | Rele
         statement = _signed_statement(store, envelope_key(key), trusted)
         if statement.byproduct(stmt.MANIFEST_NAME) != _sha256(stored.body):
             raise VerificationFailed(f"{key}: the manifest is not the one signed (it was changed)")
-        if statement.subjects != {f"{manifest.bundle_name}.zip": manifest.sha256}:
+        if statement.subjects != {zip_name(manifest.bundle_name): manifest.sha256}:
             raise VerificationFailed(f"{key}: the signature names other bytes than the manifest")
     return manifest
 

@@ -12,6 +12,7 @@ import json
 
 import attrs
 
+from builder.dist import zip_name
 from builder.frozen import to_tuple
 from builder.models import GitInfo, bundle_name
 
@@ -86,8 +87,8 @@ class Release:
 
     def subjects(self) -> dict[str, str]:
         """`{zip file name: sha256}` of every bundle: the signed statement's subjects."""
-        found = {f"{lay.bundle}.zip": lay.sha256 for lay in self.layers}
-        found.update({f"{f.bundle}.zip": f.sha256 for f in self.functions})
+        found = {zip_name(lay.bundle): lay.sha256 for lay in self.layers}
+        found.update({zip_name(f.bundle): f.sha256 for f in self.functions})
         return found
 
     def bundle_set(self) -> frozenset[tuple[str, str, str, str]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 
+from builder.dist import zip_name
 from builder.models import Manifest
 from builder.registry.release import canonical_json
 
@@ -23,7 +24,7 @@ _NAMESPACE = uuid.UUID("6f1c3c1e-2d2e-5b8a-9a51-1a7e6c0d4f10")
 
 def bundle_sbom(manifest: Manifest) -> bytes:
     components = [_component(pin) for pin in sorted(manifest.lock.packages if manifest.lock else ())]
-    ref = f"{manifest.bundle_name}.zip"
+    ref = zip_name(manifest.bundle_name)
     subject: dict = {
         "type": "application" if manifest.kind == "function" else "library",
         "bom-ref": ref,

@@ -16,6 +16,7 @@ import json
 
 import attrs
 
+from builder.dist import zip_name
 from builder.errors import VerificationFailed
 from builder.models import Manifest
 from builder.registry.release import Release
@@ -44,7 +45,7 @@ def bundle_statement(manifest: Manifest, *, manifest_sha256: str, sbom_sha256: s
     if manifest.handler:
         internal["handler"] = manifest.handler
     return _statement(
-        subjects={f"{manifest.bundle_name}.zip": manifest.sha256},
+        subjects={zip_name(manifest.bundle_name): manifest.sha256},
         build_type=BUILD_TYPE,
         external=external,
         internal=internal,

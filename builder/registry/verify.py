@@ -25,6 +25,7 @@ from typing import TypeVar
 import attrs
 
 from builder import schemas
+from builder.dist import zip_name
 from builder.errors import ConfigError, NotFound, VerificationFailed
 from builder.frozen import to_tuple
 from builder.models import Manifest, bundle_name
@@ -209,9 +210,9 @@ class _Checker:
     def _bundle_envelope(self, manifest: Manifest, manifest_bytes: bytes, key: str) -> tuple[None, str]:
         keyid, statement = self._signed_statement(envelope_key(key))
         problems = []
-        zip_name = f"{manifest.bundle_name}.zip"
-        if statement.subjects != {zip_name: manifest.sha256}:
-            problems.append(f"signed subjects {_diff(statement.subjects, {zip_name: manifest.sha256})}")
+        subject = zip_name(manifest.bundle_name)
+        if statement.subjects != {subject: manifest.sha256}:
+            problems.append(f"signed subjects {_diff(statement.subjects, {subject: manifest.sha256})}")
         expected = {"app": self.app, "kind": manifest.kind, "name": manifest.name}
         if manifest.kind == "function":
             expected["version"] = self.version
