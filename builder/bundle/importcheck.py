@@ -37,7 +37,7 @@ STEP = "import-check"
 # Folders never searched for the user's own code when wording a hint.
 _NOT_CODE = {"node_modules", "site-packages", "dist", "cdk.out", "__pycache__", "tests", "test", "docs", "venv", "env"}
 _SEARCH_DEPTH = 4
-_ORIGINS = {"bundle": "bundle", "layers": "layers", "stdlib": "standard library", "sdk": "AWS SDK"}
+_ORIGINS = {"bundle": "bundle", "layers": "layers", "stdlib": "stdlib", "sdk": "AWS SDK"}
 
 
 @attrs.frozen
@@ -78,18 +78,18 @@ def check_handler(
         result = check_static(bundle, layers, handler=handler, runtime=runtime, architecture=architecture)
         judge.static(result)
         return ImportCheck(Method.IMPORTED.value, f"{under}: {verdict.note}, which the check gives no credentials; "
-                           f"the rest of init was resolved statically: {resolved_text(result, runtime, architecture)}")
+                           f"the rest of init was resolved statically ({resolved_text(result, runtime, architecture)})")
     judge.dynamic(verdict)
     return ImportCheck(Method.IMPORTED.value, under)
 
 
 def resolved_text(result: StaticResult, runtime: str, architecture: str) -> str:
     """What a static check resolved, in one line."""
-    origins = ", ".join(f"{result.imports[where]} in the {label}" for where, label in _ORIGINS.items()
-                        if result.imports.get(where))
-    text = (f"resolved statically for {runtime} {architecture}: {result.modules} modules of the function's code "
-            f"(imported names: {origins or 'none'}), {result.requirements} requirements of "
-            f"{result.distributions} distributions, {result.extensions} native files")
+    origins = " + ".join(f"{result.imports[where]} {label}" for where, label in _ORIGINS.items()
+                         if result.imports.get(where))
+    text = (f"init not run, resolved for {runtime} {architecture}: {result.modules} own modules, imports found in "
+            f"{origins or 'nothing'}, {result.requirements} requirements of {result.distributions} distributions, "
+            f"{result.extensions} native files")
     if result.unparsed:
         text += f"; not parsed (newer syntax than this Python reads): {', '.join(result.unparsed)}"
     return text

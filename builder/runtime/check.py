@@ -89,13 +89,12 @@ def plan_check(runtime: str, architecture: str) -> CheckPlan:
         python = runtime_python(runtime)
         if python is not None:
             return CheckPlan(Method.IMPORTED, python)
-        return CheckPlan(Method.STATIC, why=f"{runtime} is not installed here (no python{version} on PATH or in pyenv)")
+        return CheckPlan(Method.STATIC, why=f"{runtime} is not installed here")
     emulated = emulated_python(runtime, machine)
     if emulated is not None:
         return CheckPlan(Method.IMPORTED, emulated)
-    return CheckPlan(Method.STATIC, why=(
-        f"an {architecture} bundle on an {host} host, and no qemu-{machine} with a Python {version} for {machine} "
-        "(QEMU_LD_PREFIX) to import it under"))
+    return CheckPlan(Method.STATIC, why=f"an {architecture} bundle on an {host} host without qemu-{machine} and a "
+                     f"Python {version} for {machine}")
 
 
 @attrs.frozen

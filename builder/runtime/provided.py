@@ -11,6 +11,7 @@ because it is there.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,7 @@ def link_provided(into: Path) -> tuple[str, ...]:
     return tuple(sorted(modules))
 
 
+@functools.cache
 def provided_modules() -> tuple[str, ...]:
     """The top-level modules of the provided distributions installed here (what the static check may find)."""
     import importlib.metadata

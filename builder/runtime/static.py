@@ -155,6 +155,7 @@ class _Resolver:
         self._top_seen: dict[str, str | None] = {}
         self._listings: dict[Path, frozenset[str]] = {}
         self._foreign: dict[str, list[str]] = {}
+        self._trees: dict[str, ast.Module | None] = {}
 
     # -- the handler --------------------------------------------------------------------------
 
@@ -344,6 +345,11 @@ class _Resolver:
             _Imports(self, module).visit(tree.body, tolerant=False)
 
     def _tree(self, module: _Module) -> ast.Module | None:
+        if module.name not in self._trees:
+            self._trees[module.name] = self._parse(module)
+        return self._trees[module.name]
+
+    def _parse(self, module: _Module) -> ast.Module | None:
         if module.file is None or module.file.suffix != ".py":
             return None
         try:

@@ -77,7 +77,7 @@ def test_with_the_package_locked_it_passes_and_the_report_says_static(tmp_path: 
     check = check_of(run)
     assert check["status"] == "static"
     assert "arm64 bundle on an x86_64 host" in check["note"]
-    assert "2 in the bundle" in check["note"] and "1 distributions" in check["note"]
+    assert "2 bundle" in check["note"] and "1 distributions" in check["note"]
     text = relay("build", cwd=root)  # the table says it too (from the no-op stamp)
     assert "static: an arm64 bundle" in text.stdout
 
@@ -323,3 +323,80 @@ def test_invoking_python314_without_its_interpreter_says_what_to_install(tmp_pat
 
     assert run.code == 13, run
     assert "no Python 3.14 interpreter" in run.stderr and "pyenv install 3.14" in run.stderr
+
+
+@pytest.mark.skipif(find_python("3.14") is not None, reason="python3.14 is installed here")
+def test_python314_locks_with_uv_and_builds_both_machines(tmp_path: Path, offline: Path, relay,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from builder.lock.resolvers import find_uv
+
+    if find_uv() is None:
+        pytest.skip("uv is not installed")
+    monkeypatch.setenv("UV_FIND_LINKS", str(offline))
+    monkeypatch.setenv("UV_NO_INDEX", "1")
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    for m in ("x86_64", "aarch64"):
+        build_wheel(offline, "fastmath", "1.0", {
+            "fastmath/__init__.py": "from fastmath._core import add\n",
+            f"fastmath/_core.cpython-314-{m}-linux-gnu.so": fake_elf(m),
+        }, tag=f"cp314-cp314-manylinux_2_17_{m}")
+    colour_wheel(offline)
+    root = tmp_path / "app"
+    arm_project(root, runtime="python3.14", requirements="fastmath\ncolour\n",
+                handler_code="import colour\nimport fastmath\n\n\ndef handle(event, context):\n    return 1\n")
+    with (root / "relay.toml").open("a") as toml:
+        toml.write('\n[functions.intel]\nsource = "functions/api"\nhandler = "api.app.handle"\n'
+                   'requirements = "functions/intel/requirements.in"\n')
+    (root / "functions/intel").mkdir()
+    (root / "functions/intel/requirements.in").write_text("fastmath\ncolour\n")
+
+    locked = relay("lock", "--resolver", "uv", cwd=root)
+    assert locked.code == 0, locked
+    for folder in ("api", "intel"):
+        lock_text = (root / f"functions/{folder}/requirements.txt").read_text()
+        assert "runtime=python3.14" in lock_text and "fastmath==1.0" in lock_text
+
+    run = relay("build", "--json", cwd=root)
+    assert run.code == 0, run
+    for name, machine in (("api", "aarch64"), ("intel", "x86_64")):
+        assert check_of(run, name)["status"] == "static"
+        with zipfile.ZipFile(root / f"dist/{name}.zip") as archive:
+            assert f"fastmath/_core.cpython-314-{machine}-linux-gnu.so" in archive.namelist()
+
+
+# -- qemu-user: used when it and the target machine's Python are found ----------------------------------
+
+
+@pytest.fixture
+def fake_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `qemu-aarch64` that runs its program natively, and a root holding "an aarch64 Python 3.12"."""
+    host_python = find_python("3.12")
+    if host_python is None:
+        pytest.skip("python3.12 is not installed here")
+    bin_dir, root = tmp_path / "qemu-bin", tmp_path / "aarch64-root"
+    bin_dir.mkdir()
+    log = tmp_path / "qemu.log"
+    qemu = bin_dir / "qemu-aarch64"
+    qemu.write_text(f'#!/bin/sh\n[ "$1" = "-L" ] || exit 9\necho "$2" >> {log}\nshift 2\nexec "$@"\n')
+    qemu.chmod(0o755)
+    (root / "var/lang/bin").mkdir(parents=True)
+    (root / "var/lang/bin/python3.12").symlink_to(host_python)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("QEMU_LD_PREFIX", str(root))
+    return log
+
+
+def test_with_qemu_and_an_aarch64_python_the_arm64_handler_is_imported(tmp_path: Path, offline: Path, relay,
+                                                                       fake_qemu: Path) -> None:
+    root = locked_project(tmp_path / "app", offline)
+
+    run = relay("build", "--json", cwd=root)
+
+    assert run.code == 0, run
+    check = check_of(run)
+    assert check["status"] == "imported" and "var/lang/bin/python3.12 under qemu-aarch64" in check["note"]
+    assert fake_qemu.read_text().strip(), "the handler ran under the emulator"
+
+    broken = locked_project(tmp_path / "broken", offline, "import yaml\n" + HANDLER)
+    run = relay("build", cwd=broken)
+    assert run.code == 4 and "no module named 'yaml'" in run.stderr
