@@ -15,10 +15,12 @@ from pathlib import Path
 import attrs
 
 from builder import schemas
+from builder.bundle.limits import check_layer_count
 from builder.errors import ConfigError
 from builder.frozen import to_tuple
 from builder.paths import cache_dir
-from builder.settings import FunctionSettings
+from builder.secret_values import refuse_credentials
+from builder.settings import OVERRIDABLE, RECORDED, FunctionSettings, LayerRef, unknown_placeholders
 
 CONFIG_FILE = "relay.toml"
 PYPROJECT = "pyproject.toml"
@@ -26,19 +28,10 @@ PINS_FILES = ("uv.lock", "poetry.lock")  # the app's own locks that `pins` may n
 LOCKS_FOLDER = "locks"  # next to the config: the locks of requirements declared in a pyproject.toml
 DEFAULT_ARCH = "x86_64"
 DEFAULT_ALIAS = "live"
-DEFAULT_EXCLUDE = (
-    "__pycache__",
-    "*.pyc",
-    "*.pyo",
-    ".DS_Store",
-    ".git",
-    ".pytest_cache",
-    ".mypy_cache",
-    "requirements*.in",
-    "requirements*.txt",
-)
 # Keys of [functions.<name>] that are FunctionSettings fields of the same name (handler and architecture aside).
-SETTINGS_KEYS = ("memory", "timeout", "ephemeral_storage", "environment", "description")
+SETTINGS_KEYS = RECORDED
+MANAGE = ("all", "code")  # what relay manages of a function in an environment: everything, or only its code
+LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[^:]+:[^:]+:layer:[^:]+:[0-9]+$")
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -64,9 +57,17 @@ class Function:
     requirements_group: str | None = None  # "pyproject.toml#group": that group's requirements
     pins: Path | None = None  # the app's uv.lock or poetry.lock, whose versions constrain the resolution
     lock: Path | None = None  # where relay's hashed lock lives (set whenever requirements is)
-    layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # config names of its layers
+    layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # config names of its relay layers
     role: str | None = None
+    # Its `layers` list as written: relay layer names and third-party layer version ARNs, in attach order.
+    layer_entries: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     function_name: str = ""  # the Lambda function's name in every account
+    # What it ships (builder.bundle.selection): package folders relative to `source`, gitignore-style
+    # patterns relative to `source`, files that look like secrets but are meant to ship.
+    packages: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    include: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    allow_secrets: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     @property
     def handler(self) -> str:
@@ -114,6 +115,10 @@ class Layer:
     lock: Path | None = None
     packages: tuple[Path, ...] = attrs.field(default=(), converter=to_tuple)
     description: str = ""
+    # As on Function, relative to each local package folder.
+    include: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    allow_secrets: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
 
 @attrs.frozen
@@ -148,6 +153,15 @@ class Canary:
 
 
 @attrs.frozen
+class FunctionOverrides:
+    """`[environments.<env>.functions.<fn>]`: one function's values in one environment."""
+
+    settings: dict = attrs.field(factory=dict, hash=False)  # FunctionSettings field -> value (as in [functions.<fn>])
+    manage: str | None = None  # "all" | "code"; None: the environment's
+    provisioned_concurrency: int | None = None
+
+
+@attrs.frozen
 class Environment:
     name: str
     account: str
@@ -160,6 +174,31 @@ class Environment:
     soak: int = 0
     alarms: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     canary: Canary | None = None
+    # [environments.<env>.settings]: every function's overrides; [environments.<env>.functions.<fn>]: one's.
+    settings: dict = attrs.field(factory=dict, hash=False)
+    functions: dict[str, FunctionOverrides] = attrs.field(factory=dict, hash=False)
+    manage: str = "all"
+    provisioned_concurrency: int | None = None
+
+    def overrides_for(self, function: str) -> tuple[dict, ...]:
+        """The overrides of `function`'s settings here, in the order they apply (environment-wide, then its own)."""
+        own = self.functions.get(function)
+        return tuple(o for o in (self.settings, own.settings if own else {}) if o)
+
+    def manage_for(self, function: str) -> str:
+        """"all" (relay sets the configuration too) or "code" (infrastructure code owns the configuration)."""
+        own = self.functions.get(function)
+        return own.manage if own is not None and own.manage is not None else self.manage
+
+    def provisioned_concurrency_for(self, function: str) -> int | None:
+        own = self.functions.get(function)
+        if own is not None and own.provisioned_concurrency is not None:
+            return own.provisioned_concurrency
+        return self.provisioned_concurrency
+
+    def placeholders(self, app: str, function: str) -> dict[str, str]:
+        """The values of `{env}`, `{account}`, `{region}`, `{app}`, `{function}` for one function here."""
+        return {"env": self.name, "account": self.account, "region": self.region, "app": app, "function": function}
 
 
 @attrs.frozen
@@ -174,7 +213,10 @@ class Project:
     registry: Registry | None = None
     environments: dict[str, Environment] = attrs.field(factory=dict)
     dist: Path = Path("dist")
-    exclude: tuple[str, ...] = attrs.field(default=DEFAULT_EXCLUDE, converter=to_tuple)
+    # [app] selection defaults (after relay's own default excludes; before each bundle's own patterns).
+    include: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    allow_secrets: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # relative to the project root
 
     @property
     def dist_dir(self) -> Path:
@@ -269,7 +311,8 @@ def _project(doc: dict, config_file: Path) -> Project:
     _check_paths(functions, layers, config_file)
     _check_shared_locks(functions, layers, config_file)
     environments = {name: _environment(name, spec) for name, spec in doc.get("environments", {}).items()}
-    _check_environments(environments, config_file)
+    _check_environments(environments, functions, config_file)
+    _check_settings_values(doc, config_file)
     return Project(
         root=root,
         config_file=config_file,
@@ -281,7 +324,9 @@ def _project(doc: dict, config_file: Path) -> Project:
         registry=_registry(doc["registry"], root) if "registry" in doc else None,
         environments=environments,
         dist=Path(app.get("dist", "dist")),
-        exclude=(*DEFAULT_EXCLUDE, *app.get("exclude", ())),
+        include=app.get("include", ()),
+        exclude=app.get("exclude", ()),
+        allow_secrets=app.get("allow_secrets", ()),
     )
 
 
@@ -289,13 +334,19 @@ def _function(name: str, spec: dict, root: Path, default_arch: str, app: str, ru
     return Function(
         name=name,
         function_name=spec.get("function_name", f"{app}-{name}"),
-        source=root / spec["source"],
+        source=root / spec.get("source", "."),
+        packages=spec.get("packages", ()),
+        include=spec.get("include", ()),
+        exclude=spec.get("exclude", ()),
+        allow_secrets=spec.get("allow_secrets", ()),
         settings=FunctionSettings(
             handler=spec["handler"], runtime=runtime, architecture=spec.get("architecture", default_arch),
+            layers=tuple(LayerRef.at(entry) for entry in spec.get("layers", ()) if LAYER_ARN.match(entry)),
             **{key: spec[key] for key in SETTINGS_KEYS if key in spec},
         ),
         **_dependencies(spec, root, "function", name),
-        layers=spec.get("layers", ()),
+        layers=tuple(entry for entry in spec.get("layers", ()) if not LAYER_ARN.match(entry)),
+        layer_entries=spec.get("layers", ()),
         role=spec.get("role"),
     )
 
@@ -305,6 +356,9 @@ def _layer(name: str, spec: dict, root: Path) -> Layer:
         name=name,
         **_dependencies(spec, root, "layer", name),
         packages=tuple(root / p for p in spec.get("packages", ())),
+        include=spec.get("include", ()),
+        exclude=spec.get("exclude", ()),
+        allow_secrets=spec.get("allow_secrets", ()),
         description=spec.get("description", ""),
     )
 
@@ -378,11 +432,22 @@ def _environment(name: str, spec: dict) -> Environment:
         soak=parse_duration(spec.get("soak")),
         alarms=spec.get("alarms", ()),
         canary=Canary(steps=canary["steps"], interval=parse_duration(canary.get("interval"))) if canary else None,
+        settings=_overrides(spec.get("settings", {})),
+        functions={fn: FunctionOverrides(settings=_overrides(own), manage=own.get("manage"),
+                                         provisioned_concurrency=own.get("provisioned_concurrency"))
+                   for fn, own in spec.get("functions", {}).items()},
+        manage=spec.get("manage", "all"),
+        provisioned_concurrency=spec.get("provisioned_concurrency"),
     )
+
+
+def _overrides(spec: dict) -> dict:
+    return {key: spec[key] for key in OVERRIDABLE if key in spec}
 
 
 def _check_references(functions: dict[str, Function], layers: dict[str, Layer], config_file: Path) -> None:
     for fn in functions.values():
+        check_layer_count(f"{config_file.name}: functions.{fn.name}", fn.layer_entries)
         for layer in fn.layers:
             if layer not in layers:
                 raise ConfigError(
@@ -452,7 +517,30 @@ def _must_exist(path: Path, key: str, config_file: Path, *, folder: bool = False
         raise ConfigError(f"{config_file.name}: {key}: expected {kind} at {shown}, found none")
 
 
-def _check_environments(environments: dict[str, Environment], config_file: Path) -> None:
+def _check_environments(environments: dict[str, Environment], functions: dict[str, Function], config_file: Path) -> None:
     for env in environments.values():
         if env.requires and env.requires not in environments:
             raise ConfigError(f"{config_file.name}: environments.{env.name}.requires: unknown environment {env.requires!r}")
+        for fn in env.functions:
+            if fn not in functions:
+                raise ConfigError(f"{config_file.name}: environments.{env.name}.functions.{fn}: unknown function {fn!r}",
+                                  hint=f"Known functions: {', '.join(sorted(functions))}.")
+        refuse_credentials(env.settings.get("environment", {}), f"environments.{env.name}.settings.environment",
+                           config_file.name)
+        for fn, own in env.functions.items():
+            refuse_credentials(own.settings.get("environment", {}),
+                               f"environments.{env.name}.functions.{fn}.environment", config_file.name)
+
+
+def _check_settings_values(doc: dict, config_file: Path) -> None:
+    """Every placeholder in a function's settings or an environment's overrides is one relay fills in."""
+    places = [(f"functions.{name}", spec) for name, spec in doc["functions"].items()]
+    for env, spec in doc.get("environments", {}).items():
+        places.append((f"environments.{env}.settings", spec.get("settings", {})))
+        places.extend((f"environments.{env}.functions.{fn}", own) for fn, own in spec.get("functions", {}).items())
+    for key, spec in places:
+        for name in (*RECORDED, "layers"):
+            unknown = unknown_placeholders(spec.get(name, ""))
+            if unknown:
+                raise ConfigError(f"{config_file.name}: {key}.{name}: unknown placeholder {{{unknown[0]}}}",
+                                  hint="Values may use {env}, {account}, {region}, {app} and {function}.")

@@ -35,7 +35,7 @@ class LockInfo:
 @attrs.frozen
 class GitInfo:
     commit: str
-    dirty: bool
+    dirty: bool  # some shipped file is untracked, ignored, or differs from `commit`
 
     def to_json(self) -> dict:
         return {"commit": self.commit, "dirty": self.dirty}
@@ -56,8 +56,10 @@ class Manifest:
     zipped_size: int
     unzipped_size: int
     files: int
-    source_sha256: str
-    source_paths: tuple[str, ...] = attrs.field(converter=to_tuple)
+    source_sha256: str  # of exactly the files shipped from the project (not its installed requirements)
+    source_paths: tuple[str, ...] = attrs.field(converter=to_tuple)  # the folders they come from
+    source_root: str | None = None  # a function's source root, relative to the project root
+    source_packages: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # package folders shipped by name
     build_key: str = ""
     relay_version: str = ""
     zlib_version: str = ""
@@ -90,7 +92,8 @@ class Manifest:
             "files": self.files,
             "layers": [ref.to_json() for ref in self.layers],
             "lock": self.lock.to_json() if self.lock else None,
-            "source": {"sha256": self.source_sha256, "paths": list(self.source_paths)},
+            "source": {"sha256": self.source_sha256, "paths": list(self.source_paths), "root": self.source_root,
+                       "packages": list(self.source_packages)},
             "git": self.git.to_json() if self.git else None,
             "build_key": self.build_key,
             "builder": {
@@ -123,6 +126,8 @@ class Manifest:
             lock=LockInfo(path=lock["path"], sha256=lock["sha256"], packages=lock["packages"]) if lock else None,
             source_sha256=doc["source"]["sha256"],
             source_paths=doc["source"]["paths"],
+            source_root=doc["source"].get("root"),
+            source_packages=doc["source"].get("packages", ()),
             git=GitInfo(**git) if git else None,
             build_key=doc["build_key"],
             relay_version=doc["builder"]["version"],

@@ -1,30 +1,118 @@
-"""The git commit a build came from, if the project is in a git work tree."""
+"""What git knows about the project: HEAD, what differs from it, and what it ignores.
+
+Asked once per build (three git calls, from the project root): the selection
+leaves out what git ignores, and a bundle's manifest is dirty when any file it
+ships is untracked, ignored or differs from HEAD - not only when some tracked
+file somewhere changed. Paths are relative to the project root, "/" separated.
+Without git, or outside a work tree, the view is absent and says why.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
+
+import attrs
 
 from builder.models import GitInfo
 
+_TIMEOUT = 30
 
-def git_info(root: Path) -> GitInfo | None:
-    """HEAD's commit and whether tracked files under `root` differ from it (one git call)."""
+
+@attrs.frozen
+class GitView:
+    """git's view of the files under the project root (absent: `note` says why)."""
+
+    present: bool
+    note: str = ""
+    commit: str | None = None  # None before the first commit
+    changed: frozenset[str] = frozenset()  # tracked, differing from HEAD (staged or not)
+    untracked: frozenset[str] = frozenset()  # neither tracked nor ignored
+    ignored_files: frozenset[str] = frozenset()
+    ignored_dirs: frozenset[str] = frozenset()  # no trailing "/"
+
+    def ignores(self, rel: str) -> bool:
+        """Whether git ignores the project-relative path `rel` (a file or folder), or a folder holding it."""
+        if not self.present:
+            return False
+        if rel in self.ignored_files or rel in self.ignored_dirs:
+            return True
+        parts = rel.split("/")
+        return any("/".join(parts[:i]) in self.ignored_dirs for i in range(1, len(parts)))
+
+    def info_for(self, shipped: Iterable[str]) -> GitInfo | None:
+        """HEAD's commit, dirty when any shipped (project-relative) file is not exactly as HEAD has it."""
+        if not self.present or self.commit is None:
+            return None
+        dirty = any(rel in self.changed or rel in self.untracked or self.ignores(rel) for rel in shipped)
+        return GitInfo(commit=self.commit, dirty=dirty)
+
+    def fingerprint(self) -> str:
+        """Changes whenever HEAD, a tracked change or the untracked files change (for the no-op stamp)."""
+        text = "\0".join([str(self.present), self.commit or "", *sorted(self.changed), "|", *sorted(self.untracked)])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def git_view(root: Path) -> GitView:
+    """Ask git about `root` (the project root); absent when git is missing or `root` is not in a work tree."""
+    head = _git(root, "rev-parse", "--show-prefix", "HEAD")
+    if head is None:
+        head = _git(root, "rev-parse", "--show-prefix")  # a work tree without commits yet
+        if head is None:
+            return GitView(present=False, note=_absent_reason(root))
+    lines = head.splitlines()
+    prefix = lines[0].strip() if lines else ""
+    commit = lines[1].strip() if len(lines) > 1 and len(lines[1].strip()) == 40 else None
+    status = _git(root, "status", "--porcelain=v2", "-z", "--untracked-files=all", "--", ".")
+    ignored = _git(root, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory")
+    if status is None or ignored is None:
+        return GitView(present=False, note="git status failed here")
+    changed, untracked = _parse_status(status, prefix)
+    files = {p for p in ignored.split("\0") if p and not p.endswith("/")}
+    dirs = {p.rstrip("/") for p in ignored.split("\0") if p.endswith("/")}
+    return GitView(present=True, commit=commit, changed=frozenset(changed), untracked=frozenset(untracked),
+                   ignored_files=frozenset(files), ignored_dirs=frozenset(dirs))
+
+
+def _parse_status(out: str, prefix: str) -> tuple[set[str], set[str]]:
+    # porcelain v2 paths are relative to the repository's top; ours to the project root.
+    changed: set[str] = set()
+    untracked: set[str] = set()
+    records = iter(out.split("\0"))
+    for record in records:
+        if not record:
+            continue
+        kind = record[0]
+        if kind == "?":
+            untracked.add(record[2:])
+        elif kind == "1":
+            changed.add(record.split(" ", 8)[8])
+        elif kind == "2":
+            changed.add(record.split(" ", 9)[9])
+            next(records, None)  # the rename's original path
+        elif kind == "u":
+            changed.add(record.split(" ", 10)[10])
+    return _under(changed, prefix), _under(untracked, prefix)
+
+
+def _under(paths: set[str], prefix: str) -> set[str]:
+    return {p.removeprefix(prefix) for p in paths if p.startswith(prefix)}
+
+
+def _git(root: Path, *args: str) -> str | None:
     try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain=v2", "--branch", "--untracked-files=no", "--", "."],
-            capture_output=True, text=True, timeout=30, check=False,
-        )
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              timeout=_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if done.returncode != 0:
-        return None
-    commit, dirty = None, False
-    for line in done.stdout.splitlines():
-        if line.startswith("# branch.oid "):
-            commit = line.removeprefix("# branch.oid ").strip()
-        elif not line.startswith("#"):
-            dirty = True
-    if commit is None or len(commit) != 40:  # "(initial)": no commit yet
-        return None
-    return GitInfo(commit=commit, dirty=dirty)
+    return done.stdout if done.returncode == 0 else None
+
+
+def _absent_reason(root: Path) -> str:
+    try:
+        subprocess.run(["git", "--version"], capture_output=True, timeout=_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "git is not installed: files git would ignore are not left out"
+    return f"{root} is not in a git work tree: no .gitignore rules applied"

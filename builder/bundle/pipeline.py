@@ -1,7 +1,9 @@
 """`relay build`: sources + locks -> dist/*.zip + manifests, cached by inputs.
 
-What is built comes from `targets`, the records it returns are in `results`,
-and everything it writes to dist/ goes through `builder.dist`.
+What is built comes from `targets`, which files of the project each bundle
+ships from `selection` (a file that looks like a secret stops the build before
+anything is written), the records it returns are in `results`, and everything
+it writes to dist/ goes through `builder.dist`.
 
 Layers are built first (a function's manifest names its layers' digests), then
 functions, each in parallel. A bundle is built by named steps (inputs, install,
@@ -31,18 +33,19 @@ from builder import __version__, dist
 from builder.bundle import limits, wheels
 from builder.bundle.cache import BuildCache, CachedBundle
 from builder.bundle.digest import sha256_file, tree_digest
-from builder.bundle.gitinfo import git_info
+from builder.bundle.gitinfo import GitView, git_view
 from builder.bundle.importcheck import ImportCheck, Origin, check_handler, model_fingerprint, plan_check
-from builder.bundle.layout import function_entries, layer_entries
+from builder.bundle.layout import bundle_entries
 from builder.bundle.results import BuildResult, BundleResult
+from builder.bundle.selection import Selection, refuse_secrets
 from builder.bundle.targets import Target, select_targets
-from builder.bundle.zipwriter import BundleStats, ZipEntry, collect_tree, contributors, write_zip, zip_epoch
+from builder.bundle.zipwriter import BundleStats, contributors, write_zip, zip_epoch
 from builder.config import Project
 from builder.errors import BuildFailed, LockStale, RelayError
 from builder.frozen import to_tuple
 from builder.lock.lockfile import LockFile, read_lock
 from builder.lock.targets import lock_target_of
-from builder.models import GitInfo, LayerRef, LockInfo, Manifest
+from builder.models import LayerRef, LockInfo, Manifest
 from builder.paths import cache_dir
 from builder.progress import Reporter, SilentReporter
 
@@ -75,6 +78,7 @@ class Prepared:
     """A bundle's inputs, and its cached bytes when those inputs were built before."""
 
     target: Target
+    selection: Selection
     lock: LockFile | None
     source_sha256: str
     source_paths: tuple[str, ...] = attrs.field(converter=to_tuple)
@@ -94,7 +98,14 @@ def build_project(
     reporter = reporter or SilentReporter()
     started = time.monotonic()
     layer_targets, function_targets = select_targets(project, names)
-    builder = _Builder(project, options, reporter)
+    # What every bundle ships, first: a secret anywhere stops the build before dist/ is touched.
+    git = git_view(project.root)
+    selections: dict[tuple[str, str], Selection] = {}
+    for target in [*layer_targets, *function_targets]:
+        if (target.kind, target.name) not in selections:
+            selections[(target.kind, target.name)] = target.selection(project, git)
+    refuse_secrets(selections.values())
+    builder = _Builder(project, options, reporter, git, selections)
     # Every bundle's inputs first, then one download per platform for all that must be
     # built, then packaging in parallel; functions are finished (limits, import check,
     # manifest) once the layers they name are.
@@ -138,7 +149,8 @@ def step(name: str, target: Target) -> Iterator[None]:
 
 
 class _Builder:
-    def __init__(self, project: Project, options: BuildOptions, reporter: Reporter) -> None:
+    def __init__(self, project: Project, options: BuildOptions, reporter: Reporter, git: GitView,
+                 selections: dict[tuple[str, str], Selection]) -> None:
         self.project = project
         self.options = options
         self.reporter = reporter
@@ -146,7 +158,8 @@ class _Builder:
         self.cache = BuildCache(self.cache_root)
         self.wheels = wheels.WheelCache(self.cache_root)
         self.epoch = options.epoch if options.epoch is not None else zip_epoch()
-        self.git: GitInfo | None = git_info(project.root)
+        self.git = git
+        self.selections = selections
         self.project.dist_dir.mkdir(parents=True, exist_ok=True)
 
     # -- per bundle ---------------------------------------------------------------------------
@@ -155,16 +168,18 @@ class _Builder:
         started = time.monotonic()
         if target.function is not None:
             limits.check_layer_count(target.name, target.function.layers)
+        selection = self.selections[(target.kind, target.name)]
         with step("inputs", target):
             lock = self._lock(target)
-            source_sha, source_paths = self._source_digest(target)
-            key = self._build_key(target, lock, source_sha)
+            source_sha = self._source_digest(selection)
+            key = self._build_key(target, lock, source_sha, selection)
         cached = self.cache.get(key) if self.options.use_cache else None
         status = "cached"
         if cached is None and self.options.use_cache and self.options.remote_cache is not None:
             cached = self._from_remote(target, key)
             status = "remote"
-        return Prepared(target, lock, source_sha, source_paths, key, cached, status=status, started=started)
+        return Prepared(target, selection, lock, source_sha, selection.paths, key, cached, status=status,
+                        started=started)
 
     def _from_remote(self, target: Target, key: str) -> CachedBundle | None:
         assert self.options.remote_cache is not None
@@ -219,7 +234,7 @@ class _Builder:
                     strip.strip_host_files(installed)
                     strip.rewrite_records(installed)
             with step("package", target):
-                entries = self._entries(target, installed)
+                entries = bundle_entries(prepared.selection, installed)
                 zip_path = Path(tmp) / "bundle.zip"
                 stats = write_zip(entries, zip_path, epoch=self.epoch)
                 limits.check_bundle(target.bundle, stats)
@@ -240,8 +255,7 @@ class _Builder:
                 limits.check_function(target.name, cached.stats, {r.manifest.name: r.stats for r in layers})
         # Checked before the bundle reaches dist/: a bundle that fails is never left there.
         check = self._import_check(target, cached.zip_path, layers, prepared.key) if target.kind == "function" else None
-        manifest = self._manifest(target, cached.stats, prepared.lock, prepared.source_sha256,
-                                  prepared.source_paths, prepared.key, layers)
+        manifest = self._manifest(prepared, cached.stats, layers)
         with step("manifest", target):
             written = dist.write_bundle(self.project.dist_dir, cached.zip_path, manifest)
         status = "unchanged" if prepared.status == "cached" and not written.changed else prepared.status
@@ -268,15 +282,11 @@ class _Builder:
             raise LockStale(f"{target.label}: {self._rel(lock_path)} was resolved for {lock.runtime}, not {self.project.runtime}")
         return lock
 
-    def _source_digest(self, target: Target) -> tuple[str, tuple[str, ...]]:
-        items = []
-        for folder in target.sources:
-            rel = self._rel(folder)
-            for entry in collect_tree(folder, exclude=self.project.exclude):
-                items.append((f"{rel}/{entry.path}", 0o755 if entry.executable else 0o644, sha256_file(entry.source)))
-        return tree_digest(items), tuple(self._rel(folder) for folder in target.sources)
+    def _source_digest(self, selection: Selection) -> str:
+        """The digest of exactly the files the bundle ships from the project (project-relative paths)."""
+        return tree_digest((p.path, 0o755 if p.executable else 0o644, sha256_file(p.source)) for p in selection.files)
 
-    def _build_key(self, target: Target, lock: LockFile | None, source_sha: str) -> str:
+    def _build_key(self, target: Target, lock: LockFile | None, source_sha: str, selection: Selection) -> str:
         inputs = {
             "layout": LAYOUT_VERSION,
             "relay": __version__,
@@ -285,20 +295,14 @@ class _Builder:
             "architecture": target.architecture,
             "lock": lock.sha256 if lock else None,
             "source": source_sha,
-            "exclude": list(self.project.exclude),
+            # where the selected files land in the zip (`source` vs `packages` lays the same files out differently)
+            "archive": hashlib.sha256("\n".join(p.archive for p in selection.files).encode()).hexdigest(),
             "epoch": self.epoch,
         }
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
-    def _entries(self, target: Target, installed: Path) -> list[ZipEntry]:
-        if target.kind == "layer":
-            return layer_entries(target.sources, installed, self.project.exclude)
-        return function_entries(target.sources[0], installed, self.project.exclude)
-
-    def _manifest(
-        self, target: Target, stats: BundleStats, lock: LockFile | None, source_sha: str,
-        source_paths: tuple[str, ...], key: str, layers: list[BundleResult],
-    ) -> Manifest:
+    def _manifest(self, prepared: Prepared, stats: BundleStats, layers: list[BundleResult]) -> Manifest:
+        target, lock, selection = prepared.target, prepared.lock, prepared.selection
         return Manifest(
             app=self.project.name,
             name=target.name,
@@ -314,10 +318,12 @@ class _Builder:
             files=stats.files,
             layers=tuple(LayerRef(r.manifest.name, r.manifest.sha256) for r in layers),
             lock=LockInfo(self._rel(lock.path), lock.sha256, lock.packages) if lock else None,
-            source_sha256=source_sha,
-            source_paths=source_paths,
-            git=self.git,
-            build_key=key,
+            source_sha256=prepared.source_sha256,
+            source_paths=prepared.source_paths,
+            source_root=selection.root if target.kind == "function" else None,
+            source_packages=selection.packages,
+            git=self.git.info_for(p.path for p in selection.files),
+            build_key=prepared.key,
             relay_version=__version__,
             zlib_version=zlib.ZLIB_RUNTIME_VERSION,
             source_date_epoch=self.epoch,

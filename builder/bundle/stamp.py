@@ -1,12 +1,14 @@
 """The no-op fast path: skip a build whose inputs and outputs have not been touched since.
 
 Like make, it compares file sizes, modification times and modes, of every
-input (the config, each bundle's source folders, requirements and locks) and
-of every output in dist/ (the files `builder.dist` lists), plus relay's version, SOURCE_DATE_EPOCH and git's
-view of the project. When nothing was touched, the last build's result is
-reported again without loading the build pipeline; when anything was, the
-build runs as usual and decides from content hashes, so a `touch` alone still
-rebuilds nothing. This module loads nothing of the build pipeline.
+input (the config; the files each bundle ships, as its selection lists them,
+so `dist/`, `.git` or `.venv` are never walked; every file that decides a lock
+and the lock itself) and of every output in dist/ (the files `builder.dist`
+lists), plus relay's version, SOURCE_DATE_EPOCH and git's view of the project.
+When nothing was touched, the last build's result is reported again without
+loading the build pipeline; when anything was, the build runs as usual and
+decides from content hashes, so a `touch` alone still rebuilds nothing. This
+module loads nothing of the build pipeline.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import os
 from pathlib import Path
 
 from builder import __version__, dist
-from builder.bundle.gitinfo import git_info
+from builder.bundle.gitinfo import git_view
+from builder.bundle.selection import select_function, select_layer
 from builder.config import Project
+from builder.lock.targets import lock_targets
 
 STAMP_FILE = ".relay-build.json"
 
@@ -26,16 +30,19 @@ STAMP_FILE = ".relay-build.json"
 def input_fingerprint(project: Project, names: tuple[str, ...], import_check: bool) -> str:
     """Size, mtime and mode of every input file, with what else decides a build's outcome."""
     digest = hashlib.sha256()
-    git = git_info(project.root)  # what a manifest's git fields come from
-    head = [__version__, os.environ.get("SOURCE_DATE_EPOCH", ""), sorted(names), import_check,
-            git.to_json() if git else None]
+    git = git_view(project.root)  # what the selection leaves out and a manifest's git fields come from
+    head = [__version__, os.environ.get("SOURCE_DATE_EPOCH", ""), sorted(names), import_check, git.fingerprint()]
     digest.update(json.dumps(head).encode())
     paths: list[Path] = [project.config_file]
-    # A requirements file's whole folder: its lock, and files it includes with -r/-c.
-    for fn in project.functions.values():
-        paths += [fn.source, *([fn.requirements.parent] if fn.requirements else [])]
-    for layer in project.layers.values():
-        paths += [*layer.packages, *([layer.requirements.parent] if layer.requirements else [])]
+    # What every bundle ships: its selection (read without opening files; a build scans them for secrets).
+    selections = [*(select_function(project, fn, git, scan=False) for fn in project.functions.values()),
+                  *(select_layer(project, layer, git, scan=False) for layer in project.layers.values())]
+    for selection in selections:
+        digest.update(f"{selection.kind} {selection.name}\n".encode())
+        paths += [p.source for p in selection.files]
+    # Every file that decides a lock (requirements, files they include, pins), and the lock.
+    for target in lock_targets(project):
+        paths += [*target.inputs, target.lock]
     for path in paths:
         _add_tree(digest, path)
     return digest.hexdigest()

@@ -1,6 +1,7 @@
 """What `relay build` builds: the functions named (all when none), and the layers they use.
 
 A layer used by functions of both architectures is one target per architecture.
+What each target ships from the project tree is its selection (`builder.bundle.selection`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import attrs
 
+from builder.bundle.gitinfo import GitView
+from builder.bundle.selection import Selection, select_function, select_layer
 from builder.config import Function, Layer, Project
 from builder.errors import ConfigError
-from builder.frozen import to_tuple
 from builder.models import bundle_name
 
 
@@ -23,7 +25,6 @@ class Target:
     name: str
     architecture: str
     requirements: Path | None
-    sources: tuple[Path, ...] = attrs.field(converter=to_tuple)
     function: Function | None = None
     layer: Layer | None = None
 
@@ -34,6 +35,13 @@ class Target:
     @property
     def label(self) -> str:
         return f"layer {self.name} ({self.architecture})" if self.kind == "layer" else f"function {self.name}"
+
+    def selection(self, project: Project, git: GitView, *, scan: bool = True) -> Selection:
+        """The files this bundle ships from the project tree (`scan=False`: no reading files for secrets)."""
+        if self.function is not None:
+            return select_function(project, self.function, git, scan=scan)
+        assert self.layer is not None
+        return select_layer(project, self.layer, git, scan=scan)
 
 
 def select_targets(project: Project, names: tuple[str, ...]) -> tuple[list[Target], list[Target]]:
@@ -61,8 +69,8 @@ def select_targets(project: Project, names: tuple[str, ...]) -> tuple[list[Targe
 
 
 def _function_target(fn: Function) -> Target:
-    return Target("function", fn.name, fn.architecture, fn.requirements, (fn.source,), function=fn)
+    return Target("function", fn.name, fn.architecture, fn.requirements, function=fn)
 
 
 def _layer_target(layer: Layer, arch: str) -> Target:
-    return Target("layer", layer.name, arch, layer.requirements, layer.packages, layer=layer)
+    return Target("layer", layer.name, arch, layer.requirements, layer=layer)

@@ -2,7 +2,8 @@
 
 The no-op fast path (`builder.bundle.stamp`) reports the last build's result
 without loading the build pipeline, so the rendering works on the result's
-JSON document, which both paths have.
+JSON document, which both paths have. `relay build --explain NAME` builds
+nothing: it shows a bundle's selection (`builder.bundle.selection`).
 """
 
 from __future__ import annotations
@@ -25,14 +26,25 @@ STATUSES = ("built", "cached", "remote", "unchanged")
 @click.option("--remote-cache/--no-remote-cache", default=None,
               help="Reuse bundles other runners built from the same inputs, via the registry "
                    "(default: registry.remote_cache in relay.toml).")
+@click.option("--explain", metavar="NAME", default=None,
+              help="List what the bundle of function or layer NAME would ship and which rule kept or dropped each "
+                   "path; builds nothing, needs no network.")
 @json_option
 @click.pass_obj
 def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check: bool, offline: bool,
-          jobs: int | None, remote_cache: bool | None, as_json: bool) -> None:
+          jobs: int | None, remote_cache: bool | None, explain: str | None, as_json: bool) -> None:
     """Build functions and layers into reproducible zips and manifests in dist/."""
+    project = obj.project()
+    if explain is not None:
+        doc = _selection(project, explain)
+        if as_json:
+            emit_json(doc)
+        else:
+            click.echo(explain_text(doc))
+        return
+
     from builder.bundle import stamp
 
-    project = obj.project()
     use_remote = remote_cache if remote_cache is not None else bool(project.registry and project.registry.remote_cache)
     if not no_cache:
         last = stamp.read_fresh(project, names, not no_import_check)
@@ -49,6 +61,40 @@ def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check:
     doc = result.to_json()
     stamp.write(project, inputs, doc)
     _emit(doc, as_json)
+
+
+def _selection(project, name: str) -> dict:
+    """The selection of function `name` (or, failing that, layer `name`) as its JSON document."""
+    from builder.bundle.gitinfo import git_view
+    from builder.bundle.targets import select_targets
+
+    layers, functions = select_targets(project, (name,))
+    target = next(t for t in [*functions, *layers] if t.name == name)
+    return target.selection(project, git_view(project.root)).to_json()
+
+
+def explain_text(doc: dict) -> str:
+    """What one bundle ships and leaves out, with the rule for each, for a `Selection.to_json()` document."""
+    where = f"packages {', '.join(doc['packages'])}" if doc["packages"] else f"source {doc['root']}"
+    lines = [f"{doc['kind']} {doc['name']}: {where} (git: {doc['git']})", ""]
+    files = doc["files"]
+    lines.append(f"ships {len(files)} file(s) from the project (besides its installed requirements):")
+    if files:
+        lines.append(table([[f["archive"], f["path"], _rule(f)] for f in files], ["in the zip", "from", "kept by"]))
+    dropped = doc["dropped"]
+    lines += ["", f"leaves out {len(dropped)} path(s) (a folder stands for everything in it):"]
+    if dropped:
+        lines.append(table([[d["path"], _rule(d)] for d in dropped], ["path", "dropped by"]))
+    secrets = doc["secrets"]
+    if secrets:
+        lines += ["", f"refuses {len(secrets)} file(s) that look like secrets (relay build stops on them):"]
+        lines.append(table([[s["project_path"], s["reason"], f'{s["allow_with"]} = ["{s["path"]}"]'] for s in secrets],
+                           ["path", "why", "to ship it anyway"]))
+    return "\n".join(lines)
+
+
+def _rule(item: dict) -> str:
+    return f"{item['rule']}: {item['detail']}" if item["detail"] else item["rule"]
 
 
 def _emit(doc: dict, as_json: bool) -> None:
