@@ -21,7 +21,8 @@ descriptions before anything is compared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -94,6 +95,43 @@ def _sorted_pairs(value: Mapping[str, str] | Any) -> tuple[tuple[str, str], ...]
     return tuple(sorted(dict(value).items()))
 
 
+LOG_FORMATS = ("Text", "JSON")
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+TRACING_MODES = ("PassThrough", "Active")
+# Config keys of `logging` and `vpc` -> Lambda's keys in LoggingConfig / VpcConfig.
+_LOGGING_KEYS = {"format": "LogFormat", "application_level": "ApplicationLogLevel", "system_level": "SystemLogLevel"}
+_VPC_KEYS = {"subnet_ids": "SubnetIds", "security_group_ids": "SecurityGroupIds"}
+
+
+def _logging_pairs(value: Mapping[str, str] | Any) -> tuple[tuple[str, str], ...]:
+    """`logging` as sorted pairs; the default format ("Text" with no levels) is the empty record."""
+    pairs = _sorted_pairs(value)
+    return () if pairs == (("format", "Text"),) else pairs
+
+
+def _logging_to_aws(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    given = dict(pairs)
+    return {"LogFormat": given.get("format", "Text"),
+            **{aws: given[key] for key, aws in _LOGGING_KEYS.items() if key != "format" and key in given}}
+
+
+def _logging_from_aws(reply: Mapping[str, str]) -> dict[str, str]:
+    return {key: reply[aws] for key, aws in _LOGGING_KEYS.items() if reply.get(aws)}  # LogGroup is Lambda's, not ours
+
+
+def _vpc_pairs(value: Mapping[str, Any] | Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(sorted((key, tuple(ids)) for key, ids in dict(value).items() if ids))
+
+
+def _vpc_to_aws(pairs: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, list[str]]:
+    given = dict(pairs)
+    return {aws: list(given.get(key, ())) for key, aws in _VPC_KEYS.items()}  # empty lists detach the function
+
+
+def _vpc_from_aws(reply: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {key: list(reply.get(aws) or ()) for key, aws in _VPC_KEYS.items()}
+
+
 def _ephemeral_storage(_instance: object, _attribute: object, value: int) -> None:
     if not EPHEMERAL_STORAGE_MIN <= value <= EPHEMERAL_STORAGE_MAX:
         raise ValueError(f"ephemeral_storage must be {EPHEMERAL_STORAGE_MIN}..{EPHEMERAL_STORAGE_MAX} MB, got {value}")
@@ -114,6 +152,12 @@ class FunctionSettings:
     environment: tuple[tuple[str, str], ...] = setting(
         "Environment", default=(), converter=_sorted_pairs,
         to_aws=lambda pairs: {"Variables": dict(pairs)}, from_aws=lambda env: env.get("Variables") or {})
+    tracing: str = setting("TracingConfig", default="PassThrough", to_aws=lambda mode: {"Mode": mode},
+                           from_aws=lambda config: config.get("Mode") or "PassThrough")
+    logging: tuple[tuple[str, str], ...] = setting("LoggingConfig", default=(), converter=_logging_pairs,
+                                                   to_aws=_logging_to_aws, from_aws=_logging_from_aws)
+    vpc: tuple[tuple[str, tuple[str, ...]], ...] = setting("VpcConfig", default=(), converter=_vpc_pairs,
+                                                           to_aws=_vpc_to_aws, from_aws=_vpc_from_aws)
     layers: tuple[LayerRef, ...] = setting(
         "Layers", default=(), converter=to_tuple,
         to_aws=lambda refs: [ref.require_arn() for ref in refs],
@@ -134,12 +178,15 @@ class FunctionSettings:
         doc: dict[str, Any] = {}
         for field, _ in declared_settings():
             value = getattr(self, field.name)
-            if field.name == "environment":
-                value = dict(value)
+            if field.name in PAIRED:
+                value = {key: list(item) if isinstance(item, tuple) else item for key, item in value}
             elif field.name == "layers":
                 value = [ref.to_json() for ref in value]
             doc[field.name] = value
         return doc
+
+
+PAIRED = ("environment", "logging", "vpc")  # fields held as sorted (key, value) pairs, written as objects
 
 
 def declared_settings() -> Iterator[tuple[attrs.Attribute, Setting]]:
@@ -151,3 +198,74 @@ def declared_settings() -> Iterator[tuple[attrs.Attribute, Setting]]:
 def code_settings() -> tuple[str, ...]:
     """The settings that travel with the code: changing one means sending the code again."""
     return tuple(field.name for field, declared in declared_settings() if declared.with_code)
+
+
+# -- what a release records, what an environment overrides --------------------------------------------
+
+# Settings a release records per function, by field (= config key) name. Handler, runtime, architecture and
+# relay's own layers are the release's fields already; `layers` is recorded as the config's ordered list of
+# relay layer bundles and third-party layer version ARNs (`ReleaseFunction.layer_entries`).
+RECORDED = ("memory", "timeout", "ephemeral_storage", "environment", "tracing", "logging", "vpc", "description")
+# What `[environments.<env>.settings]` and `[environments.<env>.functions.<fn>]` may set (the published
+# version's Description is relay's mark, so it is not an environment's).
+OVERRIDABLE = tuple(name for name in RECORDED if name != "description")
+PLACEHOLDERS = ("env", "account", "region", "app", "function")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_IDENTITY = ("handler", "runtime", "architecture")  # never filled in: they name the code
+
+
+def recorded_json(settings: FunctionSettings) -> dict[str, Any]:
+    """The settings a release document records for one function (placeholders left as written)."""
+    doc = settings.to_json()
+    return {name: doc[name] for name in RECORDED}
+
+
+def from_recorded(doc: Mapping[str, Any], *, handler: str, runtime: str, architecture: str) -> FunctionSettings:
+    """A release's recorded settings back as a record (layers are the planner's to add)."""
+    return FunctionSettings(handler=handler, runtime=runtime, architecture=architecture,
+                            **{name: doc[name] for name in RECORDED if name in doc})
+
+
+def with_overrides(settings: FunctionSettings, overrides: Sequence[Mapping[str, Any]]) -> FunctionSettings:
+    """`settings` with each override applied in turn; `environment` is merged per variable, the rest replaced."""
+    for override in overrides:
+        changes: dict[str, Any] = {}
+        for name, value in override.items():
+            if name == "environment":
+                changes[name] = {**dict(changes.get(name, settings.environment)), **dict(value)}
+            else:
+                changes[name] = value
+        settings = attrs.evolve(settings, **changes)
+    return settings
+
+
+def with_placeholders(settings: FunctionSettings, values: Mapping[str, str]) -> FunctionSettings:
+    """`{env}`, `{account}`, `{region}`, `{app}`, `{function}` filled in every value (and third-party layer ARN)."""
+    def fill(text: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return fill(value)
+        if isinstance(value, LayerRef):
+            return attrs.evolve(value, arn=fill(value.arn)) if value.arn and value.sha256 is None else value
+        if isinstance(value, tuple):
+            return tuple(walk(item) for item in value)
+        return value
+
+    return attrs.evolve(settings, **{field.name: walk(getattr(settings, field.name))
+                                     for field, _ in declared_settings() if field.name not in _IDENTITY})
+
+
+def unknown_placeholders(value: Any) -> list[str]:
+    """Placeholders in a config value (a string, or a list/object of them) that relay does not fill in."""
+    if isinstance(value, str):
+        return [name for name in _PLACEHOLDER.findall(value) if name not in PLACEHOLDERS]
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
+    return [name for item in items for name in unknown_placeholders(item)]
+
+
+def settings_in_environment(recorded: FunctionSettings, overrides: Sequence[Mapping[str, Any]],
+                            placeholders: Mapping[str, str]) -> FunctionSettings:
+    """The settings one function gets in one environment: the release's, the environment's overrides, placeholders."""
+    return with_placeholders(with_overrides(recorded, overrides), placeholders)
