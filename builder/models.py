@@ -6,6 +6,8 @@ validate every serialised record against its schema.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
 from builder.frozen import to_tuple
@@ -39,6 +41,15 @@ class GitInfo:
 
     def to_json(self) -> dict:
         return {"commit": self.commit, "dirty": self.dirty}
+
+    @classmethod
+    def combined(cls, infos: Iterable[GitInfo | None]) -> GitInfo | None:
+        """One commit for a set of bundles (a release): dirty when any bundle is; None unless all name one commit."""
+        found = list(infos)
+        commits = {info.commit if info else None for info in found}
+        if len(commits) != 1 or None in commits:
+            return None
+        return cls(commit=commits.pop(), dirty=any(info.dirty for info in found if info))
 
 
 @attrs.frozen

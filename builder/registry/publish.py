@@ -37,7 +37,7 @@ from builder.config import Project
 from builder.dist import Dist, DistBundle, load_dist
 from builder.errors import RaceLost, UsageError, VerificationFailed, VersionConflict
 from builder.frozen import to_tuple
-from builder.models import Manifest, bundle_name
+from builder.models import GitInfo, Manifest, bundle_name
 from builder.progress import Reporter, SilentReporter
 from builder.registry import statement as stmt
 from builder.registry.catalog import Catalog, parse_release
@@ -227,8 +227,7 @@ class _Publisher:
             )
             for b in self.dist.functions
         ]
-        commits = {b.manifest.git for b in self.dist.bundles}
-        git = commits.pop() if len(commits) == 1 else None
+        git = GitInfo.combined(b.manifest.git for b in self.dist.bundles)  # each bundle says whether it is dirty
         return Release(app=self.app, version=version, runtime=self.dist.runtime, functions=functions,
                        layers=layers, git=git)
 
