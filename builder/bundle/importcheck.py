@@ -104,11 +104,10 @@ class _Judge:
     def static(self, result: StaticResult) -> None:
         if result.ok:
             return
-        first = result.findings[0]
-        more = [f"{_finding_text(f)}" for f in result.findings[1:6]]
-        extra = f" (and: {'; '.join(more)})" if more else ""
-        raise BuildFailed(STEP, f"{self.function}: {self.handler} would not start on Lambda: "
-                          f"{_finding_text(first)}{extra}", hint=self._hint(first))
+        texts = _findings_text(result.findings)
+        more = f" (and: {'; '.join(texts[1:5])}{'; ...' if len(texts) > 5 else ''})" if len(texts) > 1 else ""
+        raise BuildFailed(STEP, f"{self.function}: {self.handler} would not start on Lambda: {texts[0]}{more}",
+                          hint=self._hint(result.findings[0]))
 
     def dynamic(self, verdict: ImportVerdict) -> None:
         status = verdict.status
@@ -172,13 +171,30 @@ _FOREIGN_HINT = ("A native extension was built for another Python or architectur
                  "function's runtime and architecture (`relay lock`), and ship no compiled files from the host.")
 
 
+def _findings_text(findings: tuple[Finding, ...]) -> list[str]:
+    """One text per finding; the distributions that require the same absent one are named together."""
+    texts: list[str] = []
+    required: dict[str, list[str]] = {}
+    for finding in findings:
+        if finding.problem is Problem.REQUIREMENT:
+            if finding.name not in required:
+                required[finding.name] = []
+                texts.append(finding.name)  # a placeholder, filled in below
+            required[finding.name].append(f"{finding.where.rsplit(' (', 1)[0]} ({finding.detail})")
+        else:
+            texts.append(_finding_text(finding))
+    return [
+        f"distribution {text!r} is not installed in the bundle, its layers or the runtime; required by "
+        f"{', '.join(required[text])}" if text in required else text
+        for text in texts
+    ]
+
+
 def _finding_text(finding: Finding) -> str:
     if finding.problem is Problem.MISSING:
         return f"no module named {finding.name!r} (imported at {finding.where})"
     if finding.problem is Problem.FOREIGN:
         return f"native extension {finding.name!r} at {finding.where}: {finding.detail}"
-    if finding.problem is Problem.REQUIREMENT:
-        return f"{finding.detail}, which is not installed in the bundle, its layers or the runtime ({finding.where})"
     if finding.problem is Problem.NO_HANDLER:
         return f"{finding.detail} ({finding.where})"
     if finding.problem is Problem.RELATIVE:

@@ -125,7 +125,7 @@ def check_statically(mount: Mount, handler: str, *, python: str, machine: str) -
     for item in missing:
         dist = item.required_by
         findings.append(Finding(Problem.REQUIREMENT, item.name, f"{dist.name} {dist.version} ({dist.where})",
-                                f"{dist.name} requires {item.requirement}"))
+                                item.requirement))
     natives, foreign = _native_files(folders, python=python, machine=machine)
     reported = {f.name for f in findings if f.problem is Problem.FOREIGN}
     findings.extend(f for f in foreign if f.name not in reported)
