@@ -92,6 +92,8 @@ def resolved_text(result: StaticResult, runtime: str, architecture: str) -> str:
             f"{result.extensions} native files")
     if result.unparsed:
         text += f"; not parsed (newer syntax than this Python reads): {', '.join(result.unparsed)}"
+    if result.unresolved:
+        text += f"; not resolved: {', '.join(result.unresolved)}"
     return text
 
 

@@ -78,6 +78,8 @@ class StaticResult:
     requirements: int  # Requires-Dist lines that hold on the target
     extensions: int  # native files checked
     unparsed: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # newer syntax than this Python reads
+    # imports made after the module changed sys.path, not found where the check looks: "x (where)"
+    unresolved: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     @property
     def ok(self) -> bool:
@@ -87,6 +89,7 @@ class StaticResult:
         return {
             "modules": self.modules, "imports": dict(self.imports), "distributions": self.distributions,
             "requirements": self.requirements, "extensions": self.extensions, "unparsed": list(self.unparsed),
+            "unresolved": list(self.unresolved),
             "findings": [attrs.asdict(f) for f in self.findings],
         }
 
@@ -130,7 +133,8 @@ def check_statically(mount: Mount, handler: str, *, python: str, machine: str) -
     reported = {f.name for f in findings if f.problem is Problem.FOREIGN}
     findings.extend(f for f in foreign if f.name not in reported)
     return StaticResult(findings=findings, modules=len(resolver.parsed), imports=dict(resolver.origins),
-                        distributions=len(dists), requirements=held, extensions=natives, unparsed=resolver.unparsed)
+                        distributions=len(dists), requirements=held, extensions=natives, unparsed=resolver.unparsed,
+                        unresolved=resolver.unresolved)
 
 
 class _Resolver:
@@ -151,6 +155,7 @@ class _Resolver:
         self.findings: list[Finding] = []
         self.parsed: dict[str, _Module] = {}
         self.unparsed: list[str] = []
+        self.unresolved: list[str] = []
         self.origins: collections.Counter[str] = collections.Counter()
         self._top_seen: dict[str, str | None] = {}
         self._listings: dict[Path, frozenset[str]] = {}
@@ -375,6 +380,8 @@ class _Imports:
 
     def __init__(self, resolver: _Resolver, module: _Module) -> None:
         self.resolver, self.module = resolver, module
+        self.undecided = 0  # how many `if`s the check cannot decide enclose the statement
+        self.path_changed = False  # the module changed sys.path: later imports may come from anywhere
 
     def visit(self, body: Iterable[ast.stmt], *, tolerant: bool) -> bool:
         """Resolve the imports `body` runs; False when one of them is absent."""
@@ -393,10 +400,12 @@ class _Imports:
             if _is_type_checking(node.test):
                 taken = False
             ok = True
+            self.undecided += taken is None
             if taken is not False:
                 ok = self.visit(node.body, tolerant=tolerant) and ok
             if taken is not True:
                 ok = self.visit(node.orelse, tolerant=tolerant) and ok
+            self.undecided -= taken is None
             return ok
         if isinstance(node, ast.Try | ast.TryStar):
             guarded = any(_catches_import_error(h) for h in node.handlers)
@@ -416,13 +425,21 @@ class _Imports:
             return self.visit(node.body, tolerant=tolerant)  # a class body runs at import
         if isinstance(node, ast.Match):
             return _every(self.visit(case.body, tolerant=tolerant) for case in node.cases)
+        self.path_changed = self.path_changed or _changes_sys_path(node)
         return True
 
     def _where(self, node: ast.stmt) -> str:
         return f"{self.module.shown}:{node.lineno}"
 
     def _import(self, name: str, node: ast.stmt, tolerant: bool) -> bool:
-        return self.resolver.require(name, self._where(node), tolerant=tolerant)
+        where = self._where(node)
+        if self.path_changed and not tolerant:
+            if not self.resolver.require(name, where, tolerant=True):
+                self.resolver.unresolved.append(f"{name} ({where}, after sys.path was changed)")
+            return True
+        if self.undecided:
+            where += ", under an `if` the check cannot decide: guard an optional import with try/except ImportError"
+        return self.resolver.require(name, where, tolerant=tolerant)
 
     def _import_from(self, node: ast.ImportFrom, tolerant: bool) -> bool:
         if node.module == "__future__":
@@ -455,6 +472,17 @@ class _Imports:
             return None
         base = parts[: len(parts) - (node.level - 1)]
         return ".".join([*base, node.module] if node.module else base)
+
+
+def _changes_sys_path(node: ast.stmt) -> bool:
+    """`sys.path.insert(...)`, `sys.path += [...]`, `sys.path = ...`, `site.addsitedir(...)` at module level."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        called = ast.unparse(node.value.func)
+        return called.startswith("sys.path.") or called in ("site.addsitedir", "addsitedir")
+    if isinstance(node, ast.Assign | ast.AugAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return any(ast.unparse(t).startswith("sys.path") for t in targets)
+    return False
 
 
 def _every(results: Iterable[bool]) -> bool:

@@ -183,3 +183,19 @@ def test_provided_distributions_meet_requirements_by_canonical_name() -> None:
     dists = (dist("s3fs", "Boto3>=1.20", "python_dateutil"),)
     missing, _ = missing_requirements(dists, ("boto3", "python-dateutil"), python="3.12", machine="aarch64")
     assert missing == ()
+
+
+def test_an_undecidable_if_is_followed_and_the_failure_says_how_to_make_it_optional(tmp_path: Path) -> None:
+    m = mount(tmp_path, {"app/__init__.py": "", "app/main.py": (
+        "import os\nif os.environ.get('LOCAL'):\n    import dotenv\n" + OK_HANDLER)})
+    [finding] = check_statically(m, "app.main.handle", python="3.12", machine="aarch64").findings
+    assert finding.name == "dotenv" and "try/except ImportError" in finding.where
+
+
+def test_imports_after_a_sys_path_change_are_said_unresolved_not_failed(tmp_path: Path) -> None:
+    m = mount(tmp_path, {"app/__init__.py": "", "app/vendor/thing.py": "", "app/main.py": (
+        "import os, sys\nimport before_the_change\n"
+        "sys.path.insert(0, os.path.join(os.path.dirname(__file__), 'vendor'))\nimport thing\n" + OK_HANDLER)})
+    result = check_statically(m, "app.main.handle", python="3.12", machine="aarch64")
+    assert [(f.problem, f.name) for f in result.findings] == [(Problem.MISSING, "before_the_change")]
+    assert result.unresolved == ("thing (/var/task/app/main.py:4, after sys.path was changed)",)
