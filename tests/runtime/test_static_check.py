@@ -280,6 +280,15 @@ def test_a_package_shipped_as_its_contents_gets_the_packages_hint(tmp_path: Path
     assert 'packages = ["app"]' in run.stderr and "not at the zip's root" in run.stderr
     assert "not in the lock" not in run.stderr
 
+    # Doing what the hint says builds, and the package is at the zip's root under its own name.
+    toml = root / "relay.toml"
+    toml.write_text(toml.read_text().replace('source = "app"', 'packages = ["app"]'))
+    run = relay("build", "--json", cwd=root)
+    assert run.code == 0, run
+    assert check_of(run, "orders")["status"] == "static"
+    with zipfile.ZipFile(root / "dist/orders.zip") as archive:
+        assert "app/handlers/orders.py" in archive.namelist()
+
 
 # -- python3.14: no interpreter here, so the check is static, and cp314 wheels for both machines --------
 
