@@ -46,10 +46,13 @@ class GitInfo:
     def combined(cls, infos: Iterable[GitInfo | None]) -> GitInfo | None:
         """One commit for a set of bundles (a release): dirty when any bundle is; None unless all name one commit."""
         found = list(infos)
-        commits = {info.commit if info else None for info in found}
-        if len(commits) != 1 or None in commits:
+        if not found or any(info is None for info in found):
             return None
-        return cls(commit=commits.pop(), dirty=any(info.dirty for info in found if info))
+        known = [info for info in found if info is not None]
+        commits = {info.commit for info in known}
+        if len(commits) != 1:
+            return None
+        return cls(commit=commits.pop(), dirty=any(info.dirty for info in known))
 
 
 @attrs.frozen
