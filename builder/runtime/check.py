@@ -38,7 +38,8 @@ from builder.runtime.runtimes import lambda_runtime, machine_of
 from builder.runtime.static import StaticResult, check_statically
 
 # The modules whose code decides a static verdict (with the bootstrap's, what a remembered verdict depends on).
-_STATIC_MODEL = ("static.py", "stdlib.py", "distributions.py", "extensions.py", "provided.py", "mount.py")
+_STATIC_MODEL = ("static.py", "initcode.py", "stdlib.py", "distributions.py", "extensions.py", "provided.py",
+                 "mount.py")
 
 # Cold imports on a busy CI machine take longer than Lambda's 10 s init limit allows.
 INIT_LIMIT_SECONDS = 120.0

@@ -9,11 +9,23 @@ object was really built for, whatever its name.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import attrs
 
 # ELF e_machine values (the ELF specification's EM_* numbers).
 _ELF_MACHINES = {0x03: "i386", 0x28: "arm", 0x3E: "x86_64", 0xB7: "aarch64"}
 _ELF_MAGIC = b"\x7fELF"
+
+
+@attrs.frozen
+class Unloadable:
+    """A native file Lambda's Python would not load: the module (or library) it is, where, and why."""
+
+    name: str
+    where: str
+    why: str
 
 
 def extension_suffixes(python: str, machine: str) -> tuple[str, ...]:
@@ -48,3 +60,55 @@ def elf_machine(path: Path) -> str | None:
         return None
     number = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
     return _ELF_MACHINES.get(number, f"machine {number:#x}")
+
+
+def unloadable_natives(folders: list[tuple[Path, str]], *, python: str, machine: str) -> tuple[int, list[Unloadable]]:
+    """(how many native files were checked, the ones Lambda could not load) across the bundle and layers.
+
+    A CPython-tagged extension module needs the target's tag unless a loadable
+    file for the same module sits beside it; its ELF header (and that of a
+    wheel's vendored `*.libs/` libraries) must name the target's machine.
+    Untagged `.so` files are only checked when imported: some packages ship
+    helpers for several machines.
+    """
+    wanted = extension_suffixes(python, machine)
+    checked, findings = 0, list[Unloadable]()
+    seen: set[Path] = set()
+    for folder, where in folders:
+        if not folder.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(folder):
+            here = Path(dirpath)
+            if here in seen:
+                dirnames[:] = []
+                continue
+            seen.add(here)
+            dirnames.sort()
+            names = set(filenames)
+            vendored = here.name.endswith(".libs")
+            for filename in sorted(filenames):
+                split = split_extension(filename)
+                is_lib = vendored and (".so." in filename or filename.endswith(".so"))
+                if split is None and not is_lib:
+                    continue
+                if split is not None and not is_lib and not (is_tagged_for_cpython(split[1]) or split[1] == ".abi3.so"):
+                    continue
+                checked += 1
+                path = here / filename
+                shown = _shown_in(folder, where, path)
+                if split is not None and not is_lib and split[1] not in wanted:
+                    if not any(split[0] + suffix in names for suffix in wanted):
+                        findings.append(Unloadable(split[0], shown,
+                                                f"built for another Python or machine: CPython {python} on {machine} "
+                                                f"loads {' or '.join(wanted)}"))
+                    continue
+                built_for = elf_machine(path)
+                if built_for is not None and built_for != machine:
+                    findings.append(Unloadable(split[0] if split else filename, shown,
+                                            f"an ELF file for {built_for}, not {machine}"))
+    return checked, findings
+
+
+def _shown_in(folder: Path, where: str, path: Path) -> str:
+    rel = path.relative_to(folder).as_posix()
+    return f"/var/task/{rel}" if where == "bundle" else f"{where}: {rel}"

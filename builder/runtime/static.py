@@ -33,19 +33,24 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from builder.frozen import to_tuple
 from builder.runtime.distributions import installed_distributions, missing_requirements
-from builder.runtime.extensions import elf_machine, extension_suffixes, is_tagged_for_cpython, split_extension
+from builder.runtime.extensions import extension_suffixes, unloadable_natives
+from builder.runtime.initcode import (
+    binds,
+    catches_import_error,
+    changes_sys_path,
+    decide,
+    is_type_checking,
+    suppresses_import_error,
+)
 from builder.runtime.mount import Mount
 from builder.runtime.provided import PROVIDED_DISTRIBUTIONS
 from builder.runtime.stdlib import parse_version, stdlib_modules
 
-# Exceptions whose handler makes an import inside the `try` optional.
-_IMPORT_GUARDS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 # Where an imported name was found.
 BUNDLE, LAYERS, STDLIB, SDK = "bundle", "layers", "stdlib", "sdk"
 
@@ -129,9 +134,9 @@ def check_statically(mount: Mount, handler: str, *, python: str, machine: str) -
         dist = item.required_by
         findings.append(Finding(Problem.REQUIREMENT, item.name, f"{dist.name} {dist.version} ({dist.where})",
                                 item.requirement))
-    natives, foreign = _native_files(folders, python=python, machine=machine)
+    natives, unloadable = unloadable_natives(folders, python=python, machine=machine)
     reported = {f.name for f in findings if f.problem is Problem.FOREIGN}
-    findings.extend(f for f in foreign if f.name not in reported)
+    findings.extend(Finding(Problem.FOREIGN, u.name, u.where, u.why) for u in unloadable if u.name not in reported)
     return StaticResult(findings=findings, modules=len(resolver.parsed), imports=dict(resolver.origins),
                         distributions=len(dists), requirements=held, extensions=natives, unparsed=resolver.unparsed,
                         unresolved=resolver.unresolved)
@@ -176,7 +181,7 @@ class _Resolver:
         if module is None or module.file is None or module.file.suffix != ".py":
             return
         tree = self._tree(module)
-        if tree is not None and not _binds(tree.body, fname):
+        if tree is not None and not binds(tree.body, fname):
             self.findings.append(Finding(Problem.NO_HANDLER, fname, module.shown, f"{modname} has no function {fname}"))
 
     # -- imports ------------------------------------------------------------------------------
@@ -396,8 +401,8 @@ class _Imports:
         if isinstance(node, ast.ImportFrom):
             return self._import_from(node, tolerant)
         if isinstance(node, ast.If):
-            taken = _decide(node.test, self.resolver.version)
-            if _is_type_checking(node.test):
+            taken = decide(node.test, self.resolver.version)
+            if is_type_checking(node.test):
                 taken = False
             ok = True
             self.undecided += taken is None
@@ -408,16 +413,16 @@ class _Imports:
             self.undecided -= taken is None
             return ok
         if isinstance(node, ast.Try | ast.TryStar):
-            guarded = any(_catches_import_error(h) for h in node.handlers)
+            guarded = any(catches_import_error(h) for h in node.handlers)
             ok = self.visit(node.body, tolerant=tolerant or guarded)
             if guarded and not ok:
                 # The body's import failed and was caught: the handler's imports run instead.
-                ok = _every(self.visit(h.body, tolerant=tolerant) for h in node.handlers if _catches_import_error(h))
+                ok = _every(self.visit(h.body, tolerant=tolerant) for h in node.handlers if catches_import_error(h))
             else:
                 ok = self.visit(node.orelse, tolerant=tolerant) and ok
             return self.visit(node.finalbody, tolerant=tolerant) and ok
         if isinstance(node, ast.With):
-            suppressed = any(_suppresses_import_error(item.context_expr) for item in node.items)
+            suppressed = any(suppresses_import_error(item.context_expr) for item in node.items)
             return self.visit(node.body, tolerant=tolerant or suppressed) or suppressed
         if isinstance(node, ast.For | ast.While):
             return self.visit(node.body, tolerant=tolerant) and self.visit(node.orelse, tolerant=tolerant)
@@ -425,7 +430,7 @@ class _Imports:
             return self.visit(node.body, tolerant=tolerant)  # a class body runs at import
         if isinstance(node, ast.Match):
             return _every(self.visit(case.body, tolerant=tolerant) for case in node.cases)
-        self.path_changed = self.path_changed or _changes_sys_path(node)
+        self.path_changed = self.path_changed or changes_sys_path(node)
         return True
 
     def _where(self, node: ast.stmt) -> str:
@@ -474,159 +479,6 @@ class _Imports:
         return ".".join([*base, node.module] if node.module else base)
 
 
-def _changes_sys_path(node: ast.stmt) -> bool:
-    """`sys.path.insert(...)`, `sys.path += [...]`, `sys.path = ...`, `site.addsitedir(...)` at module level."""
-    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-        called = ast.unparse(node.value.func)
-        return called.startswith("sys.path.") or called in ("site.addsitedir", "addsitedir")
-    if isinstance(node, ast.Assign | ast.AugAssign):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        return any(ast.unparse(t).startswith("sys.path") for t in targets)
-    return False
-
-
 def _every(results: Iterable[bool]) -> bool:
     """all(), without stopping at the first False: every import is resolved and every absence recorded."""
     return all(list(results))
-
-
-def _catches_import_error(handler: ast.ExceptHandler) -> bool:
-    if handler.type is None:
-        return True
-    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-    return any(_name(n) in _IMPORT_GUARDS for n in names)
-
-
-def _suppresses_import_error(expr: ast.expr) -> bool:
-    # contextlib.suppress(ImportError)
-    return (isinstance(expr, ast.Call) and _name(expr.func) == "suppress"
-            and any(_name(arg) in _IMPORT_GUARDS for arg in expr.args))
-
-
-def _name(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return ""
-
-
-def _is_type_checking(test: ast.expr) -> bool:
-    return _name(test) == "TYPE_CHECKING"
-
-
-def _decide(test: ast.expr, version: tuple[int, int]) -> bool | None:
-    """The value of `sys.version_info <op> (3, N)` or `sys.platform == "..."` on the target; None otherwise."""
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        inner = _decide(test.operand, version)
-        return None if inner is None else not inner
-    if (isinstance(test, ast.Call) and isinstance(test.func, ast.Attribute) and test.func.attr == "startswith"
-            and ast.unparse(test.func.value) == "sys.platform" and len(test.args) == 1
-            and isinstance(test.args[0], ast.Constant) and isinstance(test.args[0].value, str)):
-        return "linux".startswith(test.args[0].value)
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and len(test.comparators) == 1):
-        return None
-    left, op, right = test.left, test.ops[0], test.comparators[0]
-    if isinstance(left, ast.Subscript):
-        left = left.value  # sys.version_info[:2] compares like sys.version_info against a pair
-    dotted = ast.unparse(left)
-    try:
-        value = ast.literal_eval(right)
-    except (ValueError, TypeError, SyntaxError, RecursionError):
-        return None
-    if dotted == "sys.version_info" and isinstance(value, tuple) and all(isinstance(v, int) for v in value):
-        ours = (*version, 0, "final", 0)[: max(len(value), 2)]
-        return _compare(ours, op, value)
-    if dotted == "sys.platform" and isinstance(value, str):
-        return _compare("linux", op, value)
-    return None
-
-
-def _compare(left: Any, op: ast.cmpop, right: Any) -> bool | None:
-    import operator
-
-    ops = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-           ast.Gt: operator.gt, ast.GtE: operator.ge}
-    fn = ops.get(type(op))
-    try:
-        return bool(fn(left, right)) if fn else None
-    except TypeError:
-        return None
-
-
-def _binds(body: list[ast.stmt], name: str) -> bool:
-    """Whether module-level code binds `name` (or may: a star import, a module `__getattr__`)."""
-    names = _bound_names(body)
-    return name in names or "*" in names
-
-
-def _bound_names(body: list[ast.stmt]) -> set[str]:
-    """Names module-level code may bind (generous: a name stored anywhere in a statement counts)."""
-    names: set[str] = set()
-    for node in body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names |= {node.name, "*"} if node.name == "__getattr__" else {node.name}
-            continue
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            names |= {"*" if a.name == "*" else (a.asname or a.name.partition(".")[0]) for a in node.names}
-            continue
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, ast.stmt | ast.excepthandler | ast.match_case):
-                names |= {n.id for n in ast.walk(child) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        blocks = [getattr(node, field, []) for field in ("body", "orelse", "finalbody")]
-        blocks += [h.body for h in getattr(node, "handlers", [])] + [c.body for c in getattr(node, "cases", [])]
-        for block in blocks:
-            names |= _bound_names(block)
-    return names
-
-
-def _native_files(folders: list[tuple[Path, str]], *, python: str, machine: str) -> tuple[int, list[Finding]]:
-    """(how many native files were checked, the ones Lambda could not load) across the bundle and layers.
-
-    A CPython-tagged extension module needs the target's tag unless a loadable
-    file for the same module sits beside it; its ELF header (and that of a
-    wheel's vendored `*.libs/` libraries) must name the target's machine.
-    Untagged `.so` files are only checked when imported: some packages ship
-    helpers for several machines.
-    """
-    wanted = extension_suffixes(python, machine)
-    checked, findings = 0, []
-    seen: set[Path] = set()
-    for folder, where in folders:
-        if not folder.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(folder):
-            here = Path(dirpath)
-            if here in seen:
-                dirnames[:] = []
-                continue
-            seen.add(here)
-            dirnames.sort()
-            names = set(filenames)
-            vendored = here.name.endswith(".libs")
-            for filename in sorted(filenames):
-                split = split_extension(filename)
-                is_lib = vendored and (".so." in filename or filename.endswith(".so"))
-                if split is None and not is_lib:
-                    continue
-                if split is not None and not is_lib and not (is_tagged_for_cpython(split[1]) or split[1] == ".abi3.so"):
-                    continue
-                checked += 1
-                path = here / filename
-                shown = _shown_in(folder, where, path)
-                if split is not None and not is_lib and split[1] not in wanted:
-                    if not any(split[0] + suffix in names for suffix in wanted):
-                        findings.append(Finding(Problem.FOREIGN, split[0], shown,
-                                                f"built for another Python or machine: CPython {python} on {machine} "
-                                                f"loads {' or '.join(wanted)}"))
-                    continue
-                built_for = elf_machine(path)
-                if built_for is not None and built_for != machine:
-                    findings.append(Finding(Problem.FOREIGN, split[0] if split else filename, shown,
-                                            f"an ELF file for {built_for}, not {machine}"))
-    return checked, findings
-
-
-def _shown_in(folder: Path, where: str, path: Path) -> str:
-    rel = path.relative_to(folder).as_posix()
-    return f"/var/task/{rel}" if where == BUNDLE else f"{where}: {rel}"
