@@ -21,6 +21,8 @@ descriptions before anything is compared.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -269,3 +271,24 @@ def settings_in_environment(recorded: FunctionSettings, overrides: Sequence[Mapp
                             placeholders: Mapping[str, str]) -> FunctionSettings:
     """The settings one function gets in one environment: the release's, the environment's overrides, placeholders."""
     return with_placeholders(with_overrides(recorded, overrides), placeholders)
+
+
+def differing_values(final: FunctionSettings, recorded: FunctionSettings) -> dict[str, Any]:
+    """What an environment made of the release's recorded settings: each changed value (changed variables only)."""
+    after, before = final.to_json(), recorded.to_json()
+    found: dict[str, Any] = {}
+    for name in OVERRIDABLE:
+        if after[name] == before[name]:
+            continue
+        if name == "environment":
+            found[name] = {key: value for key, value in after[name].items() if before[name].get(key) != value}
+        else:
+            found[name] = after[name]
+    return found
+
+
+def settings_digest(settings: FunctionSettings) -> str:
+    """sha256 of the settings a function ends up with (layers by digest, or by ARN for a third-party layer)."""
+    doc = settings.to_json()
+    doc["layers"] = [ref.sha256 or ref.arn for ref in settings.layers]
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -71,11 +71,13 @@ def run(shop: Path) -> None:
     relay(shop, "verify", "1.0.0")
 
     step(5, "Promote 1.0.0 to staging",
-         "Verify signatures and digests, plan, publish Lambda versions, move the 'live' aliases.")
+         "Verify signatures and digests, plan, publish Lambda versions, move the 'live' aliases. The settings "
+         "come from the signed release, with staging's own values (* in the plan): TABLE_NAME=shop-orders-staging.")
     relay(shop, "promote", "1.0.0", "--to", "staging")
 
     step(6, "Promote 1.0.0 to prod",
-         "prod requires 30 minutes of soak in staging. This first release is forced, with a reason the ledger keeps.")
+         "prod requires 30 minutes of soak in staging. This first release is forced, with a reason the ledger keeps. "
+         "Same code (same CodeSha256), prod's own values: TABLE_NAME=shop-orders-prod, memory 512.")
     relay(shop, "promote", "1.0.0", "--to", "prod", expect=9)
     relay(shop, "promote", "1.0.0", "--to", "prod", "--force", "--reason", "first release of the demo")
 

@@ -21,7 +21,7 @@ from builder.config import Canary
 from builder.frozen import to_tuple
 from builder.promote.records import FunctionChange
 from builder.promote.state import AliasMark, VersionMark, code_sha256_of
-from builder.settings import FunctionSettings, LayerRef
+from builder.settings import FunctionSettings, LayerRef, settings_digest
 
 # -- layers -------------------------------------------------------------------------------------------
 
@@ -172,6 +172,11 @@ class FunctionPlan:
     alias: MoveAlias | None = None  # None: the alias already serves the version
     from_artifact: str | None = None
     from_digest: str | None = None
+    # What it ends up with in the environment, where that comes from ("release", "relay.toml" for a release that
+    # records none, "$LATEST" for manage = "code"), and the values the environment changed from the release's.
+    settings: FunctionSettings | None = None
+    settings_from: str = "release"
+    settings_overridden: dict = attrs.field(factory=dict, hash=False)
 
     @property
     def publishes(self) -> bool:
@@ -214,7 +219,9 @@ class FunctionPlan:
     def change(self, to_version: str | None) -> FunctionChange:
         return FunctionChange(function=self.function, from_version=self.from_version, to_version=to_version,
                               from_artifact=self.from_artifact, to_artifact=self.artifact,
-                              from_digest=self.from_digest, to_digest=self.sha256)
+                              from_digest=self.from_digest, to_digest=self.sha256,
+                              settings_sha256=settings_digest(self.settings) if self.settings is not None else None,
+                              settings=self.settings_overridden or None)
 
     def to_json(self) -> dict:
         return {
@@ -222,6 +229,8 @@ class FunctionPlan:
             "artifact": self.artifact, "sha256": self.sha256, "target_version": self.target_version,
             "from_version": self.from_version, "from_artifact": self.from_artifact, "from_digest": self.from_digest,
             "note": self.note, "instructions": [step.to_json() for step in self.instructions],
+            "settings": self.settings.to_json() if self.settings is not None else None,
+            "settings_from": self.settings_from, "settings_overridden": self.settings_overridden,
         }
 
 

@@ -9,8 +9,10 @@ What makes a published Lambda version "the release's" for a function: its
 description carries the function's digest and its `CodeSha256` is that
 digest (the bytes), and its settings (`builder.settings.FunctionSettings`:
 handler, runtime, architecture, memory, timeout, ephemeral storage,
-environment, layers by digest, ...) are what the release and relay.toml say,
-compared as a whole. Such a version is reused rather than published again,
+environment, tracing, logging, VPC, layers by digest or third-party ARN) are
+what the environment gets (`desired_settings`: the settings the signed release
+records, then the environment's overrides, then `{env}`-style placeholders;
+relay.toml's for a release that records none), compared as a whole. Such a version is reused rather than published again,
 which is what makes a re-run of a promotion that died half-way finish the
 job instead of repeating it.
 """
@@ -40,7 +42,7 @@ from builder.promote.instructions import (
 )
 from builder.promote.state import FunctionState, RemoteState, VersionMark, code_sha256_of
 from builder.registry.release import Release, ReleaseFunction
-from builder.settings import FunctionSettings, LayerRef, code_settings
+from builder.settings import FunctionSettings, LayerRef, code_settings, differing_values, settings_in_environment
 
 
 def layer_name_in_aws(app: str, layer: str) -> str:
@@ -107,9 +109,16 @@ class _CannotCreate(Exception):
         self.function = function
 
 
-def desired_settings(project: Project, release: Release, entry: ReleaseFunction,
-                     layers: Mapping[str, LayerRef]) -> FunctionSettings:
-    """The function's settings as the signed release (code, handler, runtime, layers) and relay.toml (the rest) say."""
+def recorded_settings(project: Project, release: Release, entry: ReleaseFunction,
+                      layers: Mapping[str, LayerRef]) -> FunctionSettings:
+    """The function's settings as the signed release records them, its layers resolved (relay's by digest, then ARNs).
+
+    A release published before relay recorded settings has none: relay.toml's (the checkout's) stand in, with the
+    release's own handler, runtime, architecture and layers, as before.
+    """
+    if entry.settings is not None:
+        return attrs.evolve(entry.settings, layers=tuple(layers[item] if item in layers else LayerRef.at(item)
+                                                         for item in entry.layer_entries))
     config = project.functions.get(entry.name)
     if config is None:
         raise ConfigError(f"{release.app}@{release.version} has function {entry.name!r}, which relay.toml does not declare",
@@ -118,12 +127,28 @@ def desired_settings(project: Project, release: Release, entry: ReleaseFunction,
                         layers=tuple(layers[bundle] for bundle in entry.layers))
 
 
+def desired_settings(project: Project, env: Environment, release: Release, entry: ReleaseFunction,
+                     layers: Mapping[str, LayerRef]) -> FunctionSettings:
+    """The settings the function gets in `env`: the release's, `env`'s overrides, placeholders filled in."""
+    return settings_in_environment(recorded_settings(project, release, entry, layers), env.overrides_for(entry.name),
+                                   env.placeholders(release.app, entry.name))
+
+
+def settings_source(entry: ReleaseFunction, manage: str) -> str:
+    """Where a function's settings come from: "release", "relay.toml" (an older release), or "$LATEST" (code only)."""
+    if manage == "code":
+        return "$LATEST"
+    return "release" if entry.settings is not None else "relay.toml"
+
+
 def _function_plan(project: Project, env: Environment, release: Release, entry: ReleaseFunction,
                    state: RemoteState, layers: Mapping[str, LayerRef]) -> FunctionPlan:
-    desired = desired_settings(project, release, entry, layers)
+    desired = desired_settings(project, env, release, entry, layers)
     current = state.function(entry.name)
     base = dict(function=entry.name, function_name=current.function_name, artifact=release.version, sha256=entry.sha256,
-                **_from_fields(current, release.app))
+                **_from_fields(current, release.app),
+                settings=desired, settings_from=settings_source(entry, "all"),
+                settings_overridden=differing_values(desired, recorded_settings(project, release, entry, layers)))
     publish = PublishVersion(VersionMark(release.app, entry.name, release.version, entry.sha256), desired)
     if not current.exists:
         role = project.functions[entry.name].role_in(env.account, env.region)

@@ -100,6 +100,10 @@ class FunctionChange:
     to_artifact: str | None
     from_digest: str | None  # bundle sha256 (hex) before
     to_digest: str | None
+    # Promotions: sha256 of the settings the function ends up with, and the values the environment changed
+    # from the release's recorded settings (None: none; older records have neither).
+    settings_sha256: str | None = None
+    settings: dict | None = attrs.field(default=None, hash=False)
 
     @property
     def moved(self) -> bool:
@@ -107,12 +111,17 @@ class FunctionChange:
         return (self.from_version, self.from_digest) != (self.to_version, self.to_digest)
 
     def to_json(self) -> dict:
-        return attrs.asdict(self)
+        doc = attrs.asdict(self)
+        for key in ("settings_sha256", "settings"):
+            if doc[key] is None:
+                del doc[key]  # rollbacks, and records written before relay recorded settings
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict) -> FunctionChange:
         return cls(doc["function"], doc.get("from_version"), doc.get("to_version"), doc.get("from_artifact"),
-                   doc.get("to_artifact"), doc.get("from_digest"), doc.get("to_digest"))
+                   doc.get("to_artifact"), doc.get("from_digest"), doc.get("to_digest"),
+                   doc.get("settings_sha256"), doc.get("settings"))
 
 
 @attrs.frozen

@@ -1,4 +1,5 @@
-"""`relay diff V1 V2`: which functions and layers changed between two releases, and how their locks moved.
+"""`relay diff V1 V2`: which functions and layers changed between two releases, how their locks moved,
+and which of a function's recorded settings (memory, environment variables, layers, ...) changed.
 
 The differ is pure (`diff_releases` over `ReleaseContents`); `read_contents`
 reads one release and its manifests from the registry and checks them on the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import attrs
 from packaging.utils import canonicalize_name
@@ -56,6 +58,7 @@ class BundleView:
     sha256: str
     packages: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # the lock's "name==version"
     layers: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # functions: "<layer bundle>@<sha256>"
+    settings: dict | None = attrs.field(default=None, hash=False)  # functions: the release's recorded settings
 
 
 @attrs.frozen
@@ -79,6 +82,7 @@ def contents_of(release: Release, manifests: Mapping[str, Manifest]) -> ReleaseC
             kind="function" if isinstance(entry, ReleaseFunction) else "layer", name=entry.name, bundle=entry.bundle,
             architecture=entry.architecture, sha256=entry.sha256,
             packages=manifest.lock.packages if manifest.lock else (), layers=layer_refs,
+            settings=entry.settings_json if isinstance(entry, ReleaseFunction) else None,
         ))
     return ReleaseContents(release.app, release.version, views)
 
@@ -98,6 +102,18 @@ class PackageChange:
 
 
 @attrs.frozen
+class SettingChange:
+    """One recorded setting of a function that differs: `memory`, `environment.TABLE_NAME`, `layers`, ..."""
+
+    key: str
+    from_value: Any  # None: not set in the older release
+    to_value: Any  # None: not set in the newer one
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "from": self.from_value, "to": self.to_value}
+
+
+@attrs.frozen
 class BundleDiff:
     kind: str
     name: str
@@ -107,12 +123,15 @@ class BundleDiff:
     to_sha256: str | None
     packages: tuple[PackageChange, ...] = attrs.field(default=(), converter=to_tuple)
     layers_changed: bool = False  # a function whose needed layer digests differ (its own bytes may not)
+    settings: tuple[SettingChange, ...] = attrs.field(default=(), converter=to_tuple)
+    settings_unknown: bool = False  # a release on either side records no settings (published before relay did)
 
     def to_json(self) -> dict:
         return {
             "kind": self.kind, "name": self.name, "bundle": self.bundle, "status": self.status,
             "from_sha256": self.from_sha256, "to_sha256": self.to_sha256,
             "layers_changed": self.layers_changed, "packages": [p.to_json() for p in self.packages],
+            "settings": [c.to_json() for c in self.settings], "settings_recorded": not self.settings_unknown,
         }
 
 
@@ -126,7 +145,7 @@ class ReleaseDiff:
 
     @property
     def differences(self) -> tuple[BundleDiff, ...]:
-        return tuple(b for b in self.bundles if b.status != UNCHANGED or b.layers_changed)
+        return tuple(b for b in self.bundles if b.status != UNCHANGED or b.layers_changed or b.settings)
 
     def to_json(self) -> dict:
         return {
@@ -148,9 +167,29 @@ def diff_releases(old: ReleaseContents, new: ReleaseContents, *, checked: str = 
             diffs.append(BundleDiff(a.kind, a.name, bundle, REMOVED, a.sha256, None, diff_packages(a.packages, ())))
         else:
             status = UNCHANGED if a.sha256 == b.sha256 else CHANGED
+            unknown = b.kind == "function" and (a.settings is None or b.settings is None)
             diffs.append(BundleDiff(b.kind, b.name, bundle, status, a.sha256, b.sha256,
-                                    diff_packages(a.packages, b.packages), layers_changed=a.layers != b.layers))
+                                    diff_packages(a.packages, b.packages), layers_changed=a.layers != b.layers,
+                                    settings=diff_settings(a.settings or {}, b.settings or {}) if not unknown else (),
+                                    settings_unknown=unknown))
     return ReleaseDiff(new.app, old.version, new.version, diffs, checked)
+
+
+def diff_settings(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[SettingChange, ...]:
+    """Each recorded setting that differs; objects (environment, logging, vpc) key by key, in key order."""
+    before, after = _flat(old), _flat(new)
+    return tuple(SettingChange(key, before.get(key), after.get(key)) for key in sorted(set(before) | set(after))
+                 if before.get(key) != after.get(key))
+
+
+def _flat(settings: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in settings.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{name}.{key}": item for key, item in value.items()})
+        else:
+            flat[name] = value
+    return flat
 
 
 def diff_packages(old: Iterable[str], new: Iterable[str]) -> list[PackageChange]:

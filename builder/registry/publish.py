@@ -33,7 +33,7 @@ import semver
 
 from builder import __version__
 from builder.aws.errors import PreconditionFailed
-from builder.config import Project
+from builder.config import Function, Project
 from builder.dist import Dist, DistBundle, load_dist
 from builder.errors import RaceLost, UsageError, VerificationFailed, VersionConflict
 from builder.frozen import to_tuple
@@ -47,6 +47,7 @@ from builder.registry.sbom import bundle_sbom
 from builder.registry.signing import Envelope, Signer, sign_envelope
 from builder.registry.store import Store, create_or_read
 from builder.registry.versions import BUMP_PARTS, bump, parse_version
+from builder.secret_values import refuse_credentials
 from builder.textfmt import human_size
 
 # With --bump, a version taken meanwhile by other bytes moves the bump on; this many times at most.
@@ -140,6 +141,7 @@ def publish(
 class _Publisher:
     def __init__(self, project: Project, store: Store, signer: Signer, dist: Dist, reporter: Reporter) -> None:
         self.app = project.name
+        self.project = project
         self.store = store
         self.layout: Layout = store.layout
         self.signer = signer
@@ -151,8 +153,9 @@ class _Publisher:
 
     def publish_bump(self, part: str) -> PublishResult:
         latest = self.catalog.latest_release()
-        if latest is not None and latest.release.bundle_set() == self.draft(latest.version).bundle_set():
-            return self._unchanged(latest.version, f"the latest release {latest.version} holds exactly these bundles")
+        if latest is not None and latest.release.same_content(self.draft(latest.version)):
+            return self._unchanged(latest.version, f"the latest release {latest.version} holds exactly these bundles "
+                                                   "and settings")
         candidate = bump(parse_version(latest.version) if latest else None, part)
         for _ in range(_BUMP_ATTEMPTS):
             try:
@@ -224,12 +227,29 @@ class _Publisher:
                 content_digest=b.manifest.content_digest, architecture=b.manifest.architecture,
                 handler=b.manifest.handler or "",
                 layers=[bundle_name("layer", ref.name, b.manifest.architecture) for ref in b.manifest.layers],
+                **self._recorded_settings(b.manifest),
             )
             for b in self.dist.functions
         ]
         git = GitInfo.combined(b.manifest.git for b in self.dist.bundles)  # each bundle says whether it is dirty
         return Release(app=self.app, version=version, runtime=self.dist.runtime, functions=functions,
                        layers=layers, git=git)
+
+    def _recorded_settings(self, manifest: Manifest) -> dict:
+        """The function's settings as relay.toml has them now, for the release to record (secrets refused).
+
+        A bundle in dist/ that the config no longer declares is published as built, without settings.
+        """
+        config: Function | None = self.project.functions.get(manifest.name)
+        if config is None:
+            return {}
+        refuse_credentials(dict(config.settings.environment), f"functions.{manifest.name}.environment",
+                           self.project.config_file.name)
+        entries = [entry if entry not in self.project.layers else bundle_name("layer", entry, manifest.architecture)
+                   for entry in config.layer_entries]
+        settings = attrs.evolve(config.settings, handler=manifest.handler or config.settings.handler,
+                                runtime=self.dist.runtime, architecture=manifest.architecture, layers=())
+        return {"settings": settings, "layer_entries": entries}
 
     def _manifest_key(self, manifest: Manifest, version: str) -> str:
         if manifest.kind == "function":
@@ -240,7 +260,7 @@ class _Publisher:
 
     def _already_published(self, ours: Release, stored: bytes, key: str) -> PublishResult:
         theirs = parse_release(stored, what=key)
-        if theirs.bundle_set() == ours.bundle_set():
+        if theirs.same_content(ours):
             return self._unchanged(ours.version, "already published with the same bytes")
         raise VersionConflict(f"{self.app}@{ours.version} is already published with other bytes: "
                               f"{_differences(theirs, ours)}")
@@ -338,6 +358,9 @@ def _differences(theirs: Release, ours: Release) -> str:
         old, new = before.get(ident), after.get(ident)
         if old != new:
             lines.append(f"{label}: registry {old[:12] if old else 'absent'}, this build {new[:12] if new else 'absent'}")
+    mine, stored = ours.settings_set(), theirs.settings_set()
+    lines.extend(f"{name}: its settings differ from relay.toml's" for name in sorted(mine)
+                 if mine[name] is not None and stored.get(name) is not None and mine[name] != stored[name])
     return "; ".join(lines) or "the release documents differ"
 
 

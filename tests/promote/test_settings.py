@@ -54,7 +54,8 @@ def test_the_architecture_travels_with_the_code_everything_else_with_the_configu
     assert sent == {
         "Handler": "orders.handler.handle", "Runtime": "python3.12", "MemorySize": 256, "Timeout": 10,
         "EphemeralStorage": {"Size": 2048}, "Environment": {"Variables": {"A": "1", "B": "2"}},
-        "Layers": [ARN.format(1)], "Description": "orders",
+        "Layers": [ARN.format(1)], "Description": "orders", "TracingConfig": {"Mode": "PassThrough"},
+        "LoggingConfig": {"LogFormat": "Text"}, "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []},
     }
 
 

@@ -1,8 +1,8 @@
-"""`relay diff V1 V2` as people read it: a row per bundle, then each bundle's locked package changes."""
+"""`relay diff V1 V2` as people read it: a row per bundle, then each bundle's settings and locked package changes."""
 
 from __future__ import annotations
 
-from builder.registry.diff import ADDED, CHANGED, REMOVED, BundleDiff, PackageChange, ReleaseDiff
+from builder.registry.diff import ADDED, CHANGED, REMOVED, BundleDiff, PackageChange, ReleaseDiff, SettingChange
 from builder.textfmt import table
 
 
@@ -13,6 +13,8 @@ def diff_summary(diff: ReleaseDiff) -> str:
     rows = [_row(b) for b in diff.bundles]
     lines = [head, "", table(rows, ["kind", "bundle", "status", "sha256", "note"])]
     for b in diff.bundles:
+        if b.settings:
+            lines += ["", f"{b.bundle}: settings"] + [f"  {setting_change(c)}" for c in b.settings]
         if b.packages:
             lines += ["", f"{b.bundle}: locked packages"] + [f"  {package_change(p)}" for p in b.packages]
     if diff.checked:
@@ -29,10 +31,27 @@ def package_change(change: PackageChange) -> str:
     return f"~ {change.name} {change.from_version} -> {change.to_version} ({change.change})"
 
 
+def setting_change(change: SettingChange) -> str:
+    """`~ memory 256 -> 1024`, `+ environment.TABLE_NAME shop-{env}`, `- tracing Active`."""
+    if change.from_value is None:
+        return f"+ {change.key} {_value(change.to_value)}"
+    if change.to_value is None:
+        return f"- {change.key} {_value(change.from_value)}"
+    return f"~ {change.key} {_value(change.from_value)} -> {_value(change.to_value)}"
+
+
+def _value(value: object) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def _row(b: BundleDiff) -> list[str]:
     digest = f"{_short(b.from_sha256)} -> {_short(b.to_sha256)}" if b.status == CHANGED else _short(b.to_sha256 or b.from_sha256)
-    note = "needs other layer bytes" if b.layers_changed else ""
-    return [b.kind, b.bundle, b.status, digest, note]
+    notes = ["needs other layer bytes"] if b.layers_changed else []
+    if b.settings:
+        notes.append(f"{len(b.settings)} setting(s) changed")
+    elif b.settings_unknown and b.kind == "function" and b.status != "removed":
+        notes.append("settings not recorded in both releases")
+    return [b.kind, b.bundle, b.status, digest, "; ".join(notes)]
 
 
 def _short(sha: str | None) -> str:

@@ -26,12 +26,42 @@ def plan_summary(plan: Plan) -> str:
     if plan.layers:
         layer_rows = [[layer.bundle, layer.layer_name, _layer_work(layer), layer.sha256[:12]] for layer in plan.layers]
         lines += ["", table(layer_rows, ["layer", "in AWS", "action", "sha256"])]
+    if plan.event == "promote" and any(f.settings is not None for f in plan.functions):
+        lines += ["", *settings_lines(plan)]
     if plan.canary and plan.moving:
         steps = " -> ".join(f"{s}%" for s in plan.canary.steps)
         lines += ["", f"Canary: {steps}, {plan.canary.interval}s per step, watching {', '.join(plan.alarms) or 'no alarms'}"]
     if plan.is_noop:
         lines += ["", "Nothing to do: every alias already serves this release."]
     return "\n".join(lines)
+
+
+def settings_lines(plan: Plan) -> list[str]:
+    """What each function ends up with in the environment; `*` marks a value the environment set."""
+    rows = []
+    for f in plan.functions:
+        if f.settings is None:
+            continue
+        if f.settings_from == "$LATEST":
+            rows.append([f.function, "its own (manage = code)", "", "", "", "", ""])
+            continue
+        own = f.settings_overridden
+        mine = own.get("environment", {})
+        variables = ", ".join(f"{k}={v}{'*' if k in mine else ''}" for k, v in f.settings.environment) or "-"
+        rows.append([f.function, *(_marked(own, name, getattr(f.settings, name))
+                                   for name in ("memory", "timeout", "ephemeral_storage", "tracing")),
+                     str(len(f.settings.layers)), variables])
+    lines = [f"Settings in {plan.env} (the release's; * = set by {plan.env}):",
+             table(rows, ["function", "memory", "timeout", "/tmp MB", "tracing", "layers", "environment"])]
+    older = [f.function for f in plan.functions if f.settings_from == "relay.toml"]
+    if older:
+        lines.append(f"Note: {plan.app}@{plan.to_version} records no settings (published before relay recorded them): "
+                     f"{', '.join(older)} take relay.toml's, as this checkout has them.")
+    return lines
+
+
+def _marked(overridden: dict, name: str, value: object) -> str:
+    return f"{value}*" if name in overridden else str(value)
 
 
 def promote_summary(result: PromoteResult) -> str:
