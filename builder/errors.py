@@ -96,6 +96,13 @@ class InvokeFailed(RelayError):
     hint = "The error above is what Lambda would return; fix the handler, `relay build`, and invoke again."
 
 
+class DriftFound(RelayError):
+    """`relay status --check` found code or configuration that relay did not put there."""
+
+    exit_code = 14
+    hint = "`relay status` says per function what drifted and what puts it back."
+
+
 class UsageError(RelayError):
     exit_code = 2
     hint = "See `relay COMMAND --help`."
@@ -116,4 +123,5 @@ EXIT_CODES: dict[int, str] = {
     AwsError.exit_code: "an AWS call failed",
     NotFound.exit_code: "a function, layer, version or environment does not exist",
     InvokeFailed.exit_code: "a locally invoked handler raised, timed out or crashed",
+    DriftFound.exit_code: "`relay status --check` found drift (code or configuration changed outside relay)",
 }

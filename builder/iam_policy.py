@@ -8,7 +8,12 @@
   and a rollback make, on the app's function and layer names only; create a
   function (and pass its execution role to Lambda) only where the config
   gives a role; read the configured alarms; read the registry prefix and
-  append to this environment's ledger only.
+  append to this environment's ledger only. Reading what invokes a function
+  (event source mappings, its URL, its resource policy) for `relay status`,
+  the dry run and the canary check; setting the alias's provisioned
+  concurrency where the environment asks for it. A function whose environment
+  says `manage = "code"` gets no `UpdateFunctionConfiguration` and is never
+  created: its configuration belongs to the infrastructure code.
 - the registry bucket's policy, which cross-account reads need as well: an
   identity policy in the environment account is not enough on its own.
 
@@ -38,7 +43,12 @@ FUNCTION_ACTIONS = (
     "lambda:CreateAlias",
     "lambda:UpdateAlias",
     "lambda:ListAliases",
+    "lambda:GetFunctionUrlConfig",
+    "lambda:GetPolicy",
 )
+CODE_ONLY_ACTIONS = tuple(a for a in FUNCTION_ACTIONS if a != "lambda:UpdateFunctionConfiguration")
+PROVISIONED_ACTIONS = ("lambda:GetProvisionedConcurrencyConfig", "lambda:PutProvisionedConcurrencyConfig",
+                       "lambda:DeleteProvisionedConcurrencyConfig")
 LAYER_ACTIONS = ("lambda:PublishLayerVersion", "lambda:ListLayerVersions", "lambda:GetLayerVersion")
 S3_WRITE_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 # Publishing writes these folders of the app; the ledger is written by deployers only.
@@ -130,10 +140,20 @@ def deployer_policy(project: Project, env: Environment) -> PolicyDocument:
     s3 = _RegistryArns(registry.bucket, registry.prefix, project.name)
     lam = f"arn:{PARTITION}:lambda:{env.region}:{env.account}"
     functions = [project.functions[n] for n in sorted(project.functions)]
-    function_arns = [arn for fn in functions for arn in (f"{lam}:function:{fn.function_name}",
-                                                         f"{lam}:function:{fn.function_name}:*")]
-    statements = [_statement("PromoteFunctions", FUNCTION_ACTIONS, function_arns)]
-    creatable = [fn for fn in functions if fn.role]
+    owned = [fn for fn in functions if env.manage_for(fn.name) != "code"]
+    code_only = [fn for fn in functions if env.manage_for(fn.name) == "code"]
+    statements = []
+    if owned:
+        statements.append(_statement("PromoteFunctions", FUNCTION_ACTIONS, _function_arns(lam, owned)))
+    if code_only:
+        statements.append(_statement("PromoteCodeOnly", CODE_ONLY_ACTIONS, _function_arns(lam, code_only)))
+    # ListEventSourceMappings takes no resource: it is a read, allowed on "*" (as AWS requires).
+    statements.append(_statement("ReadEventSourceMappings", ["lambda:ListEventSourceMappings"], ["*"]))
+    provisioned = [fn for fn in functions if env.provisioned_concurrency_for(fn.name) is not None]
+    if provisioned:
+        statements.append(_statement("ProvisionedConcurrency", PROVISIONED_ACTIONS,
+                                     [f"{lam}:function:{fn.function_name}:{env.alias}" for fn in provisioned]))
+    creatable = [fn for fn in owned if fn.role]
     if creatable:
         statements.append(_statement("CreateFunctions", ["lambda:CreateFunction"],
                                      [f"{lam}:function:{fn.function_name}" for fn in creatable]))
@@ -161,6 +181,10 @@ def deployer_policy(project: Project, env: Environment) -> PolicyDocument:
         attach_to=_role_arn(env.role, env.account) or f"the role relay uses in account {env.account}",
         document=_document(statements),
     )
+
+
+def _function_arns(lam: str, functions: list) -> list[str]:
+    return [arn for fn in functions for arn in (f"{lam}:function:{fn.function_name}", f"{lam}:function:{fn.function_name}:*")]
 
 
 def registry_bucket_policy(project: Project, envs: list[Environment]) -> PolicyDocument:

@@ -64,3 +64,31 @@ class LayerVersionInfo:
     code_sha256: str = ""
     architectures: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     runtimes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+
+
+@attrs.frozen
+class Trigger:
+    """Something that invokes a function: an event source mapping, its function URL, a resource-policy permission.
+
+    `target` is the function ARN it invokes; without a qualifier (or with
+    `$LATEST`) it bypasses the alias, so promotion (gates, canary, rollback of
+    the alias) does not govern the traffic it sends.
+    """
+
+    kind: str  # "event source mapping" | "function URL" | "permission"
+    source: str  # the queue or stream ARN, the URL, the principal (with its source ARN)
+    target: str  # the function ARN it invokes, qualified or not
+    ident: str = ""  # the mapping's UUID, the permission's Sid
+
+    @property
+    def qualifier(self) -> str | None:
+        parts = self.target.split(":")  # arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]
+        return parts[7] if len(parts) > 7 and parts[7] else None
+
+    @property
+    def bypasses_alias(self) -> bool:
+        return self.qualifier in (None, LATEST)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "source": self.source, "target": self.target, "id": self.ident,
+                "qualifier": self.qualifier}

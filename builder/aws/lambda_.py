@@ -13,6 +13,9 @@ them; callers still compare the results themselves (moto ignores them).
 from __future__ import annotations
 
 import contextlib
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -23,10 +26,12 @@ from builder.aws.errors import error_code, translate
 from builder.aws.session import AwsSession
 from builder.aws.sts import arn_account
 from builder.errors import AwsError, NotFound, RaceLost
-from builder.lambda_records import LATEST, AliasConfig, FunctionConfig, LayerVersionInfo
+from builder.lambda_records import LATEST, AliasConfig, FunctionConfig, LayerVersionInfo, Trigger
 from builder.settings import FunctionSettings, declared_settings
 
 _PAGE = 50
+_INVOKE_ACTIONS = {"lambda:invokefunction", "lambda:invokefunctionurl", "lambda:*", "*"}
+_CODE_DOWNLOAD_TIMEOUT = 60
 
 
 @attrs.frozen
@@ -134,6 +139,107 @@ class LambdaApi:
                 break
             params["Marker"] = reply["NextMarker"]
         return sorted(found, key=lambda v: v.version, reverse=True)
+
+    # -- what invokes a function -----------------------------------------------------------------
+
+    def event_source_mappings(self, name: str) -> list[Trigger]:
+        """The function's event source mappings (queues, streams), each with the function ARN it invokes."""
+        found: list[Trigger] = []
+        params: dict[str, Any] = {"FunctionName": name, "MaxItems": _PAGE}
+        while True:
+            try:
+                with self._call("lambda:ListEventSourceMappings", self.where(name)):
+                    reply = self._client.list_event_source_mappings(**params)
+            except NotFound:
+                return found
+            found += [Trigger("event source mapping", item.get("EventSourceArn") or "?", item.get("FunctionArn") or "",
+                              item.get("UUID", "")) for item in reply.get("EventSourceMappings", ())]
+            if not reply.get("NextMarker"):
+                return found
+            params["Marker"] = reply["NextMarker"]
+
+    def function_url(self, name: str) -> Trigger | None:
+        """The unqualified function's URL, or None (ResourceNotFound: it has none)."""
+        try:
+            with self._call("lambda:GetFunctionUrlConfig", self.where(name)):
+                reply = self._client.get_function_url_config(FunctionName=name)
+        except NotFound:
+            return None
+        return Trigger("function URL", reply.get("FunctionUrl", "?"), reply.get("FunctionArn") or name,
+                       reply.get("AuthType", ""))
+
+    def invoke_permissions(self, name: str) -> list[Trigger]:
+        """Statements of the unqualified function's resource policy that allow invoking it ([] without a policy)."""
+        try:
+            with self._call("lambda:GetPolicy", self.where(name)):
+                reply = self._client.get_policy(FunctionName=name)
+        except NotFound:
+            return []
+        try:
+            statements = json.loads(reply.get("Policy") or "{}").get("Statement") or []
+        except ValueError:
+            return []
+        found = []
+        for statement in statements if isinstance(statements, list) else [statements]:
+            actions = statement.get("Action") or []
+            actions = [actions] if isinstance(actions, str) else actions
+            if statement.get("Effect") != "Allow" or not _INVOKE_ACTIONS & {a.lower() for a in actions}:
+                continue
+            principal = statement.get("Principal") or "?"
+            if isinstance(principal, dict):
+                principal = ", ".join(str(v) for v in principal.values())
+            source = (statement.get("Condition") or {}).get("ArnLike", {}).get("AWS:SourceArn")
+            resource = statement.get("Resource") or ""
+            found.append(Trigger("permission", f"{principal}" + (f" from {source}" if source else ""),
+                                 resource if isinstance(resource, str) else ",".join(resource), statement.get("Sid", "")))
+        return found
+
+    def unqualified_triggers(self, name: str) -> list[Trigger]:
+        """Every trigger that invokes the function unqualified or at `$LATEST` (three reads)."""
+        url = self.function_url(name)
+        found = [*self.event_source_mappings(name), *((url,) if url else ()), *self.invoke_permissions(name)]
+        return [t for t in found if t.bypasses_alias]
+
+    def version_code(self, name: str, version: str) -> bytes | None:
+        """The zip a published version holds, from the pre-signed `Code.Location` Lambda hands out.
+
+        None when the location cannot be fetched (moto hands out a location that does not exist); the
+        caller checks the bytes against the version's `CodeSha256`.
+        """
+        with self._call("lambda:GetFunction", self.where(name)):
+            reply = self._client.get_function(FunctionName=name, Qualifier=version)
+        location = (reply.get("Code") or {}).get("Location")
+        if not location or not location.startswith("https://"):
+            return None
+        try:
+            with urllib.request.urlopen(location, timeout=_CODE_DOWNLOAD_TIMEOUT) as response:
+                return response.read()
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    # -- provisioned concurrency (on the alias) ---------------------------------------------------
+
+    def provisioned_concurrency(self, name: str, alias: str) -> int | None:
+        """The alias's requested provisioned concurrency, or None when it has none."""
+        try:
+            with self._call("lambda:GetProvisionedConcurrencyConfig", f"alias {alias} of {self.where(name)}"):
+                reply = self._client.get_provisioned_concurrency_config(FunctionName=name, Qualifier=alias)
+        except NotFound:
+            return None
+        except AwsError as exc:
+            if "ProvisionedConcurrencyConfigNotFoundException" in exc.message:
+                return None
+            raise
+        return int(reply["RequestedProvisionedConcurrentExecutions"])
+
+    def put_provisioned_concurrency(self, name: str, alias: str, count: int) -> None:
+        with self._call("lambda:PutProvisionedConcurrencyConfig", f"alias {alias} of {self.where(name)}"):
+            self._client.put_provisioned_concurrency_config(FunctionName=name, Qualifier=alias,
+                                                            ProvisionedConcurrentExecutions=count)
+
+    def delete_provisioned_concurrency(self, name: str, alias: str) -> None:
+        with self._call("lambda:DeleteProvisionedConcurrencyConfig", f"alias {alias} of {self.where(name)}"):
+            self._client.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=alias)
 
     # -- writes --------------------------------------------------------------------------------
 

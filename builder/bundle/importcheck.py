@@ -68,7 +68,8 @@ def check_handler(
     if plan.method is Method.STATIC:
         result = check_static(bundle, layers, handler=handler, runtime=runtime, architecture=architecture)
         judge.static(result)
-        return ImportCheck(Method.STATIC.value, f"{plan.why}; {resolved_text(result, runtime, architecture)}")
+        return ImportCheck(Method.STATIC.value,
+                           f"{plan.why}, so init was not run; {resolved_text(result, runtime, architecture)}")
     assert plan.interpreter is not None
     verdict = check_import(bundle, layers, python=plan.interpreter, function=function, handler=handler,
                            runtime=runtime, memory=memory, environment=environment)
@@ -87,7 +88,7 @@ def resolved_text(result: StaticResult, runtime: str, architecture: str) -> str:
     """What a static check resolved, in one line."""
     origins = " + ".join(f"{result.imports[where]} {label}" for where, label in _ORIGINS.items()
                          if result.imports.get(where))
-    text = (f"init not run, resolved for {runtime} {architecture}: {result.modules} own modules, imports found in "
+    text = (f"resolved for {runtime} {architecture}: {result.modules} own modules, imports found in "
             f"{origins or 'nothing'}, {result.requirements} requirements of {result.distributions} distributions, "
             f"{result.extensions} native files")
     if result.unparsed:

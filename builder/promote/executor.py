@@ -267,6 +267,10 @@ class Executor:
         self.reporter.step(f"{function.function}: published version {version.version}")
         return version.version
 
+    def settle(self, name: str, config: FunctionConfig) -> FunctionConfig:
+        """`_settle` for updates made outside a plan (rollback putting `$LATEST` back)."""
+        return self._settle(name, config)
+
     def _settle(self, name: str, config: FunctionConfig) -> FunctionConfig:
         """Wait until Lambda has finished applying an update (State and LastUpdateStatus)."""
         deadline = self.clock.now() + dt.timedelta(seconds=WAIT_TIMEOUT)

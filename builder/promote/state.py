@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -169,6 +169,7 @@ class FunctionState:
     latest: FunctionConfig | None  # None: the function does not exist
     alias: AliasConfig | None
     versions: tuple[PublishedVersion, ...] = attrs.field(default=(), converter=to_tuple)
+    provisioned: int | None = None  # the alias's provisioned concurrency (read only where relay manages it)
 
     @property
     def exists(self) -> bool:
@@ -252,6 +253,8 @@ class LambdaReader(Protocol):
 
     def list_layer_versions(self, layer_name: str) -> list[LayerVersionInfo]: ...
 
+    def provisioned_concurrency(self, name: str, alias: str) -> int | None: ...
+
 
 def read_state(
     lam: LambdaReader,
@@ -261,14 +264,16 @@ def read_state(
     alias: str,
     functions: Mapping[str, str],
     layers: Sequence[str] = (),
+    provisioned: Collection[str] = (),
     readers: int = _READERS,
 ) -> RemoteState:
     """Read `functions` (config name -> AWS name) and `layers` (AWS names) in one account, in parallel.
 
-    Two calls per function (its versions with `$LATEST`, its alias) and one per layer.
+    Two calls per function (its versions with `$LATEST`, its alias) and one per layer; one more for the
+    alias's provisioned concurrency of the functions in `provisioned` (those relay manages it for).
     """
     def one_function(item: tuple[str, str]) -> FunctionState:
-        return read_function(lam, item[0], item[1], alias)
+        return read_function(lam, item[0], item[1], alias, provisioned=item[0] in provisioned)
 
     work = list(functions.items())
     with ThreadPoolExecutor(max_workers=max(1, min(readers, len(work) + len(layers))), thread_name_prefix="relay-state") as pool:
@@ -279,9 +284,12 @@ def read_state(
                        functions={state.function: state for state in found}, layers=layer_states)
 
 
-def read_function(lam: LambdaReader, function: str, function_name: str, alias: str) -> FunctionState:
+def read_function(lam: LambdaReader, function: str, function_name: str, alias: str, *,
+                  provisioned: bool = False) -> FunctionState:
     latest, published = lam.function_versions(function_name)
     if latest is None:
         return FunctionState(function, function_name, None, None)
     versions = tuple(PublishedVersion(v, VersionMark.parse(v.description)) for v in published)
-    return FunctionState(function, function_name, latest, lam.get_alias(function_name, alias), versions)
+    found = lam.get_alias(function_name, alias)
+    concurrency = lam.provisioned_concurrency(function_name, alias) if provisioned and found is not None else None
+    return FunctionState(function, function_name, latest, found, versions, concurrency)

@@ -57,7 +57,10 @@ deploy_bucket = "shop-prod-deploy"
 KMS = '[registry.signing]\nkind = "kms"\nkey_id = "alias/relay-signing"'
 WRITES = {"s3:PutObject", "s3:AbortMultipartUpload", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
           "lambda:PublishVersion", "lambda:CreateAlias", "lambda:UpdateAlias", "lambda:CreateFunction",
-          "lambda:PublishLayerVersion", "iam:PassRole", "kms:Sign"}
+          "lambda:PublishLayerVersion", "iam:PassRole", "kms:Sign", "lambda:PutProvisionedConcurrencyConfig",
+          "lambda:DeleteProvisionedConcurrencyConfig"}
+# Reads that IAM authorises on no resource type: the only actions allowed on Resource "*".
+RESOURCELESS_READS = {"lambda:ListEventSourceMappings"}
 
 
 @pytest.fixture
@@ -80,6 +83,9 @@ def assert_well_formed(document: dict) -> None:
     for statement in document["Statement"]:
         assert statement["Effect"] == "Allow"
         assert statement["Action"] and all(":" in a and "*" not in a for a in statement["Action"])
+        if statement["Resource"] == ["*"]:
+            assert set(statement["Action"]) <= RESOURCELESS_READS, statement
+            continue
         assert statement["Resource"] and all(r.startswith("arn:aws:") for r in statement["Resource"])
         assert "*" not in statement["Resource"]
         if WRITES & set(statement["Action"]):
@@ -149,6 +155,35 @@ def test_deployer_is_scoped_to_the_apps_functions_layers_alarms_and_ledger(proje
     assert bucket_found["ProdLedger"]["Principal"] == {"AWS": "arn:aws:iam::333333333333:role/relay-deployer"}
     assert bucket_found["ProdLedger"]["Resource"] == ["arn:aws:s3:::relay-artifacts/relay/shop/ledger/prod/*"]
     assert bucket_found["StagingRead"]["Principal"] == {"AWS": "arn:aws:iam::222222222222:role/relay-deployer"}
+
+
+def test_deployer_reads_triggers_and_keeps_off_the_configuration_of_functions_owned_by_iac(project_dir):
+    """manage = "code": no UpdateFunctionConfiguration, no CreateFunction; provisioned concurrency on the alias only."""
+    config = project_dir / "relay.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'deploy_bucket = "shop-prod-deploy"\n',
+        'deploy_bucket = "shop-prod-deploy"\nprovisioned_concurrency = 3\n'
+        '[environments.prod.functions.orders]\nmanage = "code"\n'), encoding="utf-8")
+    project = load_project(config)
+
+    staging, prod, _ = iam_policies(project, "deployer")
+
+    assert_well_formed(prod.document)
+    found = statements(prod.document)
+    lam = "arn:aws:lambda:eu-west-1:333333333333"
+    assert found["PromoteFunctions"]["Resource"] == [f"{lam}:function:shop-billing-v2", f"{lam}:function:shop-billing-v2:*"]
+    assert found["PromoteCodeOnly"]["Resource"] == [f"{lam}:function:shop-orders", f"{lam}:function:shop-orders:*"]
+    assert "lambda:UpdateFunctionConfiguration" not in found["PromoteCodeOnly"]["Action"]
+    assert {"lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:UpdateAlias",
+            "lambda:GetPolicy", "lambda:GetFunctionUrlConfig"} <= set(found["PromoteCodeOnly"]["Action"])
+    assert "CreateFunctions" not in found  # orders has a role, but infrastructure code creates it in prod
+    assert found["ReadEventSourceMappings"] == {"Sid": "ReadEventSourceMappings", "Effect": "Allow",
+                                                "Action": ["lambda:ListEventSourceMappings"], "Resource": ["*"]}
+    assert found["ProvisionedConcurrency"]["Resource"] == [f"{lam}:function:shop-billing-v2:live",
+                                                           f"{lam}:function:shop-orders:live"]
+    staging_found = statements(staging.document)
+    assert "ProvisionedConcurrency" not in staging_found and "PromoteCodeOnly" not in staging_found
+    assert "lambda:UpdateFunctionConfiguration" in staging_found["PromoteFunctions"]["Action"]
 
 
 def test_aws_accepts_the_documents(project_dir, aws):
