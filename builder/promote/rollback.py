@@ -15,18 +15,32 @@ Whatever the source, the target version's `CodeSha256` must be the digest
 its description names (and the digest the ledger recorded), or nothing moves.
 The run is recorded in the ledger when the registry is reachable; when it is
 not, the rollback still happens and the result says the record is missing.
+
+Callers that invoke a function unqualified (API Gateway integrations, stream
+and queue mappings) run `$LATEST`, which the alias move does not touch. So
+after the aliases, each function's `$LATEST` gets the rolled-back version's
+own code back (and, where relay manages the configuration, its settings):
+the zip is read from the account (the version's `Code.Location`) and checked
+against the version's `CodeSha256`; when that location cannot be fetched
+(moto hands out one that does not exist) the verified registry blob of the
+same digest is used instead. This also runs when the aliases are already in
+place, so `relay rollback --to <live release>` puts a `$LATEST` changed by
+hand back to what the alias serves.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import attrs
 
+from builder.aws.lambda_ import ZipCode
 from builder.config import Environment, Project
-from builder.errors import AwsError, NotFound, RaceLost, VerificationFailed
+from builder.errors import AwsError, NotFound, RaceLost, RelayError, VerificationFailed
 from builder.frozen import to_tuple
 from builder.progress import Reporter, SilentReporter
+from builder.promote.blobs import BlobSource
 from builder.promote.canary import Clock, SystemClock
 from builder.promote.executor import ApplyFailed, Executor
 from builder.promote.gates import Override
@@ -36,7 +50,7 @@ from builder.promote.ledger_replay import previous_state
 from builder.promote.outcome import close_after_failure
 from builder.promote.plan import RollbackTarget, plan_rollback
 from builder.promote.records import FAILED, SUCCEEDED, LedgerRecord
-from builder.promote.state import FunctionState, read_state
+from builder.promote.state import FunctionState, PublishedVersion, RemoteState, code_sha256_of, read_state
 from builder.registry.catalog import Catalog
 from builder.registry.release import Release
 from builder.registry.store import Store
@@ -64,6 +78,9 @@ class RollbackResult:
     record: LedgerRecord | None = None
     ledger_problem: str | None = None  # why no ledger record was written
     requests: dict[str, int] = attrs.field(factory=dict)
+    # function -> what `$LATEST` got back ("code of version 3", "code and settings of version 3")
+    latest: dict[str, str] = attrs.field(factory=dict)
+    latest_problems: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # "fn: why $LATEST was not put back"
 
     def to_json(self) -> dict:
         return {
@@ -74,6 +91,8 @@ class RollbackResult:
             "ledger_seq": self.record.seq if self.record else None,
             "ledger_written": self.record is not None,
             "ledger_problem": self.ledger_problem,
+            "latest_restored": dict(self.latest),
+            "latest_problems": list(self.latest_problems),
             "aws_requests": {"total": sum(self.requests.values()), "by_operation": dict(self.requests)},
         }
 
@@ -141,9 +160,72 @@ class RollbackRunner:
                            hint="Nothing was changed; `relay rollback --to VERSION` names a release to go back to.")
         plan = plan_rollback(self.project.name, self.env, state, targets, to_version=request.to)
         if plan.is_noop:
-            return RollbackResult("unchanged", plan, {f.function: f.target_version for f in plan.functions if f.target_version},
-                                  skipped, ledger_problem=None)
-        return self._apply(plan, skipped, ledger, request)
+            result = RollbackResult("unchanged", plan,
+                                    {f.function: f.target_version for f in plan.functions if f.target_version},
+                                    skipped, ledger_problem=None)
+        else:
+            result = self._apply(plan, skipped, ledger, request)
+        restored, problems = self._restore_latest(plan, state)
+        return attrs.evolve(result, latest=restored, latest_problems=problems)
+
+    # -- $LATEST, for the callers that bypass the alias ---------------------------------------------------
+
+    def _restore_latest(self, plan: Plan, state: RemoteState) -> tuple[dict[str, str], list[str]]:
+        restored: dict[str, str] = {}
+        problems: list[str] = []
+        for function in plan.functions:
+            fs = state.function(function.function)
+            version = fs.version(function.target_version)
+            if fs.latest is None or version is None:
+                continue
+            try:
+                done = self._restore_one(fs, version)
+            except RelayError as exc:
+                problems.append(f"{function.function}: {exc.message}")
+                continue
+            if done:
+                restored[function.function] = done
+        return restored, problems
+
+    def _restore_one(self, fs: FunctionState, version: PublishedVersion) -> str | None:
+        """Put the version's code (and, where relay owns it, its configuration) back on `$LATEST`; what was done."""
+        latest = fs.latest
+        assert latest is not None
+        name = fs.function_name
+        done = []
+        if latest.code_sha256 != version.config.code_sha256:
+            self.reporter.step(f"{fs.function}: putting version {version.number}'s code back on $LATEST")
+            config = self.lam.update_code(name, ZipCode(self._version_zip(fs, version)), version.config.settings,
+                                          revision_id=latest.revision_id)
+            latest = self.executor.settle(name, config)
+            if latest.code_sha256 != version.config.code_sha256:
+                raise VerificationFailed(f"{self.lam.where(name)}: $LATEST reports CodeSha256 {latest.code_sha256} "
+                                         f"after the update, expected {version.config.code_sha256}")
+            done.append("code")
+        if self.env.manage_for(fs.function) != "code":
+            ours = attrs.evolve(version.config.settings, description=latest.settings.description)
+            differing = [n for n in ours.differences(latest.settings) if n != "architecture"]
+            if differing:
+                self.reporter.step(f"{fs.function}: putting version {version.number}'s {', '.join(differing)} back on $LATEST")
+                self.executor.settle(name, self.lam.update_configuration(name, ours, revision_id=latest.revision_id))
+                done.append("settings")
+        return f"{' and '.join(done)} of version {version.number}" if done else None
+
+    def _version_zip(self, fs: FunctionState, version: PublishedVersion) -> bytes:
+        """The version's own zip from the account; the registry's blob of the same digest when that cannot be read."""
+        data = self.lam.version_code(fs.function_name, version.number)
+        if data is not None:
+            if code_sha256_of(hashlib.sha256(data).hexdigest()) != version.config.code_sha256:
+                raise VerificationFailed(f"{self.lam.where(fs.function_name)}: version {version.number}'s code "
+                                         f"does not hash to its CodeSha256 {version.config.code_sha256}")
+            return data
+        digest = version.trusted_digest
+        if self.store is None or digest is None:
+            raise AwsError(f"version {version.number}'s code could not be downloaded from its Code.Location, "
+                           "and the registry is out of reach",
+                           hint=f"$LATEST still holds the newer code; rerun `relay rollback --env {self.env.name}` "
+                                "when the registry answers.")
+        return BlobSource(self.store).fetch(digest)
 
     # -- where to -------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""`relay rollback` as people read it: the plan, what was left alone, where the aliases went, the ledger."""
+"""`relay rollback` as people read it: the plan, what was left alone, where the aliases went, $LATEST, the ledger."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ def rollback_summary(result: RollbackResult) -> str:
     else:
         moved = ", ".join(f"{f}:{v}" for f, v in sorted(result.versions.items()))
         lines.append(f"\nRolled back {plan.app} in {plan.env}: {moved}")
+    if result.latest:
+        restored = ", ".join(f"{fn} ({what})" for fn, what in sorted(result.latest.items()))
+        lines.append(f"$LATEST put back as well, so callers that invoke the function unqualified roll back too: {restored}")
+    elif not result.latest_problems:
+        lines.append("$LATEST already holds the rolled-back code: unqualified callers run it too.")
+    for problem in result.latest_problems:
+        lines.append(f"WARNING: $LATEST not put back, unqualified callers still run the newer code: {problem}")
     if result.record is not None:
         lines.append(f"Recorded in the ledger (seq {result.record.seq}).")
     elif result.ledger_problem:
