@@ -9,10 +9,12 @@ Wheels come from `tests/bundle/bundle_helpers.py` (no network).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bundle"))
@@ -136,3 +138,15 @@ def commit_all(root: Path) -> None:
 def remove_secrets(root: Path) -> None:
     for rel in SECRETS_IN_APP:
         (root / rel).unlink()
+
+
+def dist_state(root: Path) -> dict[str, str]:
+    """Every file under dist/ and its sha256: equal before and after means dist/ was not touched."""
+    dist = root / "dist"
+    return {p.relative_to(dist).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(dist.rglob("*")) if p.is_file()}
+
+
+def zip_names(path: Path) -> set[str]:
+    with zipfile.ZipFile(path) as archive:
+        return set(archive.namelist())

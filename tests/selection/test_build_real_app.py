@@ -5,23 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
-from app_helpers import APP_FILES, PEM_BODY, SECRETS_IN_APP, commit_all, git, make_real_app, remove_secrets
+from app_helpers import (
+    APP_FILES,
+    PEM_BODY,
+    SECRETS_IN_APP,
+    commit_all,
+    dist_state,
+    git,
+    make_real_app,
+    remove_secrets,
+    zip_names,
+)
 
 from builder import schemas
-
-
-def dist_state(root: Path) -> dict[str, str]:
-    dist = root / "dist"
-    return {p.relative_to(dist).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(dist.rglob("*")) if p.is_file()}
-
-
-def zip_names(path: Path) -> set[str]:
-    with zipfile.ZipFile(path) as archive:
-        return set(archive.namelist())
 
 
 def shipped_code(path: Path) -> set[str]:
