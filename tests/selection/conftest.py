@@ -9,6 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "bundle"))
+# the acceptance test (test_issue9_acceptance.py) reuses the lock and runtime tests' helpers
+sys.path.append(str(Path(__file__).resolve().parent.parent / "lock"))
+sys.path.append(str(Path(__file__).resolve().parent.parent / "runtime"))
 
 from app_helpers import commit_all, git, make_real_app
 from bundle_helpers import cache_dir, wheelhouse  # noqa: F401  (fixtures)
