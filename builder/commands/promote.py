@@ -15,24 +15,35 @@ from builder.commands.output import emit_json, reporter_for
 @click.option("--dry-run", is_flag=True, help="Verify, check the gates and print the plan; change nothing.")
 @click.option("--force", is_flag=True, help="Override refused gates (needs --reason; recorded in the ledger).")
 @click.option("--reason", metavar="TEXT", help="Why the gates are overridden.")
+@click.option("--allow-unqualified", is_flag=True,
+              help="Start a canary although triggers invoke a function unqualified or at $LATEST (the canary "
+                   "does not govern their traffic).")
 @json_option
 @click.pass_obj
 def promote(obj: Context, version: str, env_name: str, only: tuple[str, ...], dry_run: bool, force: bool,
-            reason: str | None, as_json: bool) -> None:
+            reason: str | None, allow_unqualified: bool, as_json: bool) -> None:
     """Promote release VERSION to an environment: verify, gate, plan, publish versions, move aliases."""
     from builder.aws.session import RequestCounter
     from builder.commands.render.promote import promote_summary
+    from builder.commands.render.status import triggers_summary
     from builder.promote.factory import run_promote
     from builder.promote.promoter import PromoteRequest
 
     project = obj.project()
-    request = PromoteRequest(version, only=only, dry_run=dry_run, force=force, reason=reason)
+    request = PromoteRequest(version, only=only, dry_run=dry_run, force=force, reason=reason,
+                             allow_unqualified=allow_unqualified)
     result = run_promote(project, env_name, request, sandbox=obj.sandbox(), counter=RequestCounter(),
                          reporter=reporter_for(as_json))
     if as_json:
         emit_json(result.to_json())
-    else:
-        click.echo(promote_summary(result))
+        return
+    click.echo(promote_summary(result))
+    if result.triggers:
+        click.echo("\n" + triggers_summary(result.triggers, env=result.plan.env, alias=result.plan.alias))
+    code_only = [f.function for f in result.plan.functions if f.manage == "code"]
+    if code_only and result.status == "planned":
+        click.echo(f"\nConfiguration owned by infrastructure code (manage = \"code\"): {', '.join(code_only)}; "
+                   "relay changes only their code, versions and alias.")
 
 
 @click.command()
@@ -68,18 +79,26 @@ def rollback(obj: Context, env_name: str, to_version: str | None, only: tuple[st
 
 @click.command()
 @click.option("--env", "env_name", metavar="ENV", help="Only this environment.")
+@click.option("--check", is_flag=True, help="Exit 14 when anything drifted (for CI and monitoring).")
 @json_option
 @click.pass_obj
-def status(obj: Context, env_name: str | None, as_json: bool) -> None:
-    """What runs where: alias -> Lambda version -> release -> digest, canary weights, and drift."""
+def status(obj: Context, env_name: str | None, check: bool, as_json: bool) -> None:
+    """What runs where: alias -> Lambda version -> release -> digest, canary weights, drift, unqualified triggers."""
+    from builder.commands.render.status import drift_fixes, status_summary
     from builder.promote.factory import run_status
 
     report = run_status(obj.project(), env_name, sandbox=obj.sandbox())
     if as_json:
         emit_json(report.to_json())
     else:
-        from builder.commands.render.status import status_summary
-
         click.echo(status_summary(report))
+    if check and report.drifted:
+        from builder.errors import DriftFound
+
+        fixes = drift_fixes(report)
+        error = DriftFound(f"drift in {', '.join(fix.split(': ', 1)[0] for fix in fixes)}",
+                           hint=fixes[0].split(": ", 1)[1] + (" (the others: see above)" if len(fixes) > 1 else ""))
+        error.reported = as_json
+        raise error
 
 

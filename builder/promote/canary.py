@@ -7,6 +7,11 @@ the same `AlarmsGate` that was checked before anything moved
 (`builder.promote.gates`). An alarm in ALARM stops the run: the caller moves
 every alias of the run back.
 
+Once every alias serves its new version, the alias's provisioned concurrency
+is set where the environment asks for a value it does not have yet
+(`MoveAlias.provisioned`); undoing the run puts the previous value back, or
+removes it when there was none.
+
 Time goes through a `Clock` (`now()`, `sleep(s)`) so tests drive canary
 intervals, soak times and waits without real waiting.
 """
@@ -93,6 +98,7 @@ class AliasMover:
         self.reporter = reporter or SilentReporter()
         self.workers = workers
         self.moved: list[Moved] = []
+        self.provisioned: list[MoveAlias] = []  # aliases whose provisioned concurrency this run set
         self._lock = threading.Lock()
 
     def switch(self, versions: Mapping[str, str]) -> None:
@@ -104,6 +110,7 @@ class AliasMover:
         steps = [s for s in (canary.steps if canary else ()) if 0 < s < 100]
         if canary is None or not steps or not splittable:
             self._each(moving, lambda a: self._point(a, versions[a.function], {}))
+            self._each([a for a in moving if a.sets_provisioned], self._provision)
             return
         direct = [a for a in moving if a not in splittable]
         # What cannot be split (a new alias, or one already on the new version) goes all the way at once.
@@ -114,6 +121,15 @@ class AliasMover:
             watch(self.clock, self.alarms, canary.interval, step=step)
         self.reporter.step("canary 100%: every alias points at its new version")
         self._each(splittable, lambda a: self._point(a, versions[a.function], {}))
+        self._each([a for a in moving if a.sets_provisioned], self._provision)
+
+    def _provision(self, action: MoveAlias) -> None:
+        assert action.provisioned is not None
+        self.reporter.step(f"{action.function}: provisioned concurrency {action.provisioned_from or 0} -> "
+                           f"{action.provisioned} on alias {self.plan.alias}")
+        self.lam.put_provisioned_concurrency(action.function_name, self.plan.alias, action.provisioned)
+        with self._lock:
+            self.provisioned.append(action)
 
     def _split(self, action: MoveAlias, *, versions: Mapping[str, str], step: int) -> None:
         """Keep the alias on the version it served, sending `step`% to the new one."""
@@ -123,8 +139,18 @@ class AliasMover:
         """Put back every alias this run moved: (functions moved back, failures to move back)."""
         with self._lock:
             moved = list(reversed(self.moved))
+            provisioned = list(reversed(self.provisioned))
         back: list[str] = []
         stuck: list[str] = []
+        for action in provisioned:
+            try:
+                if action.provisioned_from is None:
+                    self.lam.delete_provisioned_concurrency(action.function_name, self.plan.alias)
+                else:
+                    self.lam.put_provisioned_concurrency(action.function_name, self.plan.alias, action.provisioned_from)
+            except Exception as exc:
+                stuck.append(f"{action.function} (provisioned concurrency of alias {self.plan.alias} could not be "
+                             f"put back to {action.provisioned_from or 'none'}: {exc})")
         for item in moved:
             action = item.action
             try:

@@ -150,13 +150,22 @@ class MoveAlias:
     alias_weights: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=to_tuple)
     alias_description: str = ""  # as it is now, to put back if the run is undone
     history: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # for the new alias mark, newest first
+    # The alias's provisioned concurrency: what the environment wants (None: relay leaves it alone) and what it is.
+    provisioned: int | None = None
+    provisioned_from: int | None = None
+
+    @property
+    def sets_provisioned(self) -> bool:
+        return self.provisioned is not None and self.provisioned != self.provisioned_from
 
     def alias_mark(self, app: str) -> AliasMark:
         return AliasMark(app, self.artifact, self.sha256, self.history[0] if self.history else None, self.history[1:])
 
     def to_json(self) -> dict:
         return {"do": "move_alias", "create": not self.alias_exists, "from": self.alias_from, "to": self.to_version,
-                "weights": dict(self.alias_weights)}
+                "weights": dict(self.alias_weights),
+                "provisioned_concurrency": {"from": self.provisioned_from, "to": self.provisioned}
+                if self.provisioned is not None else None}
 
 
 @attrs.frozen
@@ -172,6 +181,7 @@ class FunctionPlan:
     alias: MoveAlias | None = None  # None: the alias already serves the version
     from_artifact: str | None = None
     from_digest: str | None = None
+    manage: str = "all"  # "code": infrastructure code owns its configuration; relay changes its code only
     # What it ends up with in the environment, where that comes from ("release", "relay.toml" for a release that
     # records none, "$LATEST" for manage = "code"), and the values the environment changed from the release's.
     settings: FunctionSettings | None = None
@@ -228,7 +238,7 @@ class FunctionPlan:
             "function": self.function, "function_name": self.function_name, "action": self.action,
             "artifact": self.artifact, "sha256": self.sha256, "target_version": self.target_version,
             "from_version": self.from_version, "from_artifact": self.from_artifact, "from_digest": self.from_digest,
-            "note": self.note, "instructions": [step.to_json() for step in self.instructions],
+            "note": self.note, "manage": self.manage, "instructions": [step.to_json() for step in self.instructions],
             "settings": self.settings.to_json() if self.settings is not None else None,
             "settings_from": self.settings_from, "settings_overridden": self.settings_overridden,
         }

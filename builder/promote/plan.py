@@ -15,6 +15,12 @@ records, then the environment's overrides, then `{env}`-style placeholders;
 relay.toml's for a release that records none), compared as a whole. Such a version is reused rather than published again,
 which is what makes a re-run of a promotion that died half-way finish the
 job instead of repeating it.
+
+A function whose environment says `manage = "code"` belongs to infrastructure
+code (CloudFormation, CDK, SAM, Terraform): relay never creates it and never
+sets its configuration or its layers. Its versions are compared by code (and
+the architecture the code is built for) against `$LATEST`'s own settings, so
+the version relay publishes carries whatever the other tool set.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import attrs
 from builder.config import Environment, Project
 from builder.errors import ConfigError, NotFound, VerificationFailed
 from builder.frozen import to_tuple
+from builder.lambda_records import FunctionConfig
 from builder.promote.instructions import (
     CreateFunction,
     FunctionPlan,
@@ -66,14 +73,25 @@ def plan_promotion(project: Project, env: Environment, release: Release, state: 
                    only: Sequence[str] = ()) -> Plan:
     """What promoting `release` (or its functions `only`) into `env` takes, given what is there."""
     entries = selected_functions(release, only)
-    layers = _layer_steps(release, entries, state)
+    layers = _layer_steps(release, [e for e in entries if env.manage_for(e.name) != "code"], state)
     refs = {layer.bundle: layer.ref for layer in layers}
-    functions, missing = [], []
+    functions: list[FunctionPlan] = []
+    missing: list[str] = []
+    not_ours: list[str] = []
     for entry in entries:
         try:
             functions.append(_function_plan(project, env, release, entry, state, refs))
         except _CannotCreate as exc:
-            missing.append(exc.function)
+            (not_ours if env.manage_for(exc.function) == "code" else missing).append(exc.function)
+    if not_ours:
+        names = ", ".join(state.function(name).function_name for name in not_ours)
+        raise NotFound(
+            f"{names} {'does' if len(not_ours) == 1 else 'do'} not exist in {env.name} (account {env.account}); "
+            "relay manages only the code there (manage = \"code\") and never creates a function",
+            hint="Deploy the infrastructure code that owns it first, or set "
+                 + ", ".join(f'environments.{env.name}.functions.{name}.manage = "all"' for name in not_ours)
+                 + " (with a role) to let relay create it.",
+        )
     if missing:
         names = ", ".join(state.function(name).function_name for name in missing)
         raise NotFound(
@@ -141,46 +159,68 @@ def settings_source(entry: ReleaseFunction, manage: str) -> str:
     return "release" if entry.settings is not None else "relay.toml"
 
 
+def code_only_settings(state: RemoteState, latest: FunctionConfig, entry: ReleaseFunction) -> FunctionSettings:
+    """For a function infrastructure code owns: `$LATEST`'s own settings, with the architecture the code is built for."""
+    return attrs.evolve(state.settings_of(latest), architecture=entry.architecture)
+
+
 def _function_plan(project: Project, env: Environment, release: Release, entry: ReleaseFunction,
                    state: RemoteState, layers: Mapping[str, LayerRef]) -> FunctionPlan:
-    desired = desired_settings(project, env, release, entry, layers)
     current = state.function(entry.name)
+    code_only = env.manage_for(entry.name) == "code"
+    if code_only and current.latest is None:
+        raise _CannotCreate(entry.name)
+    desired = (code_only_settings(state, current.latest, entry) if code_only and current.latest is not None
+               else desired_settings(project, env, release, entry, layers))
     base = dict(function=entry.name, function_name=current.function_name, artifact=release.version, sha256=entry.sha256,
-                **_from_fields(current, release.app),
-                settings=desired, settings_from=settings_source(entry, "all"),
-                settings_overridden=differing_values(desired, recorded_settings(project, release, entry, layers)))
+                manage=env.manage_for(entry.name), **_from_fields(current, release.app),
+                settings=desired, settings_from=settings_source(entry, env.manage_for(entry.name)),
+                settings_overridden=differing_values(desired, recorded_settings(project, release, entry, layers))
+                if not code_only else {})
     publish = PublishVersion(VersionMark(release.app, entry.name, release.version, entry.sha256), desired)
+    wanted = env.provisioned_concurrency_for(entry.name)
+    provisioned = {"provisioned": wanted, "provisioned_from": current.provisioned}
     if not current.exists:
         role = project.functions[entry.name].role_in(env.account, env.region)
         if not role:
             raise _CannotCreate(entry.name)
         return FunctionPlan(version=publish, steps=(CreateFunction(entry.sha256, desired, role),),
-                            alias=_move(current, release.version, entry.sha256, None, ()), **base)
+                            alias=_move(current, release.version, entry.sha256, None, (), **provisioned), **base)
     matching = [v for v in current.versions
                 if v.carries(release.app, entry.name, entry.sha256) and not desired.differences(state.settings_of(v.config))]
     live = current.live
     if live is not None and live in matching and not (current.alias and current.alias.weights):
+        if wanted is not None and wanted != current.provisioned:
+            # Only the alias's provisioned concurrency changes: the alias is "moved" onto the version it serves.
+            return FunctionPlan(version=ReuseVersion(live.number, "already live"),
+                                alias=_move(current, release.version, entry.sha256, live.number,
+                                            _history(current, live.number), **provisioned), **base)
         return FunctionPlan(version=ReuseVersion(live.number, "already live"), **base)
     if matching:
         target = matching[-1]  # the newest
         return FunctionPlan(version=ReuseVersion(target.number, f"reuses version {target.number}"),
-                            alias=_move(current, release.version, entry.sha256, target.number, _history(current, target.number)),
+                            alias=_move(current, release.version, entry.sha256, target.number, _history(current, target.number),
+                                        **provisioned),
                             **base)
     latest = current.latest
     assert latest is not None
     return FunctionPlan(version=publish, steps=_updates(entry, desired, state.settings_of(latest), latest.code_sha256,
-                                                        latest.revision_id),
-                        alias=_move(current, release.version, entry.sha256, None, _history(current, None)), **base)
+                                                        latest.revision_id, code_only=code_only),
+                        alias=_move(current, release.version, entry.sha256, None, _history(current, None), **provisioned),
+                        **base)
 
 
 def _updates(entry: ReleaseFunction, desired: FunctionSettings, latest: FunctionSettings, latest_code: str,
-             revision_id: str | None) -> tuple[FunctionStep, ...]:
-    """What `$LATEST` needs before it is published: its configuration, then its code (with the code's settings)."""
+             revision_id: str | None, *, code_only: bool = False) -> tuple[FunctionStep, ...]:
+    """What `$LATEST` needs before it is published: its configuration, then its code (with the code's settings).
+
+    `code_only` (infrastructure code owns the function): never its configuration.
+    """
     differences = desired.differences(latest)
     with_code = code_settings()
     steps: list[FunctionStep] = []
     changes = tuple(name for name in differences if name not in with_code)
-    if changes:
+    if changes and not code_only:
         steps.append(UpdateConfiguration(desired, changes, revision_id))
     if latest_code != code_sha256_of(entry.sha256) or any(name in with_code for name in differences):
         steps.append(UpdateCode(entry.sha256, desired, revision_id))
@@ -188,13 +228,14 @@ def _updates(entry: ReleaseFunction, desired: FunctionSettings, latest: Function
 
 
 def _move(current: FunctionState, artifact: str | None, sha256: str | None, to_version: str | None,
-          history: tuple[str, ...]) -> MoveAlias:
+          history: tuple[str, ...], *, provisioned: int | None = None, provisioned_from: int | None = None) -> MoveAlias:
     alias = current.alias
     return MoveAlias(
         function=current.function, function_name=current.function_name, artifact=artifact, sha256=sha256,
         to_version=to_version, alias_exists=alias is not None,
         alias_from=alias.function_version if alias else None, alias_weights=alias.weights if alias else (),
         alias_description=alias.description if alias else "", history=history,
+        provisioned=provisioned, provisioned_from=provisioned_from,
     )
 
 

@@ -5,12 +5,19 @@ and every bundle it pins are verified against the trusted keys and the gates
 pass (or are overridden with a reason); a dry run stops after the plan. The
 ledger record is opened before the executor touches the environment and closed
 with the outcome.
+
+Triggers that invoke a function unqualified or at `$LATEST` (event source
+mappings, its function URL, resource-policy permissions) bypass the alias:
+gates and canary steps do not govern the traffic they send, and `$LATEST` gets
+the new code while preparing. A dry run lists them; a canary does not start
+while one exists unless the request allows it (`--allow-unqualified`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
@@ -18,6 +25,7 @@ from builder.aws.lambda_ import LambdaApi
 from builder.config import Environment, Project
 from builder.errors import AwsError, GateRefused, NotFound, VerificationFailed
 from builder.frozen import to_tuple
+from builder.lambda_records import Trigger
 from builder.progress import Reporter, SilentReporter
 from builder.promote.canary import Clock
 from builder.promote.executor import ApplyFailed, Executor
@@ -44,6 +52,10 @@ class PromoteRequest:
     dry_run: bool = False
     force: bool = False
     reason: str | None = None
+    allow_unqualified: bool = False  # start a canary although triggers bypass the alias
+
+
+ALLOW_UNQUALIFIED_FLAG = "--allow-unqualified"
 
 
 @attrs.frozen
@@ -56,6 +68,8 @@ class PromoteResult:
     record: LedgerRecord | None = None
     verified_checks: int = 0
     requests: Mapping[str, int] = attrs.field(factory=dict)
+    # function -> triggers that invoke it unqualified or at $LATEST (read for a dry run and before a canary)
+    triggers: Mapping[str, tuple[Trigger, ...]] = attrs.field(factory=dict)
 
     @property
     def would_refuse(self) -> bool:
@@ -71,6 +85,7 @@ class PromoteResult:
             "versions": dict(self.versions),
             "ledger_seq": self.record.seq if self.record else None,
             "verified_checks": self.verified_checks,
+            "unqualified_triggers": {fn: [t.to_json() for t in found] for fn, found in sorted(self.triggers.items())},
             "aws_requests": {"total": sum(self.requests.values()), "by_operation": dict(self.requests)},
         }
 
@@ -112,12 +127,14 @@ class Promoter:
             self._enforce(gates, override, request)
         plan = self._plan(release, request.only)
         if request.dry_run:
-            return PromoteResult("planned", plan, gates, forced, verified_checks=checks_passed)
+            return PromoteResult("planned", plan, gates, forced, verified_checks=checks_passed,
+                                 triggers=self._triggers(plan, [f.function for f in plan.functions]))
         if plan.is_noop:
             self.reporter.note(f"{release.app}@{release.version} is already live in {self.env.name}: nothing to do")
             live = {f.function: f.target_version for f in plan.functions if f.target_version}
             return PromoteResult("unchanged", plan, gates, forced, versions=live, verified_checks=checks_passed)
-        return self._apply(plan, gates, override if forced else None, checks_passed)
+        triggers = self._canary_check(plan, request) if _runs_canary(plan) else {}
+        return attrs.evolve(self._apply(plan, gates, override if forced else None, checks_passed), triggers=triggers)
 
     # -- steps ---------------------------------------------------------------------------------------
 
@@ -162,6 +179,34 @@ class Promoter:
                                to_version=request.version, reason=exc.message, gates=gates)
             raise
 
+    def _triggers(self, plan: Plan, functions: Sequence[str]) -> dict[str, tuple[Trigger, ...]]:
+        """Per function of the plan that exists: the triggers that invoke it unqualified or at `$LATEST`."""
+        names = {f.function: f.function_name for f in plan.functions
+                 if f.function in functions and f.action != "create"}
+        if not names:
+            return {}
+        self.reporter.step(f"reading what invokes {len(names)} function(s) without the alias {plan.alias}")
+        with ThreadPoolExecutor(max_workers=min(8, len(names)), thread_name_prefix="relay-triggers") as pool:
+            found = dict(zip(names, pool.map(self.lam.unqualified_triggers, names.values()), strict=True))
+        return {fn: tuple(triggers) for fn, triggers in found.items() if triggers}
+
+    def _canary_check(self, plan: Plan, request: PromoteRequest) -> dict[str, tuple[Trigger, ...]]:
+        """Refuse to start a canary while triggers bypass the alias, unless the request allows it."""
+        triggers = self._triggers(plan, [a.function for a in plan.moving])
+        if not triggers:
+            return {}
+        listed = "; ".join(f"{fn}: " + ", ".join(f"{t.kind} {t.source}" for t in found)
+                           for fn, found in sorted(triggers.items()))
+        if request.allow_unqualified:
+            self.reporter.note(f"the canary does not govern traffic that bypasses the alias ({listed})")
+            return triggers
+        message = (f"a canary in {plan.env} would not govern traffic that invokes the function unqualified or at "
+                   f"$LATEST ({listed}): that traffic gets the new code as soon as it is uploaded")
+        self.ledger.refuse(event="promote", actor=self.actor, from_version=self._live_version(),
+                           to_version=request.version, reason=message)
+        raise GateRefused(message, hint=f"Point these triggers at the alias {plan.alias} (its ARN ends in "
+                                        f":{plan.alias}), or rerun with {ALLOW_UNQUALIFIED_FLAG} to start the canary anyway.")
+
     def _live_version(self) -> str | None:
         """The release this environment runs, per its ledger (what a refusal kept in place)."""
         done = succeeded(self.ledger.records())
@@ -175,8 +220,9 @@ class Promoter:
         layers = sorted({layer_name_in_aws(release.app, layer.name) for layer in found if layer is not None})
         self.reporter.step(f"reading {self.env.name} (account {self.env.account}): {len(functions)} function(s), "
                            f"{len(layers)} layer(s)")
+        provisioned = [name for name in functions if self.env.provisioned_concurrency_for(name) is not None]
         state = read_state(self.lam, env=self.env.name, region=self.env.region, alias=self.env.alias,
-                           functions=functions, layers=layers)
+                           functions=functions, layers=layers, provisioned=provisioned)
         return plan_promotion(self.project, self.env, release, state, only=only)
 
     def _apply(self, plan: Plan, gates: tuple[GateResult, ...], override: Override | None,
@@ -199,6 +245,12 @@ class Promoter:
         record = close_after_success(self.ledger, opened, plan, applied.versions)
         return PromoteResult(SUCCEEDED, plan, gates, forced, versions=dict(applied.versions), record=record,
                              verified_checks=checks_passed)
+
+
+def _runs_canary(plan: Plan) -> bool:
+    """The plan's alias moves go in canary steps (an alias that exists moves, and a step is partial)."""
+    steps = [s for s in (plan.canary.steps if plan.canary else ()) if 0 < s < 100]
+    return bool(steps) and any(a.alias_exists and a.alias_from != a.to_version for a in plan.moving)
 
 
 def lease_for(env: Environment) -> dt.timedelta:

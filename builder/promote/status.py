@@ -7,9 +7,18 @@ Drift is code in an account that relay did not put there:
 - the alias's version differs from the registry's manifest of the release
   its description names (`code_sha256`), when the registry is reachable;
 - `$LATEST` holds code that no relay-published version of the function
-  holds (someone ran update-function-code by hand). After a rollback
-  `$LATEST` still holds the newer release, which relay did publish, so a
-  rollback is not drift.
+  holds (someone ran update-function-code by hand). Any release relay
+  published is not drift there: a rollback puts the older code back on
+  `$LATEST`, and where it could not, `$LATEST` holds the newer release.
+
+Configuration drift is settings that differ from what the release says the
+function gets in that environment (`FunctionSettings.differences`), on the
+live version or on `$LATEST` (memory changed by hand in the console). A
+function whose environment says `manage = "code"` has no configuration drift
+by definition: infrastructure code owns its configuration.
+
+Triggers that invoke a function unqualified or at `$LATEST` are listed too:
+they are not drift, but promotion does not govern the traffic they send.
 
 `builder.commands.render.status` renders a `StatusReport` for people.
 """
@@ -18,17 +27,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
 from builder.aws.lambda_ import LambdaApi
 from builder.config import Environment, Project
-from builder.errors import AwsError, NotFound, VerificationFailed
+from builder.errors import AwsError, ConfigError, NotFound, VerificationFailed
 from builder.frozen import to_tuple
-from builder.promote.state import FunctionState, read_state
+from builder.lambda_records import Trigger
+from builder.promote.plan import desired_settings, layer_name_in_aws
+from builder.promote.state import FunctionState, RemoteState, read_state
 from builder.registry.catalog import Catalog
-from builder.registry.release import Release
+from builder.registry.release import Release, ReleaseFunction
 from builder.registry.store import Store
+from builder.settings import FunctionSettings, LayerRef
 
 
 @attrs.frozen
@@ -43,11 +56,16 @@ class FunctionStatus:
     code_sha256: str | None = None  # of the alias's version
     latest_code_sha256: str | None = None
     registry_code_sha256: str | None = None  # the manifest's, for `artifact`
-    drift: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    drift: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # code
+    manage: str = "all"  # "code": infrastructure code owns the configuration
+    # Settings that differ from the release's for this environment: (where, setting, found, wanted)
+    config_drift: tuple[ConfigDrift, ...] = attrs.field(default=(), converter=to_tuple)
+    config_checked: bool = False  # False: the release's settings could not be read (registry out of reach)
+    triggers: tuple[Trigger, ...] = attrs.field(default=(), converter=to_tuple)  # unqualified or at $LATEST
 
     @property
     def drifted(self) -> bool:
-        return bool(self.drift)
+        return bool(self.drift or self.config_drift)
 
     def to_json(self) -> dict:
         return {
@@ -55,7 +73,32 @@ class FunctionStatus:
             "alias_version": self.alias_version, "weights": dict(self.weights), "artifact": self.artifact,
             "sha256": self.sha256, "code_sha256": self.code_sha256, "latest_code_sha256": self.latest_code_sha256,
             "registry_code_sha256": self.registry_code_sha256, "drift": list(self.drift), "drifted": self.drifted,
+            "manage": self.manage, "config_owner": "infrastructure code" if self.manage == "code" else "relay",
+            "config_drift": [d.to_json() for d in self.config_drift], "config_checked": self.config_checked,
+            "unqualified_triggers": [t.to_json() for t in self.triggers],
         }
+
+
+@attrs.frozen
+class ConfigDrift:
+    """One setting of one configuration that is not what the release says for the environment."""
+
+    where: str  # "$LATEST" or the live Lambda version
+    setting: str  # a FunctionSettings field name
+    found: object
+    wanted: object
+
+    def to_json(self) -> dict:
+        # Environment values may be sensitive: name the variables that differ, never their values.
+        if self.setting == "environment":
+            found, wanted = dict(self.found), dict(self.wanted)  # type: ignore[call-overload]
+            names = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+            return {"where": self.where, "setting": self.setting, "variables": names}
+        if self.setting == "layers":
+            return {"where": self.where, "setting": self.setting,
+                    "found": [ref.arn or ref.sha256 for ref in self.found],  # type: ignore[attr-defined]
+                    "wanted": [ref.arn or ref.sha256 for ref in self.wanted]}  # type: ignore[attr-defined]
+        return {"where": self.where, "setting": self.setting, "found": self.found, "wanted": self.wanted}
 
 
 @attrs.frozen
@@ -109,9 +152,57 @@ class ReleaseLookup:
 def environment_status(project: Project, env: Environment, lam: LambdaApi,
                        releases: ReleaseLookup | None) -> EnvironmentStatus:
     functions = {name: fn.function_name for name, fn in sorted(project.functions.items())}
-    state = read_state(lam, env=env.name, region=env.region, alias=env.alias, functions=functions)
+    layers = [layer_name_in_aws(project.name, name) for name in sorted(project.layers)]
+    state = read_state(lam, env=env.name, region=env.region, alias=env.alias, functions=functions, layers=layers)
     rows = [function_status(project.name, state.function(name), releases) for name in functions]
+    rows = [_with_configuration(project, env, state, row, releases) for row in rows]
+    existing = [row for row in rows if row.exists]
+    if existing:
+        with ThreadPoolExecutor(max_workers=min(8, len(existing)), thread_name_prefix="relay-triggers") as pool:
+            triggers = dict(zip([r.function for r in existing],
+                                pool.map(lam.unqualified_triggers, [r.function_name for r in existing]), strict=True))
+        rows = [attrs.evolve(row, triggers=triggers.get(row.function, ())) for row in rows]
     return EnvironmentStatus(env.name, env.account, env.region, env.alias, rows)
+
+
+def _with_configuration(project: Project, env: Environment, state: RemoteState, row: FunctionStatus,
+                        releases: ReleaseLookup | None) -> FunctionStatus:
+    """The row with who owns the configuration and, where relay does, what differs from the release's settings."""
+    manage = env.manage_for(row.function)
+    row = attrs.evolve(row, manage=manage)
+    fs = state.function(row.function)
+    if manage == "code" or fs.latest is None or row.artifact is None or releases is None:
+        return row
+    release = releases.release(row.artifact)
+    entry = release.function(row.function) if release else None
+    if release is None or entry is None:
+        return row
+    try:
+        wanted = release_settings(project, env, release, entry)
+    except ConfigError:
+        return row
+    drift: list[ConfigDrift] = []
+    live = fs.live
+    for where, config in ((f"version {live.number}" if live else None, live.config if live else None),
+                          ("$LATEST", fs.latest)):
+        if where is None or config is None:
+            continue
+        found = state.settings_of(config)
+        for name in wanted.differences(found):
+            if name == "architecture":
+                continue  # travels with the code: a code difference shows as code drift
+            drift.append(ConfigDrift(where, name, getattr(found, name), getattr(wanted, name)))
+    return attrs.evolve(row, config_drift=drift, config_checked=True)
+
+
+def release_settings(project: Project, env: Environment, release: Release, entry: ReleaseFunction) -> FunctionSettings:
+    """The settings the release gives `entry` in `env` (its layers by digest, as the planner compares them)."""
+    refs = {}
+    for bundle in entry.layers:
+        layer = release.layer(bundle)
+        if layer is not None:
+            refs[bundle] = LayerRef(layer.sha256, layer.architecture)
+    return desired_settings(project, env, release, entry, refs)
 
 
 def function_status(app: str, fs: FunctionState, releases: ReleaseLookup | None) -> FunctionStatus:
