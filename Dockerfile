@@ -3,13 +3,14 @@
 #   docker build -t relay .
 #   docker run --rm -v "$PWD:/workspace" relay build
 #
-# The base is the python3.12 runtime; the python3.11 and python3.13 interpreters
+# The base is the python3.12 runtime; the python3.11, python3.13 and python3.14 interpreters
 # are copied in from the official images of the same Debian release, so locks
 # are resolved and handlers import-checked under every Lambda runtime relay
 # supports. Every base image is pinned by its full version (bump them together).
 
 FROM python:3.11.13-slim-bookworm AS python311
 FROM python:3.13.5-slim-bookworm AS python313
+FROM python:3.14.0-slim-bookworm AS python314
 
 # relay is installed the README way (`pip install .` of the source, not editable)
 # into its own venv, built here so the final image holds no source tree.
@@ -36,8 +37,11 @@ COPY --from=python311 /usr/local/lib/libpython3.11.so.1.0 /usr/local/lib/libpyth
 COPY --from=python313 /usr/local/bin/python3.13 /usr/local/bin/python3.13
 COPY --from=python313 /usr/local/lib/python3.13 /usr/local/lib/python3.13
 COPY --from=python313 /usr/local/lib/libpython3.13.so.1.0 /usr/local/lib/libpython3.13.so.1.0
+COPY --from=python314 /usr/local/bin/python3.14 /usr/local/bin/python3.14
+COPY --from=python314 /usr/local/lib/python3.14 /usr/local/lib/python3.14
+COPY --from=python314 /usr/local/lib/libpython3.14.so.1.0 /usr/local/lib/libpython3.14.so.1.0
 RUN ldconfig \
- && for v in 3.11 3.12 3.13; do "python$v" -c "import ensurepip, ssl, sqlite3, venv, zlib"; done
+ && for v in 3.11 3.12 3.13 3.14; do "python$v" -c "import ensurepip, ssl, sqlite3, venv, zlib"; done
 
 COPY --from=install /opt/relay /opt/relay
 ENV PATH=/opt/relay/bin:$PATH \
