@@ -14,12 +14,11 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import attrs
 
-from builder.bundle.pythons import find_python, running_version
+from builder.bundle.pythons import find_python
 from builder.frozen import to_tuple
 
 # `uname -m` -> Lambda's architecture names.
@@ -46,14 +45,6 @@ def runtime_python(runtime: str) -> Interpreter | None:
     found = find_python(version)
     return Interpreter(found, version) if found is not None else None
 
-
-def choose_python(runtime: str) -> Interpreter:
-    """The runtime's own Python when installed, else the one running relay (with a note saying so)."""
-    found = runtime_python(runtime)
-    if found is not None:
-        return found
-    note = f"{runtime} is not installed here: running under Python {running_version()} instead"
-    return Interpreter(Path(sys.executable), running_version(), note)
 
 
 # Where a Python sits inside a root folder for another machine: Lambda's base image first.

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 import zipfile
 from pathlib import Path
@@ -19,7 +18,6 @@ from builder.bundle.pythons import find_python
 from builder.config import load_project
 from builder.errors import InvokeFailed, NotFound, UsageError, VerificationFailed
 from builder.runtime.event import read_event
-from builder.runtime.interpreter import choose_python
 from builder.runtime.invocation import invoke_function
 
 TARGET_INSTALLED = find_python(RUNTIME.removeprefix("python")) is not None
@@ -140,12 +138,6 @@ def test_runs_under_the_target_python(app: Path) -> None:
     assert outcome.result["python"] == RUNTIME.removeprefix("python")
     assert outcome.notes == ()
 
-
-def test_a_missing_interpreter_falls_back_with_a_note() -> None:
-    python = choose_python("python3.99")
-
-    assert python.path == Path(sys.executable)
-    assert "python3.99 is not installed" in python.note
 
 
 def test_host_site_packages_are_invisible(app: Path) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import sys
 import zipfile
 from pathlib import Path
 
-from builder.bundle.pythons import running_version
 from builder.runtime.environment import LOCAL_ACCOUNT, FunctionIdentity, lambda_environment
-from builder.runtime.interpreter import architecture_note, choose_python, host_architecture
+from builder.runtime.interpreter import architecture_note, host_architecture
 from builder.runtime.mount import mount_bundles
 from builder.runtime.provided import PROVIDED_DISTRIBUTIONS, link_provided
 
@@ -84,6 +82,3 @@ def test_architecture_and_interpreter_notes() -> None:
     assert architecture_note(host_architecture()) == ""
     other = "arm64" if host_architecture() == "x86_64" else "x86_64"
     assert "native extensions" in architecture_note(other)
-    fallback = choose_python("python3.99")
-    assert fallback.path == Path(sys.executable) and fallback.version == running_version()
-    assert "python3.99 is not installed" in fallback.note
