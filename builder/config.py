@@ -125,6 +125,8 @@ class Layer:
 class TrustedKey:
     keyid: str
     public_key: str  # PEM text
+    note: str = ""  # who holds it, since when: shown by relay verify
+    retired: bool = False  # still verifies what it signed; never signs anything new
 
 
 @attrs.frozen
@@ -415,7 +417,8 @@ def _trusted_key(spec: dict, root: Path) -> TrustedKey:
         if not path.is_file():
             raise ConfigError(f"trusted key {spec['keyid']!r}: file not found: {value}")
         value = path.read_text(encoding="ascii")
-    return TrustedKey(keyid=spec["keyid"], public_key=value)
+    return TrustedKey(keyid=spec["keyid"], public_key=value, note=spec.get("note", ""),
+                      retired=bool(spec.get("retired", False)))
 
 
 def _environment(name: str, spec: dict) -> Environment:

@@ -44,7 +44,7 @@ from builder.registry.catalog import Catalog, parse_release
 from builder.registry.layout import Layout, envelope_key, sbom_key
 from builder.registry.release import Release, ReleaseFunction, ReleaseLayer, canonical_json
 from builder.registry.sbom import bundle_sbom
-from builder.registry.signing import Envelope, Signer, sign_envelope
+from builder.registry.signing import Envelope, Signer, refuse_retired, sign_envelope
 from builder.registry.store import Store, create_or_read
 from builder.registry.versions import BUMP_PARTS, bump, parse_version
 from builder.secret_values import refuse_credentials
@@ -180,9 +180,10 @@ class _Publisher:
     def _preflight(self, version: semver.Version, release: Release) -> _Claim:
         """Refuse (VersionConflict) before any write when the version is not ours to publish."""
         self._check_precedence(version)
+        refuse_retired(self.project.require_registry().trusted_keys, self.signer.keyid)
         key = envelope_key(self.layout.release(self.app, release.version))
         payload = stmt.encode(stmt.release_statement(release, release_sha256=_sha256(release.to_bytes()),
-                                                     relay_version=__version__))
+                                                     relay_version=__version__, documents=self._documents(release.version)))
         stored = self.store.read_optional(key)
         if stored is not None:
             self._check_claim(stored.body, payload, release.version)
@@ -282,6 +283,26 @@ class _Publisher:
                 f"{self.app}@{version} is being published (or was left unfinished) by another build with other bytes",
                 hint="Rerun that build's publish to finish it, or publish another version (e.g. --bump patch).",
             )
+
+    def _documents(self, version: str) -> tuple[stmt.BundleDocs, ...]:
+        """Each bundle's manifest and SBOM digests as they will be stored, for the release statement to vouch for.
+
+        A layer manifest stored already (by an earlier release, perhaps signed by
+        a key since rotated out) is adopted as stored, so its stored digests are
+        the ones vouched for.
+        """
+        with ThreadPoolExecutor(max_workers=_DOC_WORKERS, thread_name_prefix="relay-docs") as pool:
+            return tuple(pool.map(lambda b: self._bundle_digests(b, version), self.dist.bundles))
+
+    def _bundle_digests(self, bundle: DistBundle, version: str) -> stmt.BundleDocs:
+        ours = attrs.evolve(bundle.manifest, version=version if bundle.manifest.kind == "function" else None)
+        key = self._manifest_key(ours, version)
+        stored = self.store.read_optional(key)
+        body = stored.body if stored is not None else canonical_json(ours.to_json())
+        manifest = ours if stored is None else Manifest.from_json(json.loads(body))
+        sbom = self.store.read_optional(sbom_key(key)) if stored is not None else None
+        return stmt.BundleDocs(bundle=ours.bundle_name, manifest=self.layout.relative(key), manifest_sha256=_sha256(body),
+                               sbom_sha256=_sha256(sbom.body if sbom is not None else bundle_sbom(manifest)))
 
     # -- writes -----------------------------------------------------------------------------------
 

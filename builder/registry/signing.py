@@ -151,13 +151,19 @@ def sign_envelope(payload: bytes, signer: Signer) -> Envelope:
 
 @attrs.frozen
 class TrustedKeys:
-    """Public keys pinned in the config, by keyid."""
+    """Public keys pinned in the config, by keyid, with what the config says of each (note, retired).
+
+    A retired key still verifies what it signed; it never signs anything new
+    (see `refuse_retired`).
+    """
 
     keys: dict[str, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey]
+    entries: dict[str, TrustedKey] = attrs.field(factory=dict)
 
     @classmethod
     def from_config(cls, trusted: tuple[TrustedKey, ...]) -> TrustedKeys:
         keys = {}
+        entries = {}
         for entry in trusted:
             public = load_public_key(entry.public_key, source=f"trusted key {entry.keyid[:16]}")
             actual = keyid_of(public)
@@ -167,10 +173,36 @@ class TrustedKeys:
                     hint="Copy keyid and public_key together from `relay keygen` (or the KMS key's public key).",
                 )
             keys[actual] = public
-        return cls(keys)
+            entries[actual] = entry
+        return cls(keys, entries)
 
     def __bool__(self) -> bool:
         return bool(self.keys)
+
+    def describe(self, keyid: str) -> str:
+        """`key 1a2b3c4d5e6f7a8b ("note", retired)`: how reports name a key."""
+        entry = self.entries.get(keyid)
+        marks = [f'"{entry.note}"'] if entry is not None and entry.note else []
+        if entry is not None and entry.retired:
+            marks.append("retired")
+        return f"key {keyid[:16]}" + (f" ({', '.join(marks)})" if marks else "")
+
+
+class UntrustedSigner(VerificationFailed):
+    """Every signature of an envelope is by a key the config does not trust (any more)."""
+
+    def __init__(self, message: str, keyids: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.keyids = keyids
+
+
+def refuse_retired(trusted: tuple[TrustedKey, ...], keyid: str) -> None:
+    """ConfigError when `keyid` is pinned as retired: a retired key verifies old releases, never signs new ones."""
+    for entry in trusted:
+        if entry.keyid == keyid and entry.retired:
+            raise ConfigError(f"the signing key {keyid[:16]} is marked retired in [[registry.trusted_keys]]",
+                              hint="Sign with the current key (relay keygen makes one); keep the retired entry so "
+                                   "older releases still verify.")
 
 
 def load_public_key(pem: str | bytes, *, source: str) -> ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey:
@@ -195,15 +227,20 @@ def verify_envelope(envelope: Envelope, trusted: TrustedKeys, *, what: str) -> s
         raise VerificationFailed(f"{what}: envelope has no signature")
     message = pae(envelope.payload_type, envelope.payload)
     problems = []
+    untrusted = []
     for signature in envelope.signatures:
         key = trusted.keys.get(signature.keyid)
         if key is None:
             problems.append(f"signed by untrusted key {signature.keyid[:16]}")
+            untrusted.append(signature.keyid)
         elif _valid(key, signature.sig, message):
             return signature.keyid
         else:
             problems.append(f"bad signature for trusted key {signature.keyid[:16]}")
-    raise VerificationFailed(f"{what}: no valid signature by a trusted key ({'; '.join(problems)})")
+    text = f"{what}: no valid signature by a trusted key ({'; '.join(problems)})"
+    if len(untrusted) == len(envelope.signatures):
+        raise UntrustedSigner(text, tuple(untrusted))
+    raise VerificationFailed(text)
 
 
 def _valid(key: ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey, sig: bytes, message: bytes) -> bool:

@@ -30,6 +30,8 @@ MANIFEST_NAME = "manifest.json"
 SBOM_NAME = "sbom.cdx.json"
 RELEASE_NAME = "release.json"
 SBOM_MEDIA_TYPE = "application/vnd.cyclonedx+json"
+MANIFEST_DEPENDENCY = "manifest:"
+SBOM_DEPENDENCY = "sbom:"
 
 
 def encode(statement: dict) -> bytes:
@@ -58,7 +60,28 @@ def bundle_statement(manifest: Manifest, *, manifest_sha256: str, sbom_sha256: s
     )
 
 
-def release_statement(release: Release, *, release_sha256: str, relay_version: str) -> dict:
+@attrs.frozen
+class BundleDocs:
+    """A bundle's stored manifest and SBOM, by digest: what a release statement vouches for."""
+
+    bundle: str  # the bundle's name, e.g. "orders" or "layer-common-x86_64"
+    manifest: str  # the manifest's key relative to the registry prefix
+    manifest_sha256: str
+    sbom_sha256: str
+
+
+def release_statement(release: Release, *, release_sha256: str, relay_version: str,
+                      documents: tuple[BundleDocs, ...] = ()) -> dict:
+    """The statement of a whole release; `documents` makes it vouch for every bundle's manifest and SBOM.
+
+    With them a release stays verifiable when its unchanged layers' own
+    envelopes were signed by a key that is no longer trusted (key rotation).
+    """
+    dependencies = [_git_dependency(release.git.commit, release.git.dirty)] if release.git else []
+    for doc in sorted(documents, key=lambda d: d.bundle):
+        dependencies.append({"name": f"{MANIFEST_DEPENDENCY}{doc.bundle}", "uri": doc.manifest,
+                             "digest": {"sha256": doc.manifest_sha256}})
+        dependencies.append({"name": f"{SBOM_DEPENDENCY}{doc.bundle}", "digest": {"sha256": doc.sbom_sha256}})
     return _statement(
         subjects=release.subjects(),
         build_type=RELEASE_BUILD_TYPE,
@@ -69,7 +92,7 @@ def release_statement(release: Release, *, release_sha256: str, relay_version: s
             "layers": [lay.bundle for lay in release.layers],
         },
         internal={"runtime": release.runtime},
-        dependencies=[_git_dependency(release.git.commit, release.git.dirty)] if release.git else [],
+        dependencies=dependencies,
         builder_version={"relay": relay_version},
         byproducts=[{"name": RELEASE_NAME, "digest": {"sha256": release_sha256}, "mediaType": "application/json"}],
     )
@@ -154,6 +177,16 @@ class StatementView:
     @property
     def internal(self) -> dict:
         return self.doc["predicate"]["buildDefinition"].get("internalParameters") or {}
+
+    def dependency(self, name: str) -> str | None:
+        """The sha256 the statement gives for resolved dependency `name` (None when absent or malformed)."""
+        try:
+            for item in self.doc["predicate"]["buildDefinition"]["resolvedDependencies"]:
+                if item.get("name") == name:
+                    return item["digest"]["sha256"]
+        except (KeyError, TypeError, AttributeError):
+            pass
+        return None
 
     def byproduct(self, name: str) -> str | None:
         """The sha256 the statement gives for byproduct `name` (None when absent or malformed)."""

@@ -33,7 +33,7 @@ from builder.progress import Reporter, SilentReporter
 from builder.registry import statement as stmt
 from builder.registry.layout import envelope_key, sbom_key
 from builder.registry.release import Release, ReleaseFunction, ReleaseLayer
-from builder.registry.signing import Envelope, TrustedKeys, verify_envelope
+from builder.registry.signing import Envelope, TrustedKeys, UntrustedSigner, verify_envelope
 from builder.registry.store import Store
 from builder.registry.versions import parse_version
 from builder.textfmt import human_size
@@ -114,6 +114,8 @@ class _Checker:
         self.version = version
         self.trusted = trusted
         self.reporter = reporter
+        self.release_statement: stmt.StatementView | None = None  # set once the release envelope verified
+        self.release_signer = ""
 
     def run(self, function: str | None) -> list[Check]:
         key = self.layout.release(self.app, self.version)
@@ -164,8 +166,13 @@ class _Checker:
             problems.append("the release document's digest is not the one signed (the document was changed)")
         if problems:
             raise VerificationFailed("; ".join(problems))
+        self.release_statement, self.release_signer = statement, keyid
         bundles = len(release.subjects())
-        return None, f"signed by trusted key {keyid[:16]}, names {self.app}@{self.version} and its {bundles} bundles"
+        names = [*(lay.bundle for lay in release.layers), *(f.bundle for f in release.functions)]
+        vouched = sum(1 for name in names if statement.dependency(stmt.MANIFEST_DEPENDENCY + name))
+        also = f"; vouches for {vouched} bundles' manifests and SBOMs" if vouched else ""
+        return None, (f"signed by trusted {self.trusted.describe(keyid)}, names {self.app}@{self.version} "
+                      f"and its {bundles} bundles{also}")
 
     def _selected(self, release: Release, function: str | None) -> tuple[list[ReleaseFunction], list[ReleaseLayer]]:
         if function is None:
@@ -208,7 +215,12 @@ class _Checker:
         return (manifest, stored.body, key), "matches the release entry"
 
     def _bundle_envelope(self, manifest: Manifest, manifest_bytes: bytes, key: str) -> tuple[None, str]:
-        keyid, statement = self._signed_statement(envelope_key(key))
+        try:
+            keyid, statement = self._signed_statement(envelope_key(key))
+        except UntrustedSigner as exc:
+            if manifest.kind != "layer":
+                raise
+            return self._vouched(manifest, manifest_bytes, key, exc)
         problems = []
         subject = zip_name(manifest.bundle_name)
         if statement.subjects != {subject: manifest.sha256}:
@@ -231,7 +243,33 @@ class _Checker:
             problems.append("the SBOM's digest is not the one signed (the SBOM was changed)")
         if problems:
             raise VerificationFailed("; ".join(problems))
-        return None, f"signed by trusted key {keyid[:16]}; manifest and SBOM digests match"
+        return None, f"signed by trusted {self.trusted.describe(keyid)}; manifest and SBOM digests match"
+
+    def _vouched(self, manifest: Manifest, manifest_bytes: bytes, key: str, untrusted: UntrustedSigner) -> tuple[None, str]:
+        """A layer whose own envelope is by a key no longer trusted passes when the verified release vouches for it.
+
+        A layer manifest is shared by every release holding the same bytes and
+        keeps the envelope of the release that first stored it; after a key
+        rotation the current release's statement (signed by a trusted key)
+        names the exact digests of that manifest and its SBOM.
+        """
+        statement, name = self.release_statement, manifest.bundle_name
+        signer = f"its envelope is by {', '.join(k[:16] for k in untrusted.keyids)}, not trusted"
+        if statement is None:
+            raise VerificationFailed(f"{signer}, and the release's statement did not verify")
+        vouched = statement.dependency(stmt.MANIFEST_DEPENDENCY + name)
+        if vouched is None:
+            raise VerificationFailed(f"{signer}, and the release's statement does not vouch for it "
+                                     "(a release published before relay signed its manifests' digests)")
+        if vouched != _sha256(manifest_bytes):
+            raise VerificationFailed(f"{signer}, and the manifest's digest is not the one the release signed")
+        sbom = self.store.read_optional(sbom_key(key))
+        if sbom is None:
+            raise VerificationFailed(f"{signer}, and {sbom_key(key)} is missing")
+        if statement.dependency(stmt.SBOM_DEPENDENCY + name) != _sha256(sbom.body):
+            raise VerificationFailed(f"{signer}, and the SBOM's digest is not the one the release signed")
+        return None, (f"{signer}; manifest and SBOM digests vouched for by the release, signed by trusted "
+                      f"{self.trusted.describe(self.release_signer)}")
 
     def _blob(self, manifest: Manifest) -> tuple[None, str]:
         key = self.layout.blob(manifest.sha256)
