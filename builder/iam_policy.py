@@ -8,7 +8,8 @@
   and a rollback make, on the app's function and layer names only; create a
   function (and pass its execution role to Lambda) only where the config
   gives a role; read the configured alarms; read the registry prefix and
-  append to this environment's ledger only. Reading what invokes a function
+  append to this environment's ledger only, with If-None-Match (a record
+  cannot be overwritten). Reading what invokes a function
   (event source mappings, its URL, its resource policy) for `relay status`,
   the dry run and the canary check; setting the alias's provisioned
   concurrency where the environment asks for it. A function whose environment
@@ -42,6 +43,7 @@ FUNCTION_ACTIONS = (
     "lambda:GetAlias",
     "lambda:CreateAlias",
     "lambda:UpdateAlias",
+    "lambda:DeleteAlias",  # undoing a run that created the alias (the revert path)
     "lambda:ListAliases",
     "lambda:GetFunctionUrlConfig",
     "lambda:GetPolicy",
@@ -53,6 +55,9 @@ LAYER_ACTIONS = ("lambda:PublishLayerVersion", "lambda:ListLayerVersions", "lamb
 S3_WRITE_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 # Publishing writes these folders of the app; the ledger is written by deployers only.
 PUBLISHED_FOLDERS = ("functions", "layers", "releases", "index", "cache")
+# A ledger record is written once: PutObject only with If-None-Match (S3 enforces the condition key on
+# PutObject since 2024), so neither a deployer nor anyone holding its rights can overwrite a record.
+WRITE_ONCE = {"Null": {"s3:if-none-match": "false"}}
 
 
 @attrs.frozen
@@ -170,7 +175,7 @@ def deployer_policy(project: Project, env: Environment) -> PolicyDocument:
     statements += [
         _statement("RegistryRead", ["s3:GetObject"], [s3.blobs, s3.app_objects]),
         _statement("RegistryList", ["s3:ListBucket"], [s3.bucket], condition={"StringLike": {"s3:prefix": [s3.app_prefix]}}),
-        _statement("LedgerAppend", ["s3:PutObject"], [s3.ledger(env.name)]),
+        _statement("LedgerAppend", ["s3:PutObject"], [s3.ledger(env.name)], condition=WRITE_ONCE),
     ]
     if env.deploy_bucket:
         # Bundles too large for a direct upload go through the environment's own bucket.
@@ -199,7 +204,8 @@ def registry_bucket_policy(project: Project, envs: list[Environment]) -> PolicyD
             _statement(f"{sid}Read", ["s3:GetObject"], [s3.blobs, s3.app_objects], principal=principal),
             _statement(f"{sid}List", ["s3:ListBucket"], [s3.bucket], principal=principal,
                        condition={"StringLike": {"s3:prefix": [s3.app_prefix]}}),
-            _statement(f"{sid}Ledger", ["s3:PutObject"], [s3.ledger(env.name)], principal=principal),
+            _statement(f"{sid}Ledger", ["s3:PutObject"], [s3.ledger(env.name)], principal=principal,
+                       condition=WRITE_ONCE),
         ]
     return PolicyDocument(
         name=f"relay-{project.name}-registry-bucket", kind="resource",
