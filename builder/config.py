@@ -36,16 +36,26 @@ _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(value: int | str | None) -> int:
-    """Seconds from `90`, `"90s"`, `"10m"`, `"2h"` or `"1d"`."""
+MAX_INTERVAL = 86400  # a canary step's interval: at most a day
+MAX_SOAK = 365 * 86400
+ENV_VAR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # Lambda's rule for environment variable names
+
+
+def parse_duration(value: int | str | None, *, key: str = "duration", maximum: int | None = None) -> int:
+    """Seconds from `90`, `"90s"`, `"10m"`, `"2h"` or `"1d"`; ConfigError naming `key` beyond `maximum`."""
     if value is None:
         return 0
-    if isinstance(value, int):
-        return value
-    match = _DURATION.match(value)
-    if not match:
-        raise ConfigError(f"bad duration {value!r}", hint="Use seconds, or a number followed by s, m, h or d.")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    else:
+        match = _DURATION.match(value) if isinstance(value, str) else None
+        if not match:
+            raise ConfigError(f"{key}: bad duration {value!r}", hint="Use seconds, or a number followed by s, m, h or d.")
+        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds < 0 or (maximum is not None and seconds > maximum):
+        raise ConfigError(f"{key}: {value!r} is out of range (at most {maximum} seconds)",
+                          hint="Use a shorter duration, e.g. \"10m\".")
+    return seconds
 
 
 @attrs.frozen
@@ -312,8 +322,11 @@ def _project(doc: dict, config_file: Path) -> Project:
     _check_references(functions, layers, config_file)
     _check_paths(functions, layers, config_file)
     _check_shared_locks(functions, layers, config_file)
-    environments = {name: _environment(name, spec) for name, spec in doc.get("environments", {}).items()}
+    _check_function_names(functions, doc, config_file)
+    _check_environment_variables(doc, config_file)
+    environments = {name: _environment(name, spec, config_file) for name, spec in doc.get("environments", {}).items()}
     _check_environments(environments, functions, config_file)
+    _check_requires_cycles(environments, config_file)
     _check_settings_values(doc, config_file)
     return Project(
         root=root,
@@ -416,13 +429,19 @@ def _trusted_key(spec: dict, root: Path) -> TrustedKey:
         path = root / value
         if not path.is_file():
             raise ConfigError(f"trusted key {spec['keyid']!r}: file not found: {value}")
-        value = path.read_text(encoding="ascii")
+        try:
+            value = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "not ASCII PEM text" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+            raise ConfigError(f"trusted key {spec['keyid']!r}: cannot read {value}: {reason}",
+                              hint="A trusted key is a PEM public key: its text, or a file holding it.") from None
     return TrustedKey(keyid=spec["keyid"], public_key=value, note=spec.get("note", ""),
                       retired=bool(spec.get("retired", False)))
 
 
-def _environment(name: str, spec: dict) -> Environment:
+def _environment(name: str, spec: dict, config_file: Path) -> Environment:
     canary = spec.get("canary")
+    key = f"{config_file.name}: environments.{name}"
     return Environment(
         name=name,
         account=spec["account"],
@@ -432,9 +451,10 @@ def _environment(name: str, spec: dict) -> Environment:
         alias=spec.get("alias", DEFAULT_ALIAS),
         deploy_bucket=spec.get("deploy_bucket"),
         requires=spec.get("requires"),
-        soak=parse_duration(spec.get("soak")),
+        soak=parse_duration(spec.get("soak"), key=f"{key}.soak", maximum=MAX_SOAK),
         alarms=spec.get("alarms", ()),
-        canary=Canary(steps=canary["steps"], interval=parse_duration(canary.get("interval"))) if canary else None,
+        canary=Canary(steps=canary["steps"], interval=parse_duration(canary.get("interval"), key=f"{key}.canary.interval",
+                                                                     maximum=MAX_INTERVAL)) if canary else None,
         settings=_overrides(spec.get("settings", {})),
         functions={fn: FunctionOverrides(settings=_overrides(own), manage=own.get("manage"),
                                          provisioned_concurrency=own.get("provisioned_concurrency"))
@@ -533,6 +553,53 @@ def _check_environments(environments: dict[str, Environment], functions: dict[st
         for fn, own in env.functions.items():
             refuse_credentials(own.settings.get("environment", {}),
                                f"environments.{env.name}.functions.{fn}.environment", config_file.name)
+
+
+def _check_function_names(functions: dict[str, Function], doc: dict, config_file: Path) -> None:
+    """Two functions never deploy to one Lambda function (in any environment: the name is the same in every account)."""
+    seen: dict[str, Function] = {}
+
+    def key(fn: Function) -> str:
+        explicit = "function_name" in doc["functions"][fn.name]
+        return f"functions.{fn.name}.function_name" if explicit else f"functions.{fn.name} (default name)"
+
+    for fn in functions.values():
+        first = seen.setdefault(fn.function_name, fn)
+        if first is not fn:
+            raise ConfigError(
+                f"{config_file.name}: {key(first)} and {key(fn)} both name the Lambda function {fn.function_name!r}",
+                hint=f"Give one of them another name: functions.{fn.name}.function_name = \"...\".")
+
+
+def _check_environment_variables(doc: dict, config_file: Path) -> None:
+    """Every environment variable name is one Lambda accepts (the schema says so too; this holds after the cache)."""
+    places = [(f"functions.{name}.environment", spec.get("environment", {})) for name, spec in doc["functions"].items()]
+    for env, spec in doc.get("environments", {}).items():
+        places.append((f"environments.{env}.settings.environment", spec.get("settings", {}).get("environment", {})))
+        places.extend((f"environments.{env}.functions.{fn}.environment", own.get("environment", {}))
+                      for fn, own in spec.get("functions", {}).items())
+    for key, variables in places:
+        for variable, value in variables.items():
+            if not ENV_VAR_NAME.fullmatch(variable):
+                raise ConfigError(f"{config_file.name}: {key}: {variable!a} is not an environment variable name",
+                                  hint="Lambda accepts a letter followed by letters, digits and underscores.")
+            if "\0" in value:
+                raise ConfigError(f"{config_file.name}: {key}.{variable}: the value holds a NUL character (not shown)",
+                                  hint="Environment variable values are text without NUL characters.")
+
+
+def _check_requires_cycles(environments: dict[str, Environment], config_file: Path) -> None:
+    """`requires` chains end: no environment requires itself, directly or through others."""
+    for env in environments.values():
+        chain = [env.name]
+        current = env.requires
+        while current is not None:
+            if current in chain:
+                loop = " -> ".join([*chain[chain.index(current):], current])
+                raise ConfigError(f"{config_file.name}: environments.{chain[-1]}.requires: a cycle ({loop})",
+                                  hint="requires names the environment promoted before this one; the chain must end.")
+            chain.append(current)
+            current = environments[current].requires if current in environments else None
 
 
 def _check_settings_values(doc: dict, config_file: Path) -> None:

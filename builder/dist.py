@@ -15,20 +15,24 @@ nothing of the build pipeline, so the fast path stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 
-from builder import schemas
+from builder import names, schemas
 from builder.bundle.digest import sha256_file
 from builder.config import Function, Project
-from builder.errors import NotFound, UsageError, VerificationFailed
+from builder.errors import BuildFailed, NotFound, UsageError, VerificationFailed
 from builder.frozen import to_tuple
 from builder.models import Manifest, bundle_name
 
 INDEX_FILE = "index.json"
+SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # a file directly in dist/: no separators
 INDEX_SCHEMA = "relay.build/v1"
 _REBUILD = "Run `relay build` first."
 
@@ -68,10 +72,12 @@ def write_bundle(folder: Path, built_zip: Path, manifest: Manifest) -> WrittenBu
     changed = not (zip_path.is_file() and zip_path.stat().st_size == manifest.zipped_size
                    and sha256_file(zip_path) == manifest.sha256)
     if changed:
-        atomic_copy(built_zip, zip_path)
+        with _writing(zip_path):
+            atomic_copy(built_zip, zip_path)
     text = json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n"
     if not manifest_path.is_file() or manifest_path.read_text(encoding="utf-8") != text:
-        atomic_write_text(manifest_path, text)
+        with _writing(manifest_path):
+            atomic_write_text(manifest_path, text)
     return WrittenBundle(zip_path, manifest_path, changed)
 
 
@@ -92,12 +98,27 @@ def write_index(project: Project) -> Path:
     path = folder / INDEX_FILE
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        atomic_write_text(path, text)
+        with _writing(path):
+            atomic_write_text(path, text)
     return path
 
 
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An OS error writing into dist/ (a full disk, a read-only folder) is BuildFailed naming the file.
+
+    The writes are atomic (builder.fsutil): the file keeps its previous bytes and no temp file stays.
+    """
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BuildFailed("write dist/", f"cannot write {path}: {reason}",
+                          hint="Free some space or fix the folder's permissions, then run `relay build` again.") from None
+
+
 def _index_entry(manifest_path: Path) -> dict:
-    manifest = Manifest.from_json(json.loads(manifest_path.read_text(encoding="utf-8")))
+    manifest = Manifest.from_json(_read_json(manifest_path), what=manifest_path.name)
     return {
         "kind": manifest.kind,
         "name": manifest.name,
@@ -106,6 +127,13 @@ def _index_entry(manifest_path: Path) -> dict:
         "manifest": manifest_path.name,
         "lock": manifest.lock.path if manifest.lock else None,
     }
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UsageError(f"{path.name}: not JSON ({exc})", hint=_REBUILD) from None
 
 
 # -- what the no-op fast path fingerprints -----------------------------------------------------
@@ -185,21 +213,34 @@ def _read_index(folder: Path) -> dict:
     return doc
 
 
-def _listed_bundle(folder: Path, entry: dict) -> DistBundle:
-    manifest_path = folder / entry["manifest"]
-    zip_path = folder / entry["zip"]
+def _listed_bundle(folder: Path, entry: object) -> DistBundle:
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("zip", "manifest")):
+        raise UsageError(f"{folder / INDEX_FILE}: a bundle entry without zip and manifest names", hint=_REBUILD)
+    # A name in the index is a file name in dist/, nothing else.
+    manifest_path = _in_dist(folder, entry["manifest"])
+    zip_path = _in_dist(folder, entry["zip"])
     if not manifest_path.is_file() or not zip_path.is_file():
         raise UsageError(f"{folder}: {entry['zip']} or {entry['manifest']} is missing", hint=_REBUILD)
-    doc = json.loads(manifest_path.read_text(encoding="utf-8"))
+    try:
+        doc = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UsageError(f"{manifest_path.name}: not JSON ({exc})", hint=_REBUILD) from None
     problems = schemas.errors("manifest", doc)
     if problems:
         raise UsageError(f"{manifest_path.name}: {schemas.key_path(problems[0])}: {problems[0].message}", hint=_REBUILD)
-    manifest = Manifest.from_json(doc)
+    manifest = Manifest.from_json(doc, what=f"{folder.name}/{manifest_path.name}")
     actual = sha256_file(zip_path)
     if actual != manifest.sha256 or zip_path.stat().st_size != manifest.zipped_size:
         raise UsageError(f"{zip_path.name} does not match its manifest (sha256 {actual[:12]}, manifest says "
                          f"{manifest.sha256[:12]})", hint="dist/ changed after the build; " + _REBUILD)
     return DistBundle(manifest=manifest, zip_path=zip_path)
+
+
+def _in_dist(folder: Path, name: str) -> Path:
+    if not SAFE_FILE.fullmatch(name):
+        raise VerificationFailed(f"{folder / INDEX_FILE}: {names.shown(name)} is not a file name in {folder.name}/",
+                                 hint="dist/ was edited after the build: " + _REBUILD)
+    return folder / name
 
 
 def _check_complete(project: Project, dist: Dist) -> None:
@@ -243,7 +284,7 @@ def function_bundle(project: Project, fn: Function) -> FunctionBundle:
             f"{fn.name}: no build in {shown}/ ({zip_path.name} and its manifest are missing)",
             hint=f"Run `relay build {fn.name}` first: relay invoke runs what the build wrote, it does not build.",
         )
-    manifest = Manifest.from_json(json.loads(manifest_path.read_text(encoding="utf-8")))
+    manifest = Manifest.from_json(_read_json(manifest_path), what=f"{shown}/{manifest_path.name}")
     _check_digest(zip_path, manifest.sha256, shown)
     layer_zips = []
     for ref in manifest.layers:

@@ -37,11 +37,29 @@ def _staging(dest: Path) -> Path:
     return Path(name)
 
 
+def inside(folder: Path, relative: str) -> Path:
+    """`folder / relative`, refused (VerificationFailed) unless it resolves inside `folder`.
+
+    Every path built from a name read from stored state (a release document, a
+    manifest, a zip entry) goes through here before anything is written there.
+    """
+    from builder.errors import VerificationFailed
+    from builder.names import shown
+
+    base = folder.resolve()
+    target = (base / relative).resolve()
+    if "\0" in relative or not target.is_relative_to(base):
+        raise VerificationFailed(f"{shown(relative)} would be written outside {folder}",
+                                 hint="A name in a stored document points outside its folder: check who wrote it.")
+    return target
+
+
 def extract_zip(archive: Path, dest: Path) -> None:
     """Extract keeping each file's permission bits (zipfile drops them): bundled executables still run."""
     dest.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
+            inside(dest, info.filename)  # zipfile sanitises names too: this says so instead of rewriting them
             target = Path(zf.extract(info, dest))
             mode = (info.external_attr >> 16) & 0o777
             if mode and not info.is_dir():

@@ -119,7 +119,32 @@ class Manifest:
         }
 
     @classmethod
-    def from_json(cls, doc: dict) -> Manifest:
+    def from_json(cls, doc: dict, *, what: str = "manifest") -> Manifest:
+        """The manifest `doc`; VerificationFailed (naming `what`) when it is not one or names an unsafe name."""
+        from builder.errors import VerificationFailed
+
+        try:
+            manifest = cls._from_json(doc)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise VerificationFailed(f"{what}: not a bundle manifest ({type(exc).__name__}: {exc})",
+                                     hint="Run `relay build` again, or check who wrote this document.") from None
+        manifest.check_names(what)
+        return manifest
+
+    def check_names(self, what: str) -> None:
+        """Every name that becomes a file name or a registry key is safe (builder.names)."""
+        from builder.names import check_digest, check_name
+
+        check_name(self.app, f"{what}: app")
+        check_name(self.name, f"{what}: name")
+        check_name(self.architecture, f"{what}: architecture")
+        check_digest(self.sha256, f"{what}: sha256")
+        for index, ref in enumerate(self.layers):
+            check_name(ref.name, f"{what}: layers[{index}].name")
+            check_digest(ref.sha256, f"{what}: layers[{index}].sha256")
+
+    @classmethod
+    def _from_json(cls, doc: dict) -> Manifest:
         lock = doc.get("lock")
         git = doc.get("git")
         return cls(

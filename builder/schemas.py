@@ -28,11 +28,21 @@ def load(name: str) -> dict:
 
 def errors(name: str, document: object) -> list[jsonschema.ValidationError]:
     """Every way `document` breaks schema `name`, most specific first."""
-    import jsonschema  # ~50 ms to import: only when a document is really checked
 
-    validator = jsonschema.Draft202012Validator(load(name))
+    validator = _strict_validator()(load(name))  # jsonschema loads here: ~50 ms, only when a document is checked
     found = sorted(validator.iter_errors(document), key=lambda e: (list(e.absolute_path), e.message))
     return [_most_specific(e) for e in found]
+
+
+@functools.cache
+def _strict_validator() -> type:
+    """Draft 2020-12, except that an integer is an int: `timeout = 7.0` is a float, which Lambda refuses."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+    return jsonschema.validators.extend(base, type_checker=checker)
 
 
 def _most_specific(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
@@ -49,7 +59,23 @@ def key_path(error: jsonschema.ValidationError) -> str:
 
 
 def fingerprint(name: str, document: object) -> str:
-    """A hash of (schema, document): the same pair always validates the same way."""
+    """A hash of (schema, document): the same pair always validates the same way.
+
+    The document is serialised with each value's type (`typed`): the TOML date
+    1979-05-27 and the string "1979-05-27", or 7 and 7.0, validate differently,
+    so they never share a fingerprint.
+    """
     schema_bytes = (schema_dir() / f"{name}.schema.json").read_bytes()
-    doc_bytes = json.dumps(document, sort_keys=True, default=str).encode()
+    doc_bytes = json.dumps(typed(document), sort_keys=True).encode()
     return hashlib.sha256(schema_bytes + b"\0" + doc_bytes).hexdigest()
+
+
+def typed(value: object) -> object:
+    """`value` as JSON where every scalar carries its Python type: ["int", 7], ["float", 7.0], ["date", "..."]."""
+    if isinstance(value, dict):
+        return {"dict": {str(key): [type(key).__name__, typed(item)] for key, item in value.items()}}
+    if isinstance(value, list | tuple):
+        return {type(value).__name__: [typed(item) for item in value]}
+    if value is None or isinstance(value, bool | int | str):
+        return [type(value).__name__, value]
+    return [type(value).__name__, repr(value)]  # float (repr keeps 7.0 apart from 7), date, time, datetime, ...

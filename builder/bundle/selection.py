@@ -448,6 +448,9 @@ class _Walker:
                 f"{item.path} is a symlink; relay does not follow links out of the source tree",
                 hint="Replace the link with the file or folder it points to, or exclude it.",
             )
+        if not _utf8(item.path):  # a zip entry's name is UTF-8 (Lambda unpacks it so): refused, shown escaped
+            raise BuildFailed(STEP, f"{str(os.fsencode(item.path))[2:-1]}: the file name is not UTF-8, which a Lambda zip "
+                              "cannot hold", hint="Rename the file (or exclude it in relay.toml).")
         if not item.is_file(follow_symlinks=False):
             raise BuildFailed(STEP, f"{item.path} is not a regular file or folder (a socket, fifo or device)",
                               hint="Remove it from the source tree or exclude it.")
@@ -486,12 +489,20 @@ class _Walker:
             else:
                 secrets.append(Secret(rel=p.rel, path=p.path, reason=reason, allow_key=allow_key))
         picked.sort(key=lambda p: p.archive.encode())
-        dropped = sorted(self.dropped, key=lambda d: d.path.encode())
+        dropped = sorted(self.dropped, key=lambda d: os.fsencode(d.path))  # a dropped name need not be UTF-8
         return Selection(kind=kind, name=name, root=root, packages=packages, files=picked, dropped=dropped,
                          secrets=secrets, git=_git_note(self.rules.git))
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_packages(project: Project, key: str, source: Path, packages: Sequence[str]) -> None:

@@ -65,6 +65,9 @@ def versions(obj: Context, name: str | None, limit: int, show_all: bool, as_json
         emit_json(listing.to_json())
     else:
         click.echo(render.versions_table(listing))
+    for version, why in listing.unreadable:
+        click.echo(f"warning: {version} skipped: its release document is unreadable ({why}); "
+                   f"`relay verify {version}` says more", err=True)
 
 
 @click.command()

@@ -31,6 +31,7 @@ import semver
 
 from builder.errors import VerificationFailed
 from builder.frozen import to_tuple
+from builder.names import check_digest, check_name, check_version, shown
 from builder.registry.release import Release
 from builder.registry.store import Store
 
@@ -65,6 +66,8 @@ class Catalog:
         self.store = store
         self.app = app
         self.layout = store.layout
+        # Versions whose release document exists but is not one (version, why), met by `releases()`: skipped there.
+        self.unreadable: list[tuple[str, str]] = []
 
     def indexed_versions(self, *, page_size: int = _PAGE) -> Iterator[str]:
         """Every version with an index entry (published or not yet), newest first, lazily."""
@@ -87,7 +90,11 @@ class Catalog:
         stored = self.store.read_optional(key)
         if stored is None:
             return None
-        return VersionEntry(version, key, stored.info.last_modified, parse_release(stored.body, what=key), stored.body)
+        release = parse_release(stored.body, what=key)
+        if release.app != self.app or release.version != version:
+            raise VerificationFailed(f"{key}: holds {shown(release.app)}@{shown(release.version)}, not "
+                                     f"{self.app}@{version}", hint="Check who wrote this release document.")
+        return VersionEntry(version, key, stored.info.last_modified, release, stored.body)
 
     def releases(self, *, limit: int | None = None, page_size: int = _PAGE) -> Iterator[VersionEntry]:
         """Published releases, newest first; reads release documents a batch at a time, in parallel."""
@@ -109,15 +116,44 @@ class Catalog:
     def _read_quietly(self, version: str) -> VersionEntry | None:
         try:
             return self.read(version)
-        except VerificationFailed:
-            return None  # an unreadable release document is reported by `relay verify`, not here
+        except VerificationFailed as exc:
+            self.unreadable.append((version, exc.message))  # skipped here, reported by the caller; `relay verify` says more
+            return None
 
 
 def parse_release(body: bytes, *, what: str) -> Release:
+    """A stored release document: VerificationFailed when it is not one, or names a name no key may hold."""
     try:
-        return Release.from_json(json.loads(body))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise VerificationFailed(f"{what}: not a release document ({type(exc).__name__}: {exc})") from None
+        release = Release.from_json(json.loads(body))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise VerificationFailed(f"{what}: not a release document ({type(exc).__name__}: {exc})",
+                                 hint="Check who wrote it; `relay verify` checks the rest of the registry.") from None
+    check_release_names(release, what)
+    return release
+
+
+def check_release_names(release: Release, what: str) -> None:
+    """Every name and digest a release document holds is safe to use in a key or a file name (builder.names)."""
+    check_name(release.app, f"{what}: app")
+    check_version(release.version, f"{what}: version")
+    for fn in release.functions:
+        check_name(fn.name, f"{what}: functions")
+        check_name(fn.architecture, f"{what}: functions.{fn.name}.architecture")
+        check_digest(fn.sha256, f"{what}: functions.{fn.name}.sha256")
+        _check_key(fn.manifest, f"{what}: functions.{fn.name}.manifest")
+        for bundle in fn.layers:
+            check_name(bundle, f"{what}: functions.{fn.name}.layers")  # a layer bundle name, layer-common-x86_64
+    for lay in release.layers:
+        check_name(lay.name, f"{what}: layers")
+        check_name(lay.architecture, f"{what}: layers.{lay.name}.architecture")
+        check_digest(lay.sha256, f"{what}: layers.{lay.name}.sha256")
+        _check_key(lay.manifest, f"{what}: layers.{lay.name}.manifest")
+
+
+def _check_key(key: object, what: str) -> None:
+    if not isinstance(key, str) or not key or key.startswith("/") or "\0" in key \
+            or any(part in ("", ".", "..") for part in key.split("/")):
+        raise VerificationFailed(f"{what}: {shown(key)} is not a registry key", hint="Check who wrote this document.")
 
 
 def sort_versions(versions: list[str]) -> list[str]:
@@ -147,10 +183,13 @@ class VersionsListing:
     name: str | None
     rows: tuple[VersionRow, ...] = attrs.field(converter=to_tuple)
     truncated: bool = False
+    # Versions skipped because their release document is unreadable: (version, why).
+    unreadable: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=to_tuple)
 
     def to_json(self) -> dict:
         return {"app": self.app, "name": self.name, "truncated": self.truncated,
-                "versions": [r.to_json() for r in self.rows]}
+                "versions": [r.to_json() for r in self.rows],
+                "unreadable": [{"version": v, "error": why} for v, why in self.unreadable]}
 
 
 def list_versions(store: Store, app: str, *, name: str | None = None, limit: int | None = 20) -> VersionsListing:
@@ -169,7 +208,7 @@ def list_versions(store: Store, app: str, *, name: str | None = None, limit: int
     if name is not None:
         rows = [attrs.evolve(row, changed=(row.digests != rows[i + 1].digests) if i + 1 < len(rows) else None)
                 for i, row in enumerate(rows)]
-    return VersionsListing(app, name, rows, truncated)
+    return VersionsListing(app, name, rows, truncated, unreadable=sorted(catalog.unreadable))
 
 
 def _digests(release: Release, name: str | None) -> dict[str, str]:

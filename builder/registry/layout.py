@@ -22,6 +22,7 @@ import posixpath
 import attrs
 import semver
 
+from builder.names import check_digest, check_name, check_version
 from builder.registry.versions import order_key
 
 MANIFEST = "manifest.json"
@@ -45,9 +46,12 @@ class Layout:
         return self.key(f"blobs/sha256/{sha256}")
 
     def function_dir(self, app: str, function: str, version: str) -> str:
+        _safe(app, function=function, version=version)
         return self.key(f"{app}/functions/{function}/{version}")
 
     def layer_dir(self, app: str, layer: str, architecture: str, sha256: str) -> str:
+        _safe(app, layer=layer, architecture=architecture)
+        check_digest(sha256, f"registry key of layer {layer}")
         return self.key(f"{app}/layers/{layer}/{architecture}/{sha256}")
 
     def function_manifest(self, app: str, function: str, version: str) -> str:
@@ -57,12 +61,15 @@ class Layout:
         return f"{self.layer_dir(app, layer, architecture, sha256)}/{MANIFEST}"
 
     def release(self, app: str, version: str) -> str:
+        _safe(app, version=version)
         return self.key(f"{app}/releases/{version}.json")
 
     def releases_prefix(self, app: str) -> str:
+        _safe(app)
         return self.key(f"{app}/releases/")
 
     def index_prefix(self, app: str) -> str:
+        _safe(app)
         return self.key(f"{app}/index/releases/")
 
     def index_entry(self, app: str, version: semver.Version) -> str:
@@ -77,6 +84,15 @@ class Layout:
 
     def cache_entry(self, app: str, build_key: str) -> str:
         return self.key(f"{app}/cache/{build_key}.json")
+
+
+def _safe(app: str, *, version: str | None = None, **names: str) -> None:
+    """Every name that goes into a key is a safe name (builder.names): no key holds `/`, `..` or NUL from a name."""
+    check_name(app, "registry key: app")
+    for what, value in names.items():
+        check_name(value, f"registry key of app {app}: {what}")
+    if version is not None:
+        check_version(version, f"registry key of app {app}: version")
 
 
 def envelope_key(document_key: str) -> str:

@@ -20,6 +20,7 @@ from builder.bundle.subproc import run
 from builder.config import Project, load_project
 from builder.errors import NotFound, UsageError, VerificationFailed
 from builder.frozen import to_tuple
+from builder.fsutil import inside
 from builder.progress import Reporter, SilentReporter
 from builder.registry.catalog import Catalog
 from builder.registry.store import Store
@@ -74,6 +75,8 @@ def rebuild_release(project: Project, store: Store, version: str, *, reporter: R
         config = _export(project, release.git.commit, Path(tmp))
         reporter.step(f"rebuilding {project.name}@{version} from {release.git.commit[:12]} in {tmp}")
         rebuilt_project = load_project(config)
+        # The commit's relay.toml chooses dist/: the rebuild writes inside its temporary folder only.
+        inside(Path(tmp), os.path.relpath(rebuilt_project.dist_dir, tmp))
         options = BuildOptions(use_cache=False, import_check=False, epoch=_recorded_epoch(store, release))
         result = build_project(rebuilt_project, (), options=options, reporter=reporter)
     built = {b.manifest.bundle_name: b.manifest.sha256 for b in result.bundles}

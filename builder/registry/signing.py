@@ -206,7 +206,7 @@ def refuse_retired(trusted: tuple[TrustedKey, ...], keyid: str) -> None:
 
 
 def load_public_key(pem: str | bytes, *, source: str) -> ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey:
-    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    data = _ascii(pem, source) if isinstance(pem, str) else pem
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
@@ -288,9 +288,13 @@ def generate_key_file(out: Path, *, force: bool = False) -> GeneratedKey:
     private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
     public_pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(out, private_pem)
-    public_path.write_bytes(public_pem)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(out, private_pem)
+        public_path.write_bytes(public_pem)
+    except OSError as exc:
+        raise UsageError(f"cannot write the key to {exc.filename or out}: {exc.strerror or exc}",
+                         hint="Choose a writable --out path.") from None
     return GeneratedKey(out, public_path, keyid_of(key.public_key()), public_pem.decode("ascii"))
 
 
@@ -299,11 +303,14 @@ def _write_private(path: Path, data: bytes) -> None:
     staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
     try:
-        os.write(fd, data)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.chmod(staged, stat.S_IRUSR | stat.S_IWUSR)
+        os.replace(staged, path)
     finally:
-        os.close(fd)
-    os.chmod(staged, stat.S_IRUSR | stat.S_IWUSR)
-    os.replace(staged, path)
+        staged.unlink(missing_ok=True)
 
 
 def signing_key_from_env(environ: dict[str, str] | os._Environ) -> Ed25519Signer | None:
@@ -312,9 +319,25 @@ def signing_key_from_env(environ: dict[str, str] | os._Environ) -> Ed25519Signer
     if not value:
         return None
     if "-----BEGIN" in value:
-        return Ed25519Signer.from_pem(value.encode("ascii"), source=SIGNING_KEY_ENV)
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"{SIGNING_KEY_ENV}: no such key file: {value}",
-                          hint="Set it to a PEM private key or to the path of one.")
-    return Ed25519Signer.from_pem(path.read_bytes(), source=str(path))
+        return Ed25519Signer.from_pem(_ascii(value, SIGNING_KEY_ENV), source=SIGNING_KEY_ENV)
+    # Never echo the value: a key body pasted without its PEM header is a secret, not a path.
+    path = Path(value).expanduser() if "\n" not in value and "\0" not in value and len(value) < 4096 else None
+    if path is None or not path.is_file():
+        raise ConfigError(f"{SIGNING_KEY_ENV} is neither a PEM private key (no -----BEGIN line) nor the path of a "
+                          f"key file ({len(value)} characters, not shown: it may be a secret)",
+                          hint="Set it to the whole PEM text, header and footer lines included, or to a key file's path.")
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{SIGNING_KEY_ENV}: the key file cannot be read ({exc.strerror})",
+                          hint="Check the file's permissions.") from None
+    return Ed25519Signer.from_pem(pem, source=f"{SIGNING_KEY_ENV} (a file)")
+
+
+def _ascii(text: str, source: str) -> bytes:
+    """PEM text as bytes; ConfigError (without the text) when it holds non-ASCII characters."""
+    try:
+        return text.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(f"{source}: not a PEM key: a non-ASCII character at position {exc.start}",
+                          hint="PEM keys are ASCII: copy the key again, header and footer lines included.") from None

@@ -31,6 +31,7 @@ from builder.frozen import to_tuple
 from builder.models import Manifest, bundle_name
 from builder.progress import Reporter, SilentReporter
 from builder.registry import statement as stmt
+from builder.registry.catalog import parse_release
 from builder.registry.layout import envelope_key, sbom_key
 from builder.registry.release import Release, ReleaseFunction, ReleaseLayer
 from builder.registry.signing import Envelope, TrustedKeys, UntrustedSigner, verify_envelope
@@ -145,7 +146,7 @@ class _Checker:
         problems = schemas.errors("release", doc)
         if problems:
             raise VerificationFailed(f"not a valid release document: {schemas.key_path(problems[0])}: {problems[0].message}")
-        release = Release.from_json(doc)
+        release = parse_release(body, what="the document")
         if (release.app, release.version) != (self.app, self.version):
             raise VerificationFailed(f"the document is for {release.app}@{release.version}")
         return release, f"{len(release.functions)} function(s), {len(release.layers)} layer bundle(s)"
@@ -305,7 +306,7 @@ def parse_manifest(key: str, body: bytes) -> Manifest:
     problems = schemas.errors("manifest", doc)
     if problems:
         raise VerificationFailed(f"{key}: {schemas.key_path(problems[0])}: {problems[0].message}")
-    return Manifest.from_json(doc)
+    return Manifest.from_json(doc, what=key)
 
 
 def _manifest_mismatches(manifest: Manifest, entry: ReleaseFunction | ReleaseLayer, release: Release,

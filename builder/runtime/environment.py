@@ -77,6 +77,25 @@ def local_region(host_env: Mapping[str, str]) -> str:
     return host_env.get("AWS_REGION") or host_env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
 
+def checked_variables(function: str, configured: Mapping[str, str]) -> Mapping[str, str]:
+    """The function's variables, refused (ConfigError) when Lambda would refuse them: a bad name, a NUL in a value.
+
+    relay.toml's are checked when it is read; this holds for every other source (a release's recorded settings).
+    The value is never shown: it may be a secret.
+    """
+    from builder.config import ENV_VAR_NAME
+    from builder.errors import ConfigError
+
+    for name, value in configured.items():
+        if not isinstance(name, str) or not ENV_VAR_NAME.fullmatch(name):
+            raise ConfigError(f"{function}: environment variable {name!a} is not a valid name",
+                              hint="Lambda accepts a letter followed by letters, digits and underscores.")
+        if not isinstance(value, str) or "\0" in value:
+            raise ConfigError(f"{function}: environment variable {name} holds a NUL character or is not text "
+                              "(value not shown)", hint="Environment variable values are text without NUL characters.")
+    return configured
+
+
 def lambda_environment(
     identity: FunctionIdentity, configured: Mapping[str, str], mount: Mount, host_env: Mapping[str, str],
     *, reach_aws: bool,
@@ -97,7 +116,7 @@ def lambda_environment(
             host_env.get("LD_LIBRARY_PATH", ""), str(mount.task), str(mount.task / "lib"), str(mount.opt / "lib"),
         ])),
     })
-    env.update(configured)
+    env.update(checked_variables(identity.name, configured))
     env.update({
         "_HANDLER": identity.handler,
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{identity.runtime}",

@@ -19,6 +19,11 @@ def read_event(source: str | None, stdin: TextIO) -> Any:
     except (FileNotFoundError, IsADirectoryError):
         raise UsageError(f"event file not found: {source}",
                          hint="Pass --event FILE (a JSON file) or --event - for stdin.") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"event from {where} is not UTF-8 text", hint="Lambda events are JSON documents.") from None
+    except OSError as exc:
+        raise UsageError(f"event file {source}: cannot be read ({exc.strerror})",
+                         hint="Pass --event FILE (a readable JSON file) or --event - for stdin.") from None
     if not text.strip():
         raise UsageError(f"event from {where} is empty", hint="An event is a JSON document, e.g. {}.")
     try:

@@ -9,6 +9,7 @@ from builder.bundle.digest import sha256_file
 from builder.config import Function, Project
 from builder.dist import FunctionBundle
 from builder.errors import NotFound, VerificationFailed
+from builder.fsutil import inside
 from builder.progress import Reporter
 
 
@@ -30,14 +31,14 @@ def fetch_bundle(store: Any, trusted: Any, project: Project, fn: Function, versi
         raise NotFound(f"{project.name}@{version} has no function {fn.name}", hint="`relay versions` lists what exists.")
     manifest_key = store.layout.key(release_fn.manifest)
     manifest = parse_manifest(manifest_key, store.read(manifest_key).body)
-    zip_path = _fetch_blob(store, release_fn.sha256, into / f"{fn.name}.zip")
+    zip_path = _fetch_blob(store, release_fn.sha256, inside(into, f"{fn.name}.zip"))
     layer_zips = []
     for layer_bundle in release_fn.layers:
         layer = entry.release.layer(layer_bundle)
         if layer is None:
             raise VerificationFailed(f"{project.name}@{version}: function {fn.name} names layer {layer_bundle}, "
                                      "which the release does not hold", hint="Publish the release again.")
-        layer_zips.append(_fetch_blob(store, layer.sha256, into / f"{layer_bundle}.zip"))
+        layer_zips.append(_fetch_blob(store, layer.sha256, inside(into, f"{layer_bundle}.zip")))
     return FunctionBundle(manifest, zip_path, layer_zips)
 
 
