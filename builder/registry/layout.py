@@ -7,6 +7,7 @@
 <prefix>/<app>/releases/<version>.json                     + <version>.dsse.json (the .json last)
 <prefix>/<app>/index/releases/<order>_<version>            empty: one per version, newest first
 <prefix>/<app>/cache/<build_key>.json                      remote build cache entry
+<prefix>/<app>/ledger/<env>/<seq>.json                     promotion ledger records (builder.promote.ledger)
 ```
 
 A release document names its manifests by key relative to `<prefix>/`, so a
@@ -81,6 +82,11 @@ class Layout:
 
     def version_of_index_entry(self, key: str) -> str:
         return key.rsplit("/", 1)[-1].split("_", 1)[1]
+
+    def ledger_prefix(self, app: str, env: str) -> str:
+        """`<prefix>/<app>/ledger/<env>/`: the environment's records (builder.promote.ledger); env is a safe name."""
+        _safe(app, environment=env)
+        return self.key(f"{app}/ledger/{env}/")
 
     def cache_entry(self, app: str, build_key: str) -> str:
         return self.key(f"{app}/cache/{build_key}.json")

@@ -92,10 +92,13 @@ def test_layout_and_inside_refuse_every_traversal() -> None:
             layout.function_dir("shop", bad, "1.0.0")
         with pytest.raises(VerificationFailed):
             layout.release(bad, "1.0.0")
+        with pytest.raises(VerificationFailed):
+            layout.ledger_prefix("shop", bad)
     with pytest.raises(VerificationFailed):
         layout.release("shop", "../1.0.0")
     with pytest.raises(VerificationFailed):
         inside(Path("/tmp/relay-x"), "../../etc/passwd.zip")
+    assert layout.ledger_prefix("shop", "prod") == "relay/shop/ledger/prod/"
     assert inside(Path("/tmp/relay-x"), "layer-common-x86_64.zip") == Path("/tmp/relay-x/layer-common-x86_64.zip").resolve()
 
 
