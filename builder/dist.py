@@ -16,6 +16,7 @@ nothing of the build pipeline, so the fast path stays fast.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -136,6 +137,96 @@ def _read_json(path: Path) -> dict:
         raise UsageError(f"{path.name}: not JSON ({exc})", hint=_REBUILD) from None
 
 
+# -- which build wrote dist/ -------------------------------------------------------------------
+#
+# A build stamps index.json with its id (the digest of the build keys of the bundles it built: the
+# same inputs give the same id, so a no-op build rewrites nothing) and each entry with the id of the
+# build that wrote it and its manifest's digest. A failed build marks the index failed, naming what it
+# did not finish. Publishing takes only a dist/ that one successful build wrote whole.
+
+
+def build_id(built: dict[str, str]) -> str:
+    """The id of a build that built `built` ({bundle stem: build key})."""
+    return hashlib.sha256(json.dumps(sorted(built.items())).encode()).hexdigest()
+
+
+def build_stamps(project: Project) -> dict[str, str]:
+    """{manifest file name: id of the build that wrote it} from the current index (empty when there is none)."""
+    try:
+        doc = json.loads((project.dist_dir / INDEX_FILE).read_text(encoding="utf-8"))
+        return {e["manifest"]: e["build"] for e in doc["bundles"] if isinstance(e.get("build"), str)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def stamp_build(project: Project, built: dict[str, str], previous: dict[str, str]) -> None:
+    """After a successful build: the index says which build wrote each bundle (`previous` for the others)."""
+    folder = project.dist_dir
+    doc = _read_index(folder)
+    run = build_id(built)
+    for entry in doc["bundles"]:
+        stem = entry["manifest"].removesuffix(".manifest.json")
+        entry["build"] = run if stem in built else previous.get(entry["manifest"])
+        entry["manifest_sha256"] = sha256_file(folder / entry["manifest"])
+    doc["build"] = {"id": run, "state": "complete"}
+    _write_index_doc(folder / INDEX_FILE, doc)
+
+
+def mark_failed(project: Project, unfinished: list[str]) -> None:
+    """After a failed build: the index says so (and what was not finished), so publish refuses this dist/."""
+    path = project.dist_dir / INDEX_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        doc = None
+    if not isinstance(doc, dict):
+        doc = {"schema": INDEX_SCHEMA, "app": project.name, "runtime": project.runtime, "bundles": []}
+    doc["build"] = {"id": None, "state": "failed", "unfinished": unfinished}
+    with contextlib.suppress(OSError):  # the build's own error is the one to report; publish still checks digests
+        _write_index_doc(path, doc)
+
+
+def _write_index_doc(path: Path, doc: dict) -> None:
+    from builder.fsutil import atomic_write_text  # loads zipfile: not on the no-op path
+
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        try:
+            atomic_write_text(path, text)
+        except OSError as exc:
+            raise BuildFailed("write dist/", f"cannot write {path}: {exc.strerror or type(exc).__name__}",
+                              hint="Free some space or fix the folder's permissions, then run `relay build` again.") from None
+
+
+def _check_one_build(folder: Path, index: dict, bundles: tuple[DistBundle, ...]) -> None:
+    """BuildFailed (exit 4) unless one successful build wrote every bundle listed (see `stamp_build`).
+
+    An index without a build stamp was written by a relay from before stamps: its bundles are still
+    checked against their manifests (`_listed_bundle`), nothing more can be said.
+    """
+    build = index.get("build")
+    if build is None:
+        return
+    hint = "Fix what failed and run `relay build` (every function): publish takes what one successful build wrote."
+    if not isinstance(build, dict) or build.get("state") != "complete" or not isinstance(build.get("id"), str):
+        unfinished = build.get("unfinished") if isinstance(build, dict) else None
+        named = ", ".join(str(u) for u in unfinished) if isinstance(unfinished, list) and unfinished else "unknown"
+        raise BuildFailed("publish", f"the last relay build failed; dist/ is incomplete (not built: {named})", hint=hint)
+    stale = []
+    for entry, bundle in zip(index.get("bundles", ()), bundles, strict=True):
+        label = _label(bundle.manifest)
+        if entry.get("build") != build["id"]:
+            stale.append(f"{label} (built by an earlier relay build)")
+        elif entry.get("manifest_sha256") != sha256_file(folder / entry["manifest"]):
+            stale.append(f"{label} (its manifest changed after the build)")
+    if stale:
+        raise BuildFailed("publish", f"dist/ mixes builds: {', '.join(stale)} did not come from the last build", hint=hint)
+
+
+def _label(manifest: Manifest) -> str:
+    return f"function {manifest.name}" if manifest.kind == "function" else f"layer {manifest.name} ({manifest.architecture})"
+
+
 # -- what the no-op fast path fingerprints -----------------------------------------------------
 
 
@@ -195,6 +286,7 @@ def load_dist(project: Project, folder: Path | None = None) -> Dist:
     if index.get("app") != project.name:
         raise UsageError(f"{folder / INDEX_FILE} is a build of {index.get('app')!r}, not {project.name!r}", hint=_REBUILD)
     bundles = tuple(_listed_bundle(folder, entry) for entry in index.get("bundles", ()))
+    _check_one_build(folder, index, bundles)
     dist = Dist(app=project.name, runtime=index.get("runtime", project.runtime), folder=folder, bundles=bundles)
     _check_complete(project, dist)
     return dist

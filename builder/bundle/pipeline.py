@@ -106,19 +106,30 @@ def build_project(
             selections[(target.kind, target.name)] = target.selection(project, git)
     refuse_secrets(selections.values())
     builder = _Builder(project, options, reporter, git, selections)
+    previous = dist.build_stamps(project)
+    try:
+        results = _build(builder, layer_targets, function_targets, options.jobs)
+        dist.write_index(project)
+    except BaseException:
+        # A half-done build leaves dist/ marked failed, naming what it did not finish: publish refuses it.
+        dist.mark_failed(project, [t.label for t in [*layer_targets, *function_targets] if t.bundle not in builder.finished])
+        raise
+    dist.stamp_build(project, {r.manifest.bundle_name: r.manifest.build_key for r in results}, previous)
+    return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started)
+
+
+def _build(builder: _Builder, layer_targets: list[Target], function_targets: list[Target],
+           jobs: int | None) -> tuple[BundleResult, ...]:
     # Every bundle's inputs first, then one download per platform for all that must be
     # built, then packaging in parallel; functions are finished (limits, import check,
     # manifest) once the layers they name are.
-    prepared = _run_parallel(builder.prepare, [*layer_targets, *function_targets], options.jobs)
+    prepared = _run_parallel(builder.prepare, [*layer_targets, *function_targets], jobs)
     builder.fetch_wheels([p for p in prepared if p.cached is None])
-    packaged = _run_parallel(builder.package, prepared, options.jobs)
-    layers = _run_parallel(lambda p: builder.finish(p, []), packaged[: len(layer_targets)], options.jobs)
+    packaged = _run_parallel(builder.package, prepared, jobs)
+    layers = _run_parallel(lambda p: builder.finish(p, []), packaged[: len(layer_targets)], jobs)
     layer_index = {(r.manifest.name, r.manifest.architecture): r for r in layers}
-    functions = _run_parallel(lambda p: builder.finish_function(p, layer_index), packaged[len(layer_targets):],
-                              options.jobs)
-    results = (*layers, *functions)
-    dist.write_index(project)
-    return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started)
+    functions = _run_parallel(lambda p: builder.finish_function(p, layer_index), packaged[len(layer_targets):], jobs)
+    return (*layers, *functions)
 
 
 def _run_parallel(work: Callable[[T], R], targets: list[T], jobs: int | None) -> list[R]:
@@ -160,6 +171,7 @@ class _Builder:
         self.epoch = options.epoch if options.epoch is not None else zip_epoch()
         self.git = git
         self.selections = selections
+        self.finished: set[str] = set()  # bundles written to dist/ by this run
         self.project.dist_dir.mkdir(parents=True, exist_ok=True)
 
     # -- per bundle ---------------------------------------------------------------------------
@@ -258,6 +270,7 @@ class _Builder:
         manifest = self._manifest(prepared, cached.stats, layers)
         with step("manifest", target):
             written = dist.write_bundle(self.project.dist_dir, cached.zip_path, manifest)
+        self.finished.add(target.bundle)
         status = "unchanged" if prepared.status == "cached" and not written.changed else prepared.status
         if status == "built" and self.options.remote_cache is not None:
             self.options.remote_cache.store(self.project.name, manifest, cached.zip_path)
