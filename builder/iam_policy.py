@@ -14,7 +14,10 @@
   the dry run and the canary check; setting the alias's provisioned
   concurrency where the environment asks for it. A function whose environment
   says `manage = "code"` gets no `UpdateFunctionConfiguration` and is never
-  created: its configuration belongs to the infrastructure code.
+  created: its configuration belongs to the infrastructure code. Tags and
+  reserved concurrency (function-level settings): read with GetFunction
+  (ListTags), set with TagResource/UntagResource and PutFunctionConcurrency/
+  DeleteFunctionConcurrency, the writes only where relay owns the configuration.
 - the registry bucket's policy, which cross-account reads need as well: an
   identity policy in the environment account is not enough on its own.
 
@@ -47,8 +50,19 @@ FUNCTION_ACTIONS = (
     "lambda:ListAliases",
     "lambda:GetFunctionUrlConfig",
     "lambda:GetPolicy",
+    # Function-level settings (tags, reserved concurrency): GetFunction returns them, its tags only with ListTags.
+    "lambda:ListTags",
+    "lambda:TagResource",
+    "lambda:UntagResource",
+    "lambda:GetFunctionConcurrency",
+    "lambda:PutFunctionConcurrency",
+    "lambda:DeleteFunctionConcurrency",
 )
-CODE_ONLY_ACTIONS = tuple(a for a in FUNCTION_ACTIONS if a != "lambda:UpdateFunctionConfiguration")
+# Infrastructure code owns the configuration, tags and reserved concurrency of a `manage = "code"` function.
+FUNCTION_LEVEL_WRITES = ("lambda:TagResource", "lambda:UntagResource", "lambda:PutFunctionConcurrency",
+                         "lambda:DeleteFunctionConcurrency")
+CODE_ONLY_ACTIONS = tuple(a for a in FUNCTION_ACTIONS
+                          if a != "lambda:UpdateFunctionConfiguration" and a not in FUNCTION_LEVEL_WRITES)
 PROVISIONED_ACTIONS = ("lambda:GetProvisionedConcurrencyConfig", "lambda:PutProvisionedConcurrencyConfig",
                        "lambda:DeleteProvisionedConcurrencyConfig")
 LAYER_ACTIONS = ("lambda:PublishLayerVersion", "lambda:ListLayerVersions", "lambda:GetLayerVersion")

@@ -45,13 +45,16 @@ class Setting:
     from_aws: Callable[[Any], Any] = lambda value: value
     with_code: bool = False  # sent with the code (CreateFunction, UpdateFunctionCode), not the configuration
     compared: bool = True  # part of what makes a published version "the release's"
+    # Set on the function itself (TagResource, PutFunctionConcurrency), not in its configuration nor a version.
+    function_level: bool = False
 
 
 def setting(aws: str, *, default: Any = attrs.NOTHING, converter: Callable[[Any], Any] | None = None,
             validator: Any = None, to_aws: Callable[[Any], Any] | None = None,
-            from_aws: Callable[[Any], Any] | None = None, with_code: bool = False, compared: bool = True) -> Any:
+            from_aws: Callable[[Any], Any] | None = None, with_code: bool = False, compared: bool = True,
+            function_level: bool = False) -> Any:
     """An attrs field of `FunctionSettings`, with its Lambda mapping in the metadata."""
-    declared = Setting(aws, with_code=with_code, compared=compared,
+    declared = Setting(aws, with_code=with_code, compared=compared, function_level=function_level,
                        **{k: v for k, v in (("to_aws", to_aws), ("from_aws", from_aws)) if v is not None})
     return attrs.field(default=default, converter=converter, validator=validator, metadata={_SETTING: declared})
 
@@ -164,6 +167,13 @@ class FunctionSettings:
         "Layers", default=(), converter=to_tuple,
         to_aws=lambda refs: [ref.require_arn() for ref in refs],
         from_aws=lambda found: [LayerRef.at(item["Arn"]) for item in found])
+    # Function-level, not version settings (they never make a published version "not the release's"): the tags relay
+    # sets on the function (`TagResource`; see `tag_changes` for the keys it removes) and its reserved concurrency
+    # (`PutFunctionConcurrency`; None: relay leaves whatever the function has).
+    tags: tuple[tuple[str, str], ...] = setting("Tags", default=(), converter=_sorted_pairs, compared=False,
+                                                function_level=True)
+    reserved_concurrency: int | None = setting("ReservedConcurrentExecutions", default=None, compared=False,
+                                               function_level=True)
     # A published version's Description is relay's mark (which bytes it holds), not the function's own: not compared.
     description: str = setting("Description", default="", compared=False)
 
@@ -171,6 +181,19 @@ class FunctionSettings:
         """Names of the compared settings that differ from `other`'s, in declaration order (empty: the same)."""
         return tuple(field.name for field, declared in declared_settings()
                      if declared.compared and getattr(self, field.name) != getattr(other, field.name))
+
+    def function_level_differences(self, other: FunctionSettings) -> tuple[str, ...]:
+        """Names of the function-level settings (tags, reserved concurrency) that differ from `other`'s.
+
+        `other` is what the function has; tags are compared by the keys this record sets (others' tags are not
+        relay's), reserved concurrency only when this record sets one.
+        """
+        found = []
+        if any(tag_changes(self.tags, dict(other.tags))):
+            found.append("tags")
+        if self.reserved_concurrency is not None and self.reserved_concurrency != other.reserved_concurrency:
+            found.append("reserved_concurrency")
+        return tuple(found)
 
     def with_layer_arns(self, arns: Mapping[tuple[str, str | None], str]) -> FunctionSettings:
         """A copy whose layers carry the ARN `arns` gives for their identity (layers published or found in one account)."""
@@ -188,7 +211,7 @@ class FunctionSettings:
         return doc
 
 
-PAIRED = ("environment", "logging", "vpc")  # fields held as sorted (key, value) pairs, written as objects
+PAIRED = ("environment", "logging", "vpc", "tags")  # fields held as sorted (key, value) pairs, written as objects
 
 
 def declared_settings() -> Iterator[tuple[attrs.Attribute, Setting]]:
@@ -207,19 +230,25 @@ def code_settings() -> tuple[str, ...]:
 # Settings a release records per function, by field (= config key) name. Handler, runtime, architecture and
 # relay's own layers are the release's fields already; `layers` is recorded as the config's ordered list of
 # relay layer bundles and third-party layer version ARNs (`ReleaseFunction.layer_entries`).
-RECORDED = ("memory", "timeout", "ephemeral_storage", "environment", "tracing", "logging", "vpc", "description")
+RECORDED = ("memory", "timeout", "ephemeral_storage", "environment", "tracing", "logging", "vpc", "tags",
+            "reserved_concurrency", "description")
 # What `[environments.<env>.settings]` and `[environments.<env>.functions.<fn>]` may set (the published
 # version's Description is relay's mark, so it is not an environment's).
 OVERRIDABLE = tuple(name for name in RECORDED if name != "description")
+_OPTIONAL_RECORDED = ("tags", "reserved_concurrency")
 PLACEHOLDERS = ("env", "account", "region", "app", "function")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _IDENTITY = ("handler", "runtime", "architecture")  # never filled in: they name the code
 
 
 def recorded_json(settings: FunctionSettings) -> dict[str, Any]:
-    """The settings a release document records for one function (placeholders left as written)."""
+    """The settings a release document records for one function (placeholders left as written).
+
+    Tags and reserved concurrency are written only when set, so a release without them is the same document as
+    before relay recorded them.
+    """
     doc = settings.to_json()
-    return {name: doc[name] for name in RECORDED}
+    return {name: doc[name] for name in RECORDED if name not in _OPTIONAL_RECORDED or doc[name]}
 
 
 def from_recorded(doc: Mapping[str, Any], *, handler: str, runtime: str, architecture: str) -> FunctionSettings:
@@ -229,11 +258,11 @@ def from_recorded(doc: Mapping[str, Any], *, handler: str, runtime: str, archite
 
 
 def with_overrides(settings: FunctionSettings, overrides: Sequence[Mapping[str, Any]]) -> FunctionSettings:
-    """`settings` with each override applied in turn; `environment` is merged per variable, the rest replaced."""
+    """`settings` with each override applied in turn; `environment` and `tags` are merged per key, the rest replaced."""
     for override in overrides:
         changes: dict[str, Any] = {}
         for name, value in override.items():
-            if name == "environment":
+            if name in ("environment", "tags"):
                 changes[name] = {**dict(changes.get(name, settings.environment)), **dict(value)}
             else:
                 changes[name] = value
@@ -280,11 +309,42 @@ def differing_values(final: FunctionSettings, recorded: FunctionSettings) -> dic
     for name in OVERRIDABLE:
         if after[name] == before[name]:
             continue
-        if name == "environment":
+        if name in ("environment", "tags"):
             found[name] = {key: value for key, value in after[name].items() if before[name].get(key) != value}
         else:
             found[name] = after[name]
     return found
+
+
+# -- tags relay manages --------------------------------------------------------------------------------
+
+# The tag in which relay records the keys of the tags it set on a function (space-separated, sorted), so that a
+# later release that drops a key removes it, and a tag set by anyone else (CloudFormation's `aws:*`, a team's
+# cost tags) is never touched. Tag keys relay sets may not contain spaces, nor start with `aws:` or `relay:`.
+MANAGED_TAGS = "relay:managed-tags"
+RESERVED_TAG_PREFIXES = ("aws:", "relay:")
+
+
+def managed_tag_keys(tags: Mapping[str, str]) -> tuple[str, ...]:
+    """The keys relay set before, as the function's `relay:managed-tags` tag records them."""
+    return tuple(sorted(set((tags.get(MANAGED_TAGS) or "").split())))
+
+
+def tag_changes(wanted: Sequence[tuple[str, str]], found: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """What brings a function's tags (`found`) to the ones relay wants: (tags to set, keys to remove).
+
+    Relay sets its tags and its `relay:managed-tags` record, and removes only keys its record lists that `wanted`
+    no longer has (with the record itself when nothing is left); a tag anyone else set stays.
+    """
+    wanted_map = dict(wanted)
+    record = " ".join(sorted(wanted_map))
+    to_set = {key: value for key, value in wanted_map.items() if found.get(key) != value}
+    removed = [key for key in managed_tag_keys(found) if key not in wanted_map and key in found]
+    if record and found.get(MANAGED_TAGS) != record:
+        to_set[MANAGED_TAGS] = record
+    if not record and MANAGED_TAGS in found:
+        removed.append(MANAGED_TAGS)
+    return to_set, tuple(removed)
 
 
 def settings_digest(settings: FunctionSettings) -> str:

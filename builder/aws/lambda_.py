@@ -61,16 +61,33 @@ CodeSource = ZipCode | S3Code
 def settings_params(settings: FunctionSettings, *, configuration: bool = False, code: bool = False) -> dict[str, Any]:
     """Request parameters for the settings sent with the configuration and/or with the code."""
     return {declared.aws: declared.to_aws(getattr(settings, field.name))
-            for field, declared in declared_settings() if (code if declared.with_code else configuration)}
+            for field, declared in declared_settings()
+            if not declared.function_level and (code if declared.with_code else configuration)}
 
 
 def settings_from_reply(reply: Mapping[str, Any]) -> FunctionSettings:
     """A `FunctionConfiguration` reply read back into the record relay sends (a key it omits: the default)."""
     values = {field.name: declared.from_aws(reply[declared.aws])
-              for field, declared in declared_settings() if reply.get(declared.aws) is not None}
+              for field, declared in declared_settings()
+              if not declared.function_level and reply.get(declared.aws) is not None}
     values.setdefault("handler", "")
     values.setdefault("runtime", "")
     return FunctionSettings(**values)
+
+
+@attrs.frozen
+class FunctionLevel:
+    """What a function has outside its versions: its tags and reserved concurrency (None: unreserved)."""
+
+    arn: str  # the unqualified function's ARN (tags are set on it)
+    tags: dict[str, str] = attrs.field(factory=dict, hash=False)
+    reserved_concurrency: int | None = None
+
+
+def unqualified_arn(arn: str) -> str:
+    """`arn:aws:lambda:<region>:<account>:function:<name>` without a `:<qualifier>`."""
+    parts = arn.split(":")
+    return ":".join(parts[:7]) if len(parts) > 7 else arn
 
 
 class LambdaApi:
@@ -240,6 +257,42 @@ class LambdaApi:
     def delete_provisioned_concurrency(self, name: str, alias: str) -> None:
         with self._call("lambda:DeleteProvisionedConcurrencyConfig", f"alias {alias} of {self.where(name)}"):
             self._client.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=alias)
+
+    # -- function-level settings: tags and reserved concurrency (not part of any version) -----------
+
+    def function_level(self, name: str) -> FunctionLevel | None:
+        """The unqualified function's ARN, tags and reserved concurrency, in one GetFunction; None when it is absent.
+
+        GetFunction returns the tags only to a caller allowed `lambda:ListTags` (the deployer policy allows it).
+        """
+        try:
+            with self._call("lambda:GetFunction", self.where(name)):
+                reply = self._client.get_function(FunctionName=name)
+        except NotFound:
+            return None
+        arn = (reply.get("Configuration") or {}).get("FunctionArn") or ""
+        self._check_arn(arn, name)
+        reserved = (reply.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
+        return FunctionLevel(arn=unqualified_arn(arn), tags=dict(reply.get("Tags") or {}),
+                             reserved_concurrency=int(reserved) if reserved is not None else None)
+
+    def tag_function(self, name: str, arn: str, tags: Mapping[str, str]) -> None:
+        self._check_arn(arn, name)
+        with self._call("lambda:TagResource", self.where(name)):
+            self._client.tag_resource(Resource=arn, Tags=dict(tags))
+
+    def untag_function(self, name: str, arn: str, keys: Sequence[str]) -> None:
+        self._check_arn(arn, name)
+        with self._call("lambda:UntagResource", self.where(name)):
+            self._client.untag_resource(Resource=arn, TagKeys=list(keys))
+
+    def put_reserved_concurrency(self, name: str, count: int) -> None:
+        with self._call("lambda:PutFunctionConcurrency", self.where(name)):
+            self._client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=count)
+
+    def delete_reserved_concurrency(self, name: str) -> None:
+        with self._call("lambda:DeleteFunctionConcurrency", self.where(name)):
+            self._client.delete_function_concurrency(FunctionName=name)
 
     # -- writes --------------------------------------------------------------------------------
 

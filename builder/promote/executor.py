@@ -10,6 +10,10 @@ Applying is two phases:
    and digest in its description. No alias moves in this phase, so a failure
    here leaves the environment serving what it served; the versions already
    published are reused by the next run.
+   Then, still before any alias moves, the function-level settings the plan
+   sets (`SetFunctionLevel`: tags, reserved concurrency), a thread per
+   function; they are not part of any version, so a failure undoes nothing
+   and a re-run sets what is still missing.
 2. SWITCH: move the aliases (at once or as canary steps, see canary.py). A
    failure or an alarm moves every alias this run moved back to where it was.
 
@@ -44,6 +48,7 @@ from builder.promote.instructions import (
     PublishVersion,
     ReuseLayer,
     ReuseVersion,
+    SetFunctionLevel,
     UpdateCode,
     UpdateConfiguration,
 )
@@ -132,6 +137,7 @@ class Executor:
     def apply(self, plan: Plan) -> Applied:
         layers, layers_published = self._layers(plan)
         versions, published = self._prepare(plan, layers)
+        self._function_level(plan, versions)
         mover = AliasMover(self.lam, plan, clock=self.clock, alarms=self.alarms, reporter=self.reporter,
                            workers=self.workers)
         try:
@@ -242,6 +248,42 @@ class Executor:
             raise VerificationFailed(f"{self.lam.where(name)}: Lambda reports CodeSha256 {config.code_sha256} "
                                      f"after the update, expected {function.code_sha256}")
         return self._publish(function, function.version, function.version.settings.with_layer_arns(layers), config)
+
+    def _function_level(self, plan: Plan, versions: Mapping[str, str]) -> None:
+        todo = [f for f in plan.functions if f.function_level is not None]
+        results, errors = _parallel(self._set_function_level, todo, self.workers, "relay-fnlevel")
+        if errors:
+            raise ApplyFailed(
+                f"{plan.event} of {plan.app} {plan.to_version} in {plan.env} failed setting "
+                + "; ".join(f"{f.function}: {_error_text(e)}" for f, e in errors)
+                + f". No alias was moved; set: {_names(sorted(f.function for f, _ in results))}",
+                cause=errors[0][1], versions=versions,
+            )
+
+    def _set_function_level(self, function: FunctionPlan) -> None:
+        """Tags (set, then the keys relay no longer wants removed) and reserved concurrency, on the function."""
+        step = function.function_level
+        assert isinstance(step, SetFunctionLevel)
+        name = function.function_name
+        arn = step.function_arn
+        if arn is None and (step.tags_set or step.tags_removed):
+            found = self.lam.function_level(name)
+            if found is None:
+                raise NotFound(f"{self.lam.where(name)} disappeared while being promoted")
+            arn = found.arn
+        if step.tags_set:
+            assert arn is not None
+            self.reporter.step(f"{function.function}: tagging {', '.join(sorted(step.tags_set))}")
+            self.lam.tag_function(name, arn, step.tags_set)
+        if step.tags_removed:
+            assert arn is not None
+            self.reporter.step(f"{function.function}: removing tags {', '.join(step.tags_removed)}")
+            self.lam.untag_function(name, arn, step.tags_removed)
+        if step.sets_concurrency and step.reserved_concurrency is not None:
+            self.reporter.step(f"{function.function}: reserved concurrency "
+                               f"{step.reserved_concurrency_from if step.reserved_concurrency_from is not None else 'none'}"
+                               f" -> {step.reserved_concurrency}")
+            self.lam.put_reserved_concurrency(name, step.reserved_concurrency)
 
     def _publish(self, function: FunctionPlan, step: PublishVersion, settings: FunctionSettings,
                  config: FunctionConfig) -> str:

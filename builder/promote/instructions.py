@@ -137,6 +137,31 @@ VersionStep = PublishVersion | ReuseVersion
 
 
 @attrs.frozen
+class SetFunctionLevel:
+    """Set the function's tags and reserved concurrency (function-level: not part of any version), before the alias moves.
+
+    Emitted only for what differs from what the account has; tags set by anyone else are never touched.
+    """
+
+    function_arn: str | None  # None: the function this run creates (its ARN is read once it exists)
+    tags_set: dict = attrs.field(factory=dict, hash=False)  # key -> value (relay's record `relay:managed-tags` too)
+    tags_removed: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # keys relay set before, now dropped
+    reserved_concurrency: int | None = None  # to put, when `sets_concurrency`
+    reserved_concurrency_from: int | None = None
+    sets_concurrency: bool = False
+
+    @property
+    def changes(self) -> tuple[str, ...]:
+        return (*(("tags",) if self.tags_set or self.tags_removed else ()),
+                *(("reserved_concurrency",) if self.sets_concurrency else ()))
+
+    def to_json(self) -> dict:
+        return {"do": "set_function_level", "tags_set": dict(self.tags_set), "tags_removed": list(self.tags_removed),
+                "reserved_concurrency": {"from": self.reserved_concurrency_from, "to": self.reserved_concurrency}
+                if self.sets_concurrency else None}
+
+
+@attrs.frozen
 class MoveAlias:
     """Point the function's alias at its version (create the alias when it does not exist)."""
 
@@ -187,6 +212,7 @@ class FunctionPlan:
     settings: FunctionSettings | None = None
     settings_from: str = "release"
     settings_overridden: dict = attrs.field(factory=dict, hash=False)
+    function_level: SetFunctionLevel | None = None  # tags / reserved concurrency to set (None: as they are)
 
     @property
     def publishes(self) -> bool:
@@ -220,11 +246,14 @@ class FunctionPlan:
             return "create"
         if self.publishes:
             return "deploy"
-        return "switch" if self.moves_alias else "unchanged"
+        if self.moves_alias:
+            return "switch"
+        return "configure" if self.function_level is not None else "unchanged"
 
     @property
-    def instructions(self) -> tuple[FunctionStep | VersionStep | MoveAlias, ...]:
-        return (*self.steps, self.version, *((self.alias,) if self.alias is not None else ()))
+    def instructions(self) -> tuple[FunctionStep | VersionStep | SetFunctionLevel | MoveAlias, ...]:
+        return (*self.steps, self.version, *((self.function_level,) if self.function_level is not None else ()),
+                *((self.alias,) if self.alias is not None else ()))
 
     def change(self, to_version: str | None) -> FunctionChange:
         return FunctionChange(function=self.function, from_version=self.from_version, to_version=to_version,
@@ -266,7 +295,8 @@ class Plan:
 
     @property
     def is_noop(self) -> bool:
-        return not self.moving and not any(isinstance(layer, PublishLayer) for layer in self.layers)
+        return (not self.moving and not any(isinstance(layer, PublishLayer) for layer in self.layers)
+                and not any(f.function_level is not None for f in self.functions))
 
     @property
     def moving(self) -> tuple[MoveAlias, ...]:

@@ -16,6 +16,13 @@ relay.toml's for a release that records none), compared as a whole. Such a versi
 which is what makes a re-run of a promotion that died half-way finish the
 job instead of repeating it.
 
+Tags and reserved concurrency are settings of the function, not of a version:
+they never make a version "not the release's". Where they differ from what the
+function has (read into the remote state), the plan sets them
+(`SetFunctionLevel`) after the versions are published and before the alias
+moves; relay removes only tag keys it set before (its `relay:managed-tags`
+record) and never touches them for `manage = "code"`. A rollback leaves them.
+
 A function whose environment says `manage = "code"` belongs to infrastructure
 code (CloudFormation, CDK, SAM, Terraform): relay never creates it and never
 sets its configuration or its layers. Its versions are compared by code (and
@@ -44,12 +51,20 @@ from builder.promote.instructions import (
     PublishVersion,
     ReuseLayer,
     ReuseVersion,
+    SetFunctionLevel,
     UpdateCode,
     UpdateConfiguration,
 )
 from builder.promote.state import FunctionState, RemoteState, VersionMark, code_sha256_of
 from builder.registry.release import Release, ReleaseFunction
-from builder.settings import FunctionSettings, LayerRef, code_settings, differing_values, settings_in_environment
+from builder.settings import (
+    FunctionSettings,
+    LayerRef,
+    code_settings,
+    differing_values,
+    settings_in_environment,
+    tag_changes,
+)
 
 
 def layer_name_in_aws(app: str, layer: str) -> str:
@@ -176,7 +191,8 @@ def _function_plan(project: Project, env: Environment, release: Release, entry: 
                 manage=env.manage_for(entry.name), **_from_fields(current, release.app),
                 settings=desired, settings_from=settings_source(entry, env.manage_for(entry.name)),
                 settings_overridden=differing_values(desired, recorded_settings(project, release, entry, layers))
-                if not code_only else {})
+                if not code_only else {},
+                function_level=None if code_only else function_level_step(desired, current))
     publish = PublishVersion(VersionMark(release.app, entry.name, release.version, entry.sha256), desired)
     wanted = env.provisioned_concurrency_for(entry.name)
     provisioned = {"provisioned": wanted, "provisioned_from": current.provisioned}
@@ -208,6 +224,26 @@ def _function_plan(project: Project, env: Environment, release: Release, entry: 
                                                         latest.revision_id, code_only=code_only),
                         alias=_move(current, release.version, entry.sha256, None, _history(current, None), **provisioned),
                         **base)
+
+
+def function_level_step(desired: FunctionSettings, current: FunctionState) -> SetFunctionLevel | None:
+    """Tags and reserved concurrency to set on the function, where they differ from what it has (None: nothing).
+
+    Not read (an existing function whose state was read without them): None. A function about to be created has
+    none yet. Tags relay never set are left alone (`builder.settings.tag_changes`); reserved concurrency only when
+    the settings give one.
+    """
+    level = current.function_level
+    if current.exists and level is None:
+        return None
+    to_set, removed = tag_changes(desired.tags, dict(level.tags) if level else {})
+    found_reserved = level.reserved_concurrency if level else None
+    sets = desired.reserved_concurrency is not None and desired.reserved_concurrency != found_reserved
+    if not (to_set or removed or sets):
+        return None
+    return SetFunctionLevel(function_arn=level.arn if level else None, tags_set=to_set, tags_removed=removed,
+                            reserved_concurrency=desired.reserved_concurrency if sets else None,
+                            reserved_concurrency_from=found_reserved, sets_concurrency=sets)
 
 
 def _updates(entry: ReleaseFunction, desired: FunctionSettings, latest: FunctionSettings, latest_code: str,

@@ -163,6 +163,19 @@ class PublishedVersion:
 
 
 @attrs.frozen
+class FunctionLevelState:
+    """A function's tags and reserved concurrency as the account has them (not part of any version)."""
+
+    arn: str
+    tags: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=lambda v: tuple(sorted(dict(v).items())))
+    reserved_concurrency: int | None = None
+
+    def as_settings(self, settings: FunctionSettings) -> FunctionSettings:
+        """`settings` with these function-level values in place of its own (to compare with what relay wants)."""
+        return attrs.evolve(settings, tags=self.tags, reserved_concurrency=self.reserved_concurrency)
+
+
+@attrs.frozen
 class FunctionState:
     function: str  # config name
     function_name: str  # the name in AWS
@@ -170,6 +183,9 @@ class FunctionState:
     alias: AliasConfig | None
     versions: tuple[PublishedVersion, ...] = attrs.field(default=(), converter=to_tuple)
     provisioned: int | None = None  # the alias's provisioned concurrency (read only where relay manages it)
+    # Function-level settings, read only where relay manages the configuration (None: not read): the unqualified
+    # function's ARN, every tag it has (relay's and others'), its reserved concurrency (None: unreserved).
+    function_level: FunctionLevelState | None = None
 
     @property
     def exists(self) -> bool:
@@ -255,6 +271,19 @@ class LambdaReader(Protocol):
 
     def provisioned_concurrency(self, name: str, alias: str) -> int | None: ...
 
+    def function_level(self, name: str) -> _FunctionLevelReply | None: ...
+
+
+class _FunctionLevelReply(Protocol):
+    @property
+    def arn(self) -> str: ...
+
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+
+    @property
+    def reserved_concurrency(self) -> int | None: ...
+
 
 def read_state(
     lam: LambdaReader,
@@ -265,15 +294,18 @@ def read_state(
     functions: Mapping[str, str],
     layers: Sequence[str] = (),
     provisioned: Collection[str] = (),
+    function_level: Collection[str] = (),
     readers: int = _READERS,
 ) -> RemoteState:
     """Read `functions` (config name -> AWS name) and `layers` (AWS names) in one account, in parallel.
 
     Two calls per function (its versions with `$LATEST`, its alias) and one per layer; one more for the
-    alias's provisioned concurrency of the functions in `provisioned` (those relay manages it for).
+    alias's provisioned concurrency of the functions in `provisioned` (those relay manages it for), and one for
+    the tags and reserved concurrency of those in `function_level` (those whose configuration relay manages).
     """
     def one_function(item: tuple[str, str]) -> FunctionState:
-        return read_function(lam, item[0], item[1], alias, provisioned=item[0] in provisioned)
+        return read_function(lam, item[0], item[1], alias, provisioned=item[0] in provisioned,
+                             function_level=item[0] in function_level)
 
     work = list(functions.items())
     with ThreadPoolExecutor(max_workers=max(1, min(readers, len(work) + len(layers))), thread_name_prefix="relay-state") as pool:
@@ -285,11 +317,13 @@ def read_state(
 
 
 def read_function(lam: LambdaReader, function: str, function_name: str, alias: str, *,
-                  provisioned: bool = False) -> FunctionState:
+                  provisioned: bool = False, function_level: bool = False) -> FunctionState:
     latest, published = lam.function_versions(function_name)
     if latest is None:
         return FunctionState(function, function_name, None, None)
     versions = tuple(PublishedVersion(v, VersionMark.parse(v.description)) for v in published)
     found = lam.get_alias(function_name, alias)
     concurrency = lam.provisioned_concurrency(function_name, alias) if provisioned and found is not None else None
-    return FunctionState(function, function_name, latest, found, versions, concurrency)
+    level = lam.function_level(function_name) if function_level else None
+    return FunctionState(function, function_name, latest, found, versions, concurrency,
+                         FunctionLevelState(level.arn, level.tags, level.reserved_concurrency) if level else None)

@@ -83,7 +83,7 @@ class FunctionStatus:
 class ConfigDrift:
     """One setting of one configuration that is not what the release says for the environment."""
 
-    where: str  # "$LATEST" or the live Lambda version
+    where: str  # "$LATEST", the live Lambda version, or "function" (tags, reserved concurrency)
     setting: str  # a FunctionSettings field name
     found: object
     wanted: object
@@ -98,6 +98,9 @@ class ConfigDrift:
             return {"where": self.where, "setting": self.setting,
                     "found": [ref.arn or ref.sha256 for ref in self.found],  # type: ignore[attr-defined]
                     "wanted": [ref.arn or ref.sha256 for ref in self.wanted]}  # type: ignore[attr-defined]
+        if self.setting == "tags":  # relay's keys only, as found on the function and as the release wants them
+            return {"where": self.where, "setting": self.setting,
+                    "found": dict(self.found), "wanted": dict(self.wanted)}  # type: ignore[call-overload]
         return {"where": self.where, "setting": self.setting, "found": self.found, "wanted": self.wanted}
 
 
@@ -153,7 +156,9 @@ def environment_status(project: Project, env: Environment, lam: LambdaApi,
                        releases: ReleaseLookup | None) -> EnvironmentStatus:
     functions = {name: fn.function_name for name, fn in sorted(project.functions.items())}
     layers = [layer_name_in_aws(project.name, name) for name in sorted(project.layers)]
-    state = read_state(lam, env=env.name, region=env.region, alias=env.alias, functions=functions, layers=layers)
+    configured = [name for name in functions if env.manage_for(name) != "code"]
+    state = read_state(lam, env=env.name, region=env.region, alias=env.alias, functions=functions, layers=layers,
+                       function_level=configured)
     rows = [function_status(project.name, state.function(name), releases) for name in functions]
     rows = [_with_configuration(project, env, state, row, releases) for row in rows]
     existing = [row for row in rows if row.exists]
@@ -192,6 +197,13 @@ def _with_configuration(project: Project, env: Environment, state: RemoteState, 
             if name == "architecture":
                 continue  # travels with the code: a code difference shows as code drift
             drift.append(ConfigDrift(where, name, getattr(found, name), getattr(wanted, name)))
+    level = fs.function_level
+    if level is not None:  # tags (relay's keys only) and reserved concurrency are the function's, not a version's
+        found = level.as_settings(wanted)
+        for name in wanted.function_level_differences(found):
+            shown = (tuple((k, v) for k, v in found.tags if k in dict(wanted.tags)) if name == "tags"
+                     else found.reserved_concurrency)
+            drift.append(ConfigDrift("function", name, shown, getattr(wanted, name)))
     return attrs.evolve(row, config_drift=drift, config_checked=True)
 
 

@@ -53,11 +53,27 @@ def settings_lines(plan: Plan) -> list[str]:
                      str(len(f.settings.layers)), variables])
     lines = [f"Settings in {plan.env} (the release's; * = set by {plan.env}):",
              table(rows, ["function", "memory", "timeout", "/tmp MB", "tracing", "layers", "environment"])]
+    level = [f"  {f.function}: " + "; ".join(_function_level_text(f)) for f in plan.functions
+             if f.settings is not None and f.settings_from != "$LATEST" and _function_level_text(f)]
+    if level:
+        lines += [f"Function-level in {plan.env} (not part of a version; * = set by {plan.env}):", *level]
     older = [f.function for f in plan.functions if f.settings_from == "relay.toml"]
     if older:
         lines.append(f"Note: {plan.app}@{plan.to_version} records no settings (published before relay recorded them): "
                      f"{', '.join(older)} take relay.toml's, as this checkout has them.")
     return lines
+
+
+def _function_level_text(f: FunctionPlan) -> list[str]:
+    assert f.settings is not None
+    own = f.settings_overridden
+    parts = []
+    if f.settings.tags:
+        mine = own.get("tags", {})
+        parts.append("tags " + ", ".join(f"{k}={v}{'*' if k in mine else ''}" for k, v in f.settings.tags))
+    if f.settings.reserved_concurrency is not None:
+        parts.append(f"reserved concurrency {_marked(own, 'reserved_concurrency', f.settings.reserved_concurrency)}")
+    return parts
 
 
 def _marked(overridden: dict, name: str, value: object) -> str:
@@ -89,8 +105,9 @@ def promote_summary(result: PromoteResult) -> str:
 
 def _work(f: FunctionPlan) -> str:
     """The function's instructions, in words."""
+    level = _function_level_work(f)
     if f.alias is None:
-        return f.note or "-"
+        return "; ".join(part for part in (level, f.note) if part) or "-"
     parts = []
     for step in f.steps:
         if isinstance(step, CreateFunction):
@@ -101,8 +118,18 @@ def _work(f: FunctionPlan) -> str:
             parts.append("update code")
     if f.publishes:
         parts.append("publish version")
+    if level:
+        parts.append(level)
     parts.append("move alias" if f.alias.alias_exists else "create alias")
     return "; ".join(parts) + (f" ({f.note})" if f.note else "")
+
+
+def _function_level_work(f: FunctionPlan) -> str:
+    step = f.function_level
+    if step is None:
+        return ""
+    words = {"tags": "set tags", "reserved_concurrency": "set reserved concurrency"}
+    return "; ".join(words[name] for name in step.changes)
 
 
 def _layer_work(layer: PublishLayer | ReuseLayer) -> str:

@@ -56,6 +56,8 @@ def _fix(env: EnvironmentStatus, f: FunctionStatus) -> str:
     if release and latest_only:
         return (f"`relay rollback --env {env.env} --to {release}` puts $LATEST back to the code"
                 + ("" if f.manage == "code" else " and settings") + f" of the live version ({release})")
+    if release and not f.drift and all(d.where == "function" for d in f.config_drift):
+        return f"`relay promote {release} --to {env.env}` sets the function's tags and reserved concurrency again"
     if release and not f.drift:
         return (f"`relay promote {release} --to {env.env}` publishes a version with the settings {release} gets in "
                 f"{env.env} (then `relay rollback --env {env.env} --to {release}` if $LATEST differs too)")
@@ -85,4 +87,8 @@ def _config_text(d: ConfigDrift) -> str:
         return f"{d.where} environment differs ({', '.join(doc['variables'])})"
     if d.setting == "layers":
         return f"{d.where} layers differ"
+    if d.setting == "tags":
+        found, wanted = doc["found"], doc["wanted"]
+        keys = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+        return f"function tags differ ({', '.join(f'{k}: {found.get(k)!r}, the release says {wanted.get(k)!r}' for k in keys)})"
     return f"{d.where} {d.setting} is {d.found}, the release says {d.wanted}"
