@@ -14,6 +14,7 @@ import zipfile
 import attrs
 
 from builder.commands.render.diff import diff_summary
+from builder.commands.render.promote import plan_summary
 from builder.commands.render.status import status_summary
 from builder.promote.factory import run_status
 from builder.registry.diff import diff_versions
@@ -125,6 +126,10 @@ def test_a_changed_value_in_a_new_release_is_applied_shown_by_diff_and_leaves_ot
 
     (planned,) = [f for f in result.plan.functions if f.function == "orders"]
     assert planned.publishes is False  # not a version setting: the published version is reused
+    assert planned.action == "configure"
+    shown = plan_summary(result.plan)
+    assert "set tags; set reserved concurrency; already live" in shown
+    assert "orders: tags team=checkout; reserved concurrency 60" in shown
     assert sorted(call[0] for call in recording.calls) == ["put_reserved_concurrency", "tag_function", "untag_function"]
     assert ("untag_function", "shop-orders", ("env",)) in recording.calls
     assert _tags(shop, "staging", "orders") == {"team": "checkout", MANAGED_TAGS: "team", "cost-center": "42",
