@@ -21,7 +21,11 @@ def history(obj: Context, env_name: str, limit: int, as_json: bool) -> None:
 
     project = obj.project()
     env = project.environment(env_name)
-    result = read_history(Ledger(open_store(project, sandbox=obj.sandbox()), project.name, env.name), limit=limit)
+    from builder.promote.factory import ledger_trust
+
+    sandbox = obj.sandbox()
+    ledger = Ledger(open_store(project, sandbox=sandbox), project.name, env.name, trusted=ledger_trust(project, sandbox))
+    result = read_history(ledger, limit=limit)
     if as_json:
         emit_json(result.to_json())
     else:

@@ -27,7 +27,8 @@ from builder.promote.gates import AlarmsGate
 from builder.promote.promoter import Promoter, PromoteRequest, PromoteResult
 from builder.promote.rollback import RollbackRequest, RollbackResult, RollbackRunner
 from builder.promote.status import ReleaseLookup, StatusReport, collect_status
-from builder.registry.factory import open_store, through, trusted_keys
+from builder.registry.factory import choose_signer, open_store, through, trusted_keys
+from builder.registry.signing import Signer, TrustedKeys
 from builder.registry.store import S3Store
 
 if TYPE_CHECKING:
@@ -89,6 +90,29 @@ def probe_registry(
     return store, None
 
 
+def ledger_signer(project: Project, store: S3Store | None, *, sandbox: LocalSandbox | None = None) -> Signer | None:
+    """The key that signs ledger records: the registry's signer (`choose_signer`), None when there is none here.
+
+    CI promotes with the pipeline that publishes, so it holds the release key
+    (or kms:Sign on it); an environment whose deployer must not hold it lists
+    its own key in `trusted_keys` and sets RELAY_SIGNING_KEY in its pipeline.
+    Without any key, records are written unsigned: accepted only until the
+    ledger's first signed record (see `builder.promote.ledger`).
+    """
+    if store is None or project.registry is None:
+        return None
+    try:
+        return choose_signer(project, store, sandbox=sandbox).signer
+    except ConfigError:
+        return None
+
+
+def ledger_trust(project: Project, sandbox: LocalSandbox | None = None) -> TrustedKeys | None:
+    """The keys that verify ledger records: the release keys (None without a registry)."""
+    keys = trusted_keys(project, sandbox) if project.registry is not None else None
+    return keys or None  # no keys pinned: nothing to check signatures with (promote refuses without keys anyway)
+
+
 def create_executor(
     access: EnvironmentAccess,
     store: S3Store | None,
@@ -120,6 +144,7 @@ def create_promoter(
         project, access.env, actor=access.actor, lam=access.lam,
         executor=create_executor(access, store, clock=clock, reporter=reporter),
         store=store, trusted=trusted_keys(project, sandbox), clock=clock, reporter=reporter,
+        ledger_signer=ledger_signer(project, store, sandbox=sandbox),
     )
 
 
@@ -148,11 +173,14 @@ def create_rollback(
     registry_problem: str | None = None,
     clock: Clock | None = None,
     reporter: Reporter | None = None,
+    sandbox: LocalSandbox | None = None,
 ) -> RollbackRunner:
     clock = clock or SystemClock()
     return RollbackRunner(project, access.env, actor=access.actor,
                           executor=create_executor(access, None, clock=clock, reporter=reporter),
-                          store=store, registry_problem=registry_problem, clock=clock, reporter=reporter)
+                          store=store, registry_problem=registry_problem, clock=clock, reporter=reporter,
+                          ledger_signer=ledger_signer(project, store, sandbox=sandbox),
+                          ledger_trusted=ledger_trust(project, sandbox) if store is not None else None)
 
 
 def run_rollback(
@@ -169,7 +197,8 @@ def run_rollback(
     access = connect(project, env_name, sandbox=sandbox, counter=counter)
     store, problem = (probe_registry(project, sandbox=sandbox, counter=counter) if project.registry
                       else (None, "no [registry] in the config"))
-    result = create_rollback(project, access, store, registry_problem=problem, clock=clock, reporter=reporter).rollback(request)
+    result = create_rollback(project, access, store, registry_problem=problem, clock=clock, reporter=reporter,
+                             sandbox=sandbox).rollback(request)
     return attrs.evolve(result, requests=counter.by_operation() if counter else {})
 
 

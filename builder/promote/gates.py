@@ -28,6 +28,7 @@ import attrs
 
 from builder.config import Environment
 from builder.errors import GateRefused, UsageError
+from builder.frozen import to_tuple
 from builder.promote.ledger_replay import LiveFunction, live_state
 from builder.promote.records import GateResult, LedgerRecord, format_time, human_duration, parse_time
 
@@ -51,6 +52,10 @@ class GateContext:
     now: dt.datetime
     # The ledger of `env.requires`; None means it could not be read, which refuses rather than passes.
     required_records: Sequence[LedgerRecord] | None = None
+    # What reading that ledger found wrong (a record unsigned, edited, out of chain, missing, foreign):
+    # any problem makes `requires` and `soak` refuse (fail closed), with `required_repair` as the way out.
+    required_problems: Sequence[str] = attrs.field(default=(), converter=to_tuple)
+    required_repair: str = ""
     required_live: Mapping[str, LiveFunction] | None = attrs.field(init=False, eq=False, repr=False)
 
     @required_live.default
@@ -75,6 +80,8 @@ class RequiresGate:
     name: str = attrs.field(default=REQUIRES, init=False)
 
     def check(self, context: GateContext) -> Sequence[GateResult]:
+        if context.required_problems:
+            return (_untrusted(REQUIRES, self.required, context),)
         live = context.required_live
         if live is None:
             return (GateResult(REQUIRES, False, f"the ledger of {self.required} could not be read",
@@ -108,6 +115,8 @@ class SoakGate:
     name: str = attrs.field(default=SOAK, init=False)
 
     def check(self, context: GateContext) -> Sequence[GateResult]:
+        if context.required_problems:
+            return (_untrusted(SOAK, self.required, context),)
         live = context.required_live or {}
         results = []
         for function in sorted(context.digests):
@@ -126,6 +135,15 @@ class SoakGate:
         remaining = human_duration(math.ceil(self.soak - elapsed))
         return GateResult(SOAK, False, f"{so_far}, soak is {human_duration(self.soak)}: {remaining} to go",
                           live.function, evidence)
+
+
+def _untrusted(gate: str, required: str, context: GateContext) -> GateResult:
+    """Fail closed: the required environment's ledger has records that are not what relay signed and chained."""
+    problems = list(context.required_problems)
+    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    repair = f" ({context.required_repair})" if context.required_repair else ""
+    return GateResult(gate, False, f"the ledger of {required} cannot be trusted: {shown}{repair}",
+                      evidence={"env": required, "ledger_problems": len(problems), "first_problem": problems[0]})
 
 
 class AlarmsGate:

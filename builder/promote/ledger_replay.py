@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from builder.promote.records import SUCCEEDED, FunctionChange, LedgerRecord
+from builder.promote.records import STARTED, SUCCEEDED, FunctionChange, LedgerRecord
 
 
 @attrs.frozen
@@ -31,6 +31,18 @@ class LiveFunction:
 def succeeded(records: Iterable[LedgerRecord]) -> list[LedgerRecord]:
     """The terminal records of runs that succeeded, in sequence order: the only ones that changed what is live."""
     return sorted((r for r in records if r.status == SUCCEEDED), key=lambda r: r.seq)
+
+
+def open_run(records: Sequence[LedgerRecord]) -> LedgerRecord | None:
+    """The newest "started" record no terminal record closes (a run going on, or one that died), if any.
+
+    Runs hold the environment one at a time, so only the newest "started" record can be open;
+    a later run that superseded it started after it, so it would be the newest.
+    """
+    closed = {r.opened for r in records if r.is_terminal and r.opened is not None}
+    started = [r for r in records if r.status == STARTED]
+    newest = max(started, key=lambda r: r.seq, default=None)
+    return newest if newest is not None and newest.seq not in closed else None
 
 
 def live_state(records: Sequence[LedgerRecord]) -> dict[str, LiveFunction]:

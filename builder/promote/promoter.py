@@ -39,7 +39,7 @@ from builder.promote.records import FAILED, SUCCEEDED, GateResult, LedgerRecord
 from builder.promote.state import read_state
 from builder.registry.catalog import Catalog
 from builder.registry.release import Release, ReleaseFunction
-from builder.registry.signing import TrustedKeys
+from builder.registry.signing import Signer, TrustedKeys
 from builder.registry.store import Store
 from builder.registry.verify import verify_release
 from builder.registry.versions import parse_version
@@ -105,6 +105,7 @@ class Promoter:
         trusted: TrustedKeys,
         clock: Clock | None = None,
         reporter: Reporter | None = None,
+        ledger_signer: Signer | None = None,
     ) -> None:
         self.project = project
         self.env = env
@@ -115,7 +116,8 @@ class Promoter:
         self.trusted = trusted
         self.clock = clock or executor.clock
         self.reporter = reporter or SilentReporter()
-        self.ledger = Ledger(store, project.name, env.name, clock=self.clock.now)
+        # Ledger records are signed with `ledger_signer` and read back against the release keys.
+        self.ledger = Ledger(store, project.name, env.name, clock=self.clock.now, signer=ledger_signer, trusted=trusted)
 
     def promote(self, request: PromoteRequest) -> PromoteResult:
         override = Override(request.force, request.reason)  # --force needs --reason, before anything is read
@@ -125,6 +127,7 @@ class Promoter:
         forced = override.overrides(gates)
         if not request.dry_run:
             self._enforce(gates, override, request)
+        seqs = self.ledger.seqs()  # the ledger's head as this run reads the environment: its lock is taken only there
         plan = self._plan(release, request.only)
         if request.dry_run:
             return PromoteResult("planned", plan, gates, forced, verified_checks=checks_passed,
@@ -134,7 +137,8 @@ class Promoter:
             live = {f.function: f.target_version for f in plan.functions if f.target_version}
             return PromoteResult("unchanged", plan, gates, forced, versions=live, verified_checks=checks_passed)
         triggers = self._canary_check(plan, request) if _runs_canary(plan) else {}
-        return attrs.evolve(self._apply(plan, gates, override if forced else None, checks_passed), triggers=triggers)
+        return attrs.evolve(self._apply(plan, gates, override if forced else None, checks_passed,
+                                        expect_head=seqs[-1] if seqs else 0), triggers=triggers)
 
     # -- steps ---------------------------------------------------------------------------------------
 
@@ -162,13 +166,16 @@ class Promoter:
         return after.release, len(report.checks)
 
     def _gates(self, release: Release, selected: Sequence[ReleaseFunction]) -> tuple[GateResult, ...]:
-        records = None
+        records, problems, repair = None, [], ""
         if self.env.requires:
+            required = Ledger(self.store, self.project.name, self.env.requires, trusted=self.trusted)
             try:
-                records = Ledger(self.store, self.project.name, self.env.requires).records()
+                scan = required.scan()  # signatures and chain checked: any problem fails the gates closed
+                records, problems, repair = scan.accepted, scan.problems, required.repair_hint
             except (AwsError, NotFound, VerificationFailed) as exc:
                 self.reporter.note(f"the ledger of {self.env.requires} could not be read: {exc.message}")
-        context = GateContext({f.name: f.sha256 for f in selected}, release.version, self.clock.now(), records)
+        context = GateContext({f.name: f.sha256 for f in selected}, release.version, self.clock.now(), records,
+                              required_problems=problems, required_repair=repair)
         return evaluate(gates_for(self.env, alarms=self.executor.alarms), context)
 
     def _enforce(self, gates: tuple[GateResult, ...], override: Override, request: PromoteRequest) -> None:
@@ -209,7 +216,7 @@ class Promoter:
 
     def _live_version(self) -> str | None:
         """The release this environment runs, per its ledger (what a refusal kept in place)."""
-        done = succeeded(self.ledger.records())
+        done = succeeded(self.ledger.scan().accepted)
         return done[-1].to_version if done else None
 
     def _plan(self, release: Release, only: Sequence[str]) -> Plan:
@@ -227,13 +234,13 @@ class Promoter:
         return plan_promotion(self.project, self.env, release, state, only=only)
 
     def _apply(self, plan: Plan, gates: tuple[GateResult, ...], override: Override | None,
-               checks_passed: int) -> PromoteResult:
+               checks_passed: int, *, expect_head: int | None = None) -> PromoteResult:
         """Open the ledger record (with the overridden gates and the reason when forced), apply, close it."""
         forced = override is not None
         opened = self.ledger.open(event="promote", actor=self.actor, from_version=plan.from_version,
                                   to_version=plan.to_version, changes=plan.changes(),
                                   reason=override.reason if override else "", forced=forced, lease=lease_for(self.env),
-                                  gates=gates if forced else ())
+                                  gates=gates if forced else (), expect_head=expect_head)
         self.reporter.step(f"ledger seq {opened.seq}: promoting {plan.app}@{plan.to_version} to {plan.env}")
         try:
             applied = self.executor.apply(plan)

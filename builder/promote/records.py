@@ -10,6 +10,13 @@ A record may carry the gate results that decided it (`GateResult`, the same
 JSON as `relay promote --json`'s `gates`): a refusal by a gate says which
 gates refused on what evidence; a forced run says which gates it overrode.
 
+Since issue 11 every record carries the id of the run that wrote it
+(`run_id`, a uuid4: two identical runs never write identical records, and a
+retry is recognised by its run id, not by its bytes), a time to the
+microsecond, the sha256 of the stored bytes of the record before it (`prev`,
+None on the first record) and a signature (see `builder.promote.ledger`).
+Records written before that have none of these and keep their bytes.
+
 Naming: on `LedgerRecord`, `from_version`/`to_version` are app (release)
 versions such as "1.1.0"; on `FunctionChange` they are Lambda version numbers
 such as "5", and `from_artifact`/`to_artifact` are the app versions.
@@ -18,6 +25,7 @@ such as "5", and `from_artifact`/`to_artifact` are the app versions.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,14 +50,27 @@ def utcnow() -> dt.datetime:
 
 
 def format_time(moment: dt.datetime) -> str:
-    """`2026-11-26T19:30:00Z`: UTC, whole seconds (records compare and sort as text too)."""
+    """`2026-11-26T19:30:00Z`: UTC, whole seconds (leases, gate evidence)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: relay records times in UTC only")
     return moment.astimezone(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def format_instant(moment: dt.datetime) -> str:
+    """`2026-11-26T19:30:00.123456Z`: UTC to the microsecond, a record's `at` (two runs never share one)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: relay records times in UTC only")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def parse_time(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    """Either form above (older records have whole seconds)."""
+    shape = "%Y-%m-%dT%H:%M:%S.%fZ" if "." in text else "%Y-%m-%dT%H:%M:%SZ"
+    return dt.datetime.strptime(text, shape).replace(tzinfo=dt.UTC)
+
+
+def new_run_id() -> str:
+    return str(uuid.uuid4())
 
 
 def _one_of(choices: tuple[str, ...]):
@@ -142,6 +163,12 @@ class LedgerRecord:
     lease_until: str | None = None  # "started" records: after this the run is presumed dead
     supersedes: int | None = None  # "started" records: the open record of a run presumed dead
     gates: tuple[GateResult, ...] = attrs.field(default=(), converter=to_tuple)  # what decided a refusal or a forced run
+    run_id: str | None = None  # the run that wrote it (uuid4); None on records written before issue 11
+    prev: str | None = None  # sha256 (hex) of the stored bytes of the record before it; None: the first, or older
+    # Set when read, not stored: the sha256 of the stored bytes, who signed them, and what the read found.
+    digest: str | None = attrs.field(default=None, eq=False, repr=False)
+    signed_by: str | None = attrs.field(default=None, eq=False, repr=False)
+    check: str = attrs.field(default="ok", eq=False)
 
     @property
     def is_terminal(self) -> bool:
@@ -179,6 +206,9 @@ class LedgerRecord:
         if self.gates:
             # Only when there are any: the records of runs no gate decided keep the bytes they always had.
             doc["gates"] = [g.to_json() for g in self.gates]
+        for key in ("run_id", "prev"):
+            if getattr(self, key) is not None:
+                doc[key] = getattr(self, key)  # absent on older records, which keep their bytes
         return doc
 
     @classmethod
@@ -200,6 +230,8 @@ class LedgerRecord:
             lease_until=doc.get("lease_until"),
             supersedes=doc.get("supersedes"),
             gates=tuple(GateResult.from_json(g) for g in doc.get("gates", ())),
+            run_id=doc.get("run_id"),
+            prev=doc.get("prev"),
         )
 
 

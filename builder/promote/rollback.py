@@ -15,6 +15,17 @@ Whatever the source, the target version's `CodeSha256` must be the digest
 its description names (and the digest the ledger recorded), or nothing moves.
 The run is recorded in the ledger when the registry is reachable; when it is
 not, the rollback still happens and the result says the record is missing.
+A ledger that is reachable but cannot be trusted (a record unreadable,
+unsigned, edited, out of chain) refuses the rollback (exit 8) unless
+`--force --reason`; the forced run still takes the lock and is recorded,
+which repairs the ledger (see `builder.promote.ledger`). The run plans from
+the ledger's head as it read it and takes the lock only there: a run that
+came and went meanwhile makes it RaceLost (exit 10), nothing changed.
+
+After a run that never closed (a promotion killed mid-canary), the aliases go
+back to what the last run that *succeeded* made live (`live_state`), not to
+the release before it: `relay rollback --force --reason`, which the busy
+hint names, is the recovery.
 
 Callers that invoke a function unqualified (API Gateway integrations, stream
 and queue mappings) run `$LATEST`, which the alias move does not touch. So
@@ -46,13 +57,14 @@ from builder.promote.executor import ApplyFailed, Executor
 from builder.promote.gates import Override
 from builder.promote.instructions import Plan
 from builder.promote.ledger import Ledger
-from builder.promote.ledger_replay import previous_state
+from builder.promote.ledger_replay import LiveFunction, live_state, open_run, previous_state
 from builder.promote.outcome import close_after_failure
 from builder.promote.plan import RollbackTarget, plan_rollback
 from builder.promote.records import FAILED, SUCCEEDED, LedgerRecord
 from builder.promote.state import FunctionState, PublishedVersion, RemoteState, code_sha256_of, read_state
 from builder.registry.catalog import Catalog
 from builder.registry.release import Release
+from builder.registry.signing import Signer, TrustedKeys
 from builder.registry.store import Store
 from builder.registry.versions import parse_version
 
@@ -123,16 +135,21 @@ class RollbackRunner:
         registry_problem: str | None = None,
         clock: Clock | None = None,
         reporter: Reporter | None = None,
+        ledger_signer: Signer | None = None,
+        ledger_trusted: TrustedKeys | None = None,
     ) -> None:
         self.project = project
         self.env = env
         self.actor = actor
+        self.ledger_signer = ledger_signer
+        self.ledger_trusted = ledger_trusted
         self.executor = executor
         self.lam = executor.lam
         self.store = store
         self.registry_problem = registry_problem
         self.clock = clock or SystemClock()
         self.reporter = reporter or SilentReporter()
+        self._head: int | None = None  # the ledger's head when this run read it (None: not read)
 
     def rollback(self, request: RollbackRequest) -> RollbackResult:
         if request.to:
@@ -142,11 +159,18 @@ class RollbackRunner:
         self.reporter.step(f"reading {self.env.name} (account {self.env.account}): {len(functions)} function(s)")
         state = read_state(self.lam, env=self.env.name, region=self.env.region, alias=self.env.alias, functions=functions)
         ledger = self._ledger()
-        records = self._records(ledger)
+        records = self._records(ledger, request)
         release = self._release(request.to) if request.to else None
+        # A run that never closed (it died mid-canary, or is still going): what is live is what the last run that
+        # succeeded made live, so that is where the aliases go back to (not the release before it).
+        dead = open_run(records) if records is not None and not request.to else None
+        live = live_state(records) if dead is not None and records is not None else {}
+        if dead is not None:
+            self.reporter.note(f"seq {dead.seq} ({dead.event} {dead.from_version or '-'} -> {dead.to_version or '-'}) "
+                               "never closed: going back to what the last run that succeeded made live")
         targets, skipped, problems = [], [], []
         for name in names:
-            found = self._target(state.function(name), request.to, release, records)
+            found = self._target(state.function(name), request.to, release, records, live.get(name))
             if isinstance(found, _Refuse):
                 problems.append(found.reason)
             elif isinstance(found, _Skip):
@@ -159,7 +183,9 @@ class RollbackRunner:
             raise NotFound(f"nothing to roll back in {self.env.name}: {'; '.join(skipped)}",
                            hint="Nothing was changed; `relay rollback --to VERSION` names a release to go back to.")
         plan = plan_rollback(self.project.name, self.env, state, targets, to_version=request.to)
-        if plan.is_noop:
+        if plan.is_noop and dead is not None and ledger is not None and self.store is not None:
+            result = self._take_over(plan, skipped, ledger, request)
+        elif plan.is_noop:
             result = RollbackResult("unchanged", plan,
                                     {f.function: f.target_version for f in plan.functions if f.target_version},
                                     skipped, ledger_problem=None)
@@ -230,7 +256,7 @@ class RollbackRunner:
     # -- where to -------------------------------------------------------------------------------------
 
     def _target(self, fs: FunctionState, to: str | None, release: Release | None,
-                records) -> RollbackTarget | _Skip | _Refuse:
+                records, live: LiveFunction | None = None) -> RollbackTarget | _Skip | _Refuse:
         if not fs.exists or fs.alias is None:
             return _Skip(f"no alias {self.env.alias} on {fs.function_name}")
         mark = fs.alias_mark
@@ -238,6 +264,10 @@ class RollbackRunner:
         current = fs.alias.function_version
         if to is not None:
             return self._target_release(fs, to, release, (current, *history))
+        if live is not None and live.lambda_version is not None:
+            after = history[history.index(live.lambda_version) + 1:] if live.lambda_version in history else history
+            return RollbackTarget(fs.function, live.lambda_version, "ledger (the last run that succeeded)", after,
+                                  live.digest)
         change = previous_state(records, function=fs.function) if records is not None else None
         if change is not None and change.from_version:
             after = history[history.index(change.from_version) + 1:] if change.from_version in history else history
@@ -270,18 +300,32 @@ class RollbackRunner:
     def _ledger(self) -> Ledger | None:
         if self.store is None:
             return None
-        return Ledger(self.store, self.project.name, self.env.name, clock=self.clock.now)
+        return Ledger(self.store, self.project.name, self.env.name, clock=self.clock.now,
+                      signer=self.ledger_signer, trusted=self.ledger_trusted)
 
-    def _records(self, ledger: Ledger | None):
+    def _records(self, ledger: Ledger | None, request: RollbackRequest) -> list[LedgerRecord] | None:
+        """The ledger's accepted records; a ledger that cannot be trusted refuses the rollback unless forced.
+
+        Forced, the run goes ahead from the records that are accepted, and still
+        takes the lock: its started record is the signed repair (see `LedgerScan.acknowledged`).
+        """
         if ledger is None:
             self.reporter.note(f"the registry is out of reach ({self.registry_problem}); "
                                "rolling back from the aliases' own descriptions")
             return None
         try:
-            return ledger.records()
-        except (AwsError, NotFound, VerificationFailed) as exc:
+            scan = ledger.scan()
+        except (AwsError, NotFound) as exc:
             self._offline(exc.message)
             return None
+        self._head = scan.head  # the run plans from this; its lock is taken only if nothing was appended since
+        if scan.problems:
+            if not request.force:
+                raise VerificationFailed(f"rollback refused: {ledger.problem_message(scan)}",
+                                         hint="Nothing was changed. " + ledger.repair_hint)
+            self.reporter.note(f"{ledger.problem_message(scan)}; going ahead (forced: {request.reason}) from the "
+                               "records that verify, and recording this run")
+        return scan.accepted
 
     def _release(self, version: str) -> Release | None:
         if self.store is None:
@@ -302,6 +346,16 @@ class RollbackRunner:
 
     # -- apply --------------------------------------------------------------------------------------------
 
+    def _take_over(self, plan: Plan, skipped: Sequence[str], ledger: Ledger, request: RollbackRequest) -> RollbackResult:
+        """The aliases already serve what the last succeeded run made live: take the dead run's lock, record it."""
+        opened = ledger.open(event="rollback", actor=self.actor, from_version=plan.from_version,
+                             to_version=plan.to_version, changes=plan.changes(), forced=request.force,
+                             reason=request.reason, take_over=request.force, expect_head=self._head)
+        versions = {f.function: f.target_version for f in plan.functions if f.target_version}
+        record = ledger.close(opened, status=SUCCEEDED, changes=plan.changes(versions))
+        return RollbackResult("unchanged", plan, versions, skipped, record)
+
+
     def _apply(self, plan: Plan, skipped: Sequence[str], ledger: Ledger | None,
                request: RollbackRequest) -> RollbackResult:
         opened: LedgerRecord | None = None
@@ -311,7 +365,8 @@ class RollbackRunner:
             try:
                 opened = writer.open(event="rollback", actor=self.actor, from_version=plan.from_version,
                                      to_version=plan.to_version, changes=plan.changes(),
-                                     forced=request.force, reason=request.reason, take_over=request.force)
+                                     forced=request.force, reason=request.reason, take_over=request.force,
+                                     expect_head=self._head)
             except RaceLost:
                 raise
             except (AwsError, NotFound) as exc:

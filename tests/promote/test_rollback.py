@@ -10,6 +10,7 @@ from promote_helpers import FUNCTIONS
 from builder.errors import NotFound, VerificationFailed
 from builder.promote.factory import run_rollback
 from builder.promote.rollback import RollbackRequest
+from builder.registry.factory import open_signer
 
 
 def two_releases_in_prod(shop):
@@ -189,19 +190,25 @@ def test_a_promotion_that_died_holding_the_environment_does_not_block_the_on_cal
     from builder.promote.ledger import Ledger
 
     first = two_releases_in_prod(shop)
-    # A promotion that opened the ledger and died: its lease still runs for 30 minutes.
-    Ledger(shop.store(), "shop", "prod", clock=shop.clock.now).open(
+    live = {fn: shop.alias("prod", fn)["FunctionVersion"] for fn in FUNCTIONS}
+    # A promotion that opened the ledger (signed, as relay's runs are) and died: its lease still runs for 30 minutes.
+    project = shop.project()
+    Ledger(shop.store(), "shop", "prod", clock=shop.clock.now, signer=open_signer(project, shop.store())).open(
         event="promote", actor="arn:aws:sts::333333333333:assumed-role/ci/crashed", from_version="1.1.0",
         to_version="1.2.0", changes=())
 
     with pytest.raises(RaceLost) as blocked:
         rollback(shop)
     assert "--force --reason" in blocked.value.hint
-    assert {fn: shop.alias("prod", fn)["FunctionVersion"] for fn in FUNCTIONS} != first
+    assert live != first
 
-    result = rollback(shop, force=True, reason="the 1.2.0 promotion died; back to 1.0.0")
-    assert result.status == "succeeded"
-    assert {fn: shop.alias("prod", fn)["FunctionVersion"] for fn in FUNCTIONS} == first
+    # The hinted recovery keeps what the last succeeded run made live (1.1.0), not the release before it (issue 11),
+    # and takes the dead run's lock over, so it no longer shows as running.
+    result = rollback(shop, force=True, reason="the 1.2.0 promotion died")
+    assert result.status == "unchanged" and result.record is not None
+    assert {fn: shop.alias("prod", fn)["FunctionVersion"] for fn in FUNCTIONS} == live
     taken = [r for r in shop.ledger("prod") if r["event"] == "rollback" and r["status"] == "started"][-1]
     assert taken["forced"] is True and taken["supersedes"] is not None
-    assert taken["reason"] == "the 1.2.0 promotion died; back to 1.0.0"
+    assert taken["reason"] == "the 1.2.0 promotion died"
+    assert rollback(shop).status == "succeeded"  # and a plain rollback afterwards goes back to 1.0.0
+    assert {fn: shop.alias("prod", fn)["FunctionVersion"] for fn in FUNCTIONS} == first

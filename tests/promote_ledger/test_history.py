@@ -73,7 +73,12 @@ def test_a_run_in_progress_and_a_dead_one():
 
     entries = pair_records(records, now=now)
 
-    assert [(e.first.seq, e.state) for e in entries] == [(2, "running"), (1, "abandoned")]
+    # A dead run taken over is "superseded" (by the run that took over), never "running" forever.
+    assert [(e.first.seq, e.state, e.superseded_by) for e in entries] == [(2, "running", None), (1, "superseded", 2)]
+
+    # With nobody taking over, a run whose lease ran out shows as "died".
+    later = pair_records(records, now=T0 + dt.timedelta(hours=2))
+    assert [(e.first.seq, e.state) for e in later] == [(2, "died"), (1, "superseded")]
 
 
 def test_relay_history_command(workspace):

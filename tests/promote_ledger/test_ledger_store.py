@@ -10,7 +10,7 @@ from ledger_helpers import ALICE, BOB, SHA, Clock, HookedStore, change, once
 
 from builder.errors import RaceLost, UsageError, VerificationFailed
 from builder.promote.ledger import Ledger
-from builder.promote.records import GateResult, LedgerRecord, format_time
+from builder.promote.records import GateResult, LedgerRecord, format_instant
 from builder.registry.release import canonical_json
 
 ORDERS = change("orders", ("4", "1.0.0", SHA["a"]), ("5", "1.1.0", SHA["b"]))
@@ -36,7 +36,7 @@ def test_a_run_opens_and_closes_at_consecutive_sequences(store):
     closed = ledger.close(opened, status="succeeded")
 
     assert (opened.seq, opened.status, opened.lease_until) == (1, "started", "2026-11-26T20:00:00Z")
-    assert (closed.seq, closed.status, closed.opened, closed.at) == (2, "succeeded", 1, "2026-11-26T19:32:00Z")
+    assert (closed.seq, closed.status, closed.opened, closed.at) == (2, "succeeded", 1, "2026-11-26T19:32:00.000000Z")
     assert closed.changes == (ORDERS,) and closed.actor == ALICE
     assert ledger.records() == [opened, closed]
     assert ledger.head() == closed
@@ -56,7 +56,7 @@ def test_an_open_run_with_a_live_lease_blocks_another(store):
 
     message = caught.value.message
     assert caught.value.exit_code == 10
-    assert ALICE in message and "since 2026-11-26T19:30:00Z" in message and "1.0.0 -> 1.1.0" in message
+    assert ALICE in message and "since 2026-11-26T19:30:00.000000Z" in message and "1.0.0 -> 1.1.0" in message
     assert "in 20m" in message  # when the holder is presumed dead
     assert seqs_and_statuses(ledger) == [(1, "started")]
 
@@ -216,10 +216,10 @@ def test_closing_twice_after_a_lost_reply_records_the_outcome_once(store):
     clock = Clock()
     ledger = Ledger(store, "shop", "staging", clock=clock)
     opened = open_run(ledger)
-    # The put went through but its reply was lost; the retry finds the very same record there.
+    # The put went through but its reply was lost; the retry finds this run's record there (same run id).
     same = LedgerRecord(seq=2, app="shop", env="staging", event="promote", status="succeeded", actor=ALICE,
-                        at=format_time(clock()), from_version="1.0.0", to_version="1.1.0", changes=(ORDERS,),
-                        opened=1)
+                        at=format_instant(clock()), from_version="1.0.0", to_version="1.1.0", changes=(ORDERS,),
+                        opened=1, run_id=opened.run_id, prev=ledger.read(1).digest)
     store.create(ledger.key(2), canonical_json(same.to_json()))
 
     closed = ledger.close(opened, status="succeeded")
@@ -254,7 +254,7 @@ def test_a_malformed_record_is_reported_not_trusted(store):
 
     with pytest.raises(VerificationFailed) as caught:
         ledger.records()
-    assert "0000000002.json: not a ledger record" in caught.value.message
+    assert "0000000002.json: corrupt (not a ledger record" in caught.value.message
 
     store.create(ledger.key(3), canonical_json({**ledger.read(1).to_json(), "seq": 7}))
     with pytest.raises(VerificationFailed, match="its key says shop/staging seq 3"):

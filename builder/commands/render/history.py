@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
-from builder.promote.history import RUNNING, History, HistoryEntry
+from builder.promote.history import RUNNING, SUPERSEDED, History, HistoryEntry
 from builder.promote.records import REFUSED, human_duration
 from builder.textfmt import table
 
 
 def history_summary(history: History) -> str:
-    if not history.entries:
+    if not history.entries and not history.flagged:
         return f"No ledger records for {history.app} in {history.env}."
     rows = [_row(e) for e in history.entries]
+    rows += [[str(u.seq) if u.seq is not None else "-", "", "", "", "", u.check.upper(), u.detail]
+             for u in history.unreadable]
     more = "\n(older entries exist: raise --limit)" if history.truncated else ""
-    return table(rows, ["seq", "when (UTC)", "who", "event", "from -> to", "status", "reason, notes"]) + more
+    text = table(rows, ["seq", "when (UTC)", "who", "event", "from -> to", "status", "reason, notes"]) + more
+    if history.problems:
+        text += (f"\n\nWARNING: this ledger cannot be trusted ({'; '.join(history.problems)}); gates that require "
+                 f"{history.env} refuse until it is repaired.\n{history.repair}")
+    elif history.flagged:
+        text += f"\n\nFlagged, acknowledged by a forced run or not replayed: {'; '.join(history.flagged)}"
+    return text
 
 
 def _row(entry: HistoryEntry) -> list[str]:
     first, last = entry.first, entry.last
     seq = f"{first.seq}..{last.seq}" if last else str(first.seq)
-    when = first.at.replace("T", " ").rstrip("Z")
+    when = first.at.replace("T", " ").rstrip("Z").split(".")[0]
     status = entry.state
     if entry.duration is not None:
         status += f" after {human_duration(entry.duration)}"
     if entry.state == RUNNING:
         status += f" (lease until {first.lease_until})"
-    notes = []
+    if entry.state == SUPERSEDED:
+        status += f" by seq {entry.superseded_by}"
+    notes = [f"FLAGGED {check}" for check in entry.checks]
     if first.forced:
         notes.append("FORCED")
     if first.supersedes:
