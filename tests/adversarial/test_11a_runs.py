@@ -211,3 +211,36 @@ def test_a_corrupt_record_refuses_rollback_unless_forced_and_the_forced_one_is_r
     assert [(r.get("seq"), r.get("status")) for r in records[-2:]] == [(6, "started"), (7, "succeeded")]
     assert records[-2]["forced"] and records[-2]["signature"]
     assert relay_cli("history", "--env", "staging", "--json", cwd=shop.root).json()["trusted"]
+
+
+def test_a_forged_staging_record_is_flagged_by_history_and_the_prod_gate_refuses(shop, relay_cli):
+    """The acceptance case: an attacker with the deployer's S3 rights appends 'staging ran 1.1.0' to staging's ledger."""
+    import json
+
+    from builder.registry.release import canonical_json
+
+    shop.publish("1.0.0")
+    shop.promote("1.0.0", "staging")
+    shop.set_code("orders", "b")
+    shop.publish("1.1.0")
+    s3 = shop.client("registry", "s3")
+    records = shop.ledger("staging")
+    started, closed = dict(records[-2]), dict(records[-1])
+    release = shop.release("1.1.0")
+    forged_changes = [{**c, "to_artifact": "1.1.0", "to_digest": release["functions"][c["function"]]["sha256"]}
+                      for c in closed["changes"]]
+    for doc, seq in ((started, 3), (closed, 4)):
+        doc.pop("signature")
+        doc.update(seq=seq, at="2026-01-01T00:00:00Z", to_version="1.1.0", changes=forged_changes)
+        if seq == 4:
+            doc["opened"] = 3
+        s3.put_object(Bucket=BUCKET, Key=f"relay/shop/ledger/staging/{seq:010d}.json", Body=canonical_json(doc))
+
+    history = relay_cli("history", "--env", "staging", "--json", cwd=shop.root)
+    doc = json.loads(history.stdout)
+    assert not doc["trusted"] and doc["problems"][:2] == ["seq 3: unsigned", "seq 4: unsigned"]
+    shop.clock.advance(7200)
+    refused = relay_cli("promote", "1.1.0", "--to", "prod", cwd=shop.root)
+    assert refused.code == 9, refused.stderr
+    assert "the ledger of staging cannot be trusted: seq 3: unsigned" in refused.stderr
+    assert shop.function_names("prod") == []
