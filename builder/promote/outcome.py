@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from builder.errors import AwsError, RelayError
+from builder.errors import AwsError, RaceLost, RelayError
 from builder.promote.instructions import Plan
 from builder.promote.ledger import Ledger
 from builder.promote.records import SUCCEEDED, FunctionChange, LedgerRecord
@@ -25,6 +25,12 @@ def close_after_failure(ledger: Ledger, opened: LedgerRecord, exc: BaseException
 def close_after_success(ledger: Ledger, opened: LedgerRecord, plan: Plan, versions: Mapping[str, str]) -> LedgerRecord:
     try:
         return ledger.close(opened, status=SUCCEEDED, changes=plan.changes(versions))
+    except RaceLost as exc:
+        # Another run took the environment over (this run's lease ran out) or closed its record: it no longer
+        # holds the environment, so its outcome is not recorded (exit 10); the aliases show what is there.
+        raise RaceLost(f"{plan.event} of {plan.app} {plan.to_version or ''} in {plan.env} was applied, but this run "
+                       f"no longer holds the environment: {exc.message}",
+                       hint=f"Check `relay status` and `relay history --env {plan.env}`.") from exc
     except RelayError as exc:
         raise AwsError(
             f"{plan.event} of {plan.app} {plan.to_version or ''} in {plan.env} was applied, but its ledger record "

@@ -300,3 +300,22 @@ def test_a_run_superseded_after_its_lease_ran_out_cannot_close_and_shows_as_supe
     book.close(taker, status="succeeded")
     states = {e.first.seq: (e.state, e.superseded_by) for e in read_history(book, limit=None).entries}
     assert states == {1: ("superseded", 2), 2: ("succeeded", None)}
+
+
+def test_a_run_taken_over_while_it_applied_ends_with_exit_10_not_a_second_outcome(store):
+    from types import SimpleNamespace
+
+    from builder.promote.outcome import close_after_success
+
+    clock = Clock()
+    book = ledger(store, clock=clock)
+    slow = book.open(event="promote", actor=ALICE, from_version=None, to_version="1.0.0", changes=[],
+                     lease=dt.timedelta(minutes=5))
+    clock.advance(minutes=6)
+    book.open(event="rollback", actor=ALICE, from_version=None, to_version=None, changes=[])
+    plan = SimpleNamespace(event="promote", app="shop", to_version="1.0.0", env="staging", changes=lambda versions: ())
+
+    with pytest.raises(RaceLost) as caught:
+        close_after_success(book, slow, plan, {})
+    assert caught.value.exit_code == 10 and "no longer holds the environment" in caught.value.message
+    assert [r.status for r in book.records()] == ["started", "started"]
