@@ -201,3 +201,28 @@ def test_invoke_of_a_release_with_a_traversal_layer_writes_nothing_outside(works
     assert_clean_error(run, 8)
     assert not list(tmp_path.glob("escaped*"))
     assert sha256_file(workspace.config) == before
+
+
+# -- verify --rebuild writes only inside its temporary folder --------------------------------------
+
+
+def test_rebuild_of_a_commit_whose_config_puts_dist_outside_writes_nothing_there(aws, tmp_path: Path, relay,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_registry_real_build import TINY, commit_all, new_repo, tiny_sources
+
+    from builder.bundle.pipeline import BuildOptions, build_project
+    from builder.config import load_project
+
+    monkeypatch.setenv("RELAY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("RELAY_SIGNING_KEY", raising=False)
+    outside = tmp_path / "outside-dist"
+    repo, app = new_repo(tmp_path, aws, TINY.replace('runtime = "python3.12"\n',
+                                                     f'runtime = "python3.12"\ndist = "{outside}"\n', 1))
+    tiny_sources(app)
+    commit_all(repo)
+    build_project(load_project(app / "relay.toml"), (), options=BuildOptions(import_check=False))
+    assert relay("publish", "--version", "1.0.0", cwd=app).code == 0
+    before = {p.name: p.stat().st_mtime_ns for p in outside.iterdir()}
+    run = relay("verify", "--rebuild", "1.0.0", cwd=app)
+    assert_clean_error(run, 8, "outside")
+    assert {p.name: p.stat().st_mtime_ns for p in outside.iterdir()} == before
