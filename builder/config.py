@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -287,6 +288,13 @@ def load_project(path: Path | None = None, *, cwd: Path | None = None) -> Projec
     return _project(document, config_file)
 
 
+def _problem_text(problem: Any) -> str:
+    """jsonschema's message, except that a regex the user cannot read is replaced by what it means."""
+    description = problem.schema.get("description") if isinstance(problem.schema, dict) else None
+    if problem.validator == "pattern" and description:
+        return f"{problem.instance!r} is not {description}"
+    return str(problem.message)
+
 def validate(document: dict, config_file: Path) -> None:
     # A config that validated before is not validated again: relay's no-op build is
     # dominated by start-up, and jsonschema is its largest import.
@@ -297,7 +305,7 @@ def validate(document: dict, config_file: Path) -> None:
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise ConfigError(f"{config_file.name}: {schemas.key_path(first)}: {first.message}{more}")
+        raise ConfigError(f"{config_file.name}: {schemas.key_path(first)}: {_problem_text(first)}{more}")
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()

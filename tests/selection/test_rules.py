@@ -50,12 +50,13 @@ def test_source_ships_contents_at_the_root_and_packages_under_their_names(tmp_pa
     ('["missing"]', "expected a folder at missing"),
 ])
 def test_ambiguous_or_wrong_packages_are_config_errors_naming_the_key(tmp_path, packages, message):
-    proj = project(tmp_path, f"""
-        [functions.fn]
-        packages = {packages}
-        handler = "app.main.handle"
-        """, {"app/sub/__init__.py": "", "a/app/__init__.py": "", "b/app/__init__.py": "", "elsewhere/x.py": ""})
+    # Caught when the config loads (the schema refuses '..') or when the selection is made.
     with pytest.raises(ConfigError) as caught:
+        proj = project(tmp_path, f"""
+            [functions.fn]
+            packages = {packages}
+            handler = "app.main.handle"
+            """, {"app/sub/__init__.py": "", "a/app/__init__.py": "", "b/app/__init__.py": "", "elsewhere/x.py": ""})
         select_function(proj, proj.functions["fn"], git_view(proj.root))
     assert "functions.fn.packages" in caught.value.message and message in caught.value.message
     assert caught.value.exit_code == 3
