@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from builder.aws.errors import PreconditionFailed
-from builder.errors import NotFound
+from builder.errors import NotFound, VerificationFailed
 from builder.models import Manifest
 from builder.registry.release import canonical_json
 from builder.registry.store import Store
@@ -39,8 +39,8 @@ class RemoteCache:
         try:
             doc = json.loads(entry.body)
             manifest = Manifest.from_json(doc["manifest"])
-        except (ValueError, KeyError, TypeError):
-            return None
+        except (ValueError, KeyError, TypeError, VerificationFailed):
+            return None  # a malformed or unsafe entry is a miss: the bundle is built instead
         if doc.get("schema") != CACHE_SCHEMA or manifest.build_key != build_key:
             return None
         try:
