@@ -36,7 +36,7 @@ from builder.promote.promoter import PromoteRequest
 from builder.promote.rollback import RollbackRequest
 
 RUNS = 10
-ROUNDS = 2
+ROUNDS = 3
 CANARY = 'alarms = ["shop-errors"]\ncanary = { steps = [10, 50], interval = "5m" }\n'
 
 
