@@ -332,9 +332,11 @@ class RollbackRunner:
             return None
         try:
             entry = Catalog(self.store, self.project.name).read(version)
-        except (AwsError, VerificationFailed) as exc:
+        except AwsError as exc:  # out of reach: roll back from the aliases alone
             self._offline(exc.message)
             return None
+        # A release document that does not verify is refused (VerificationFailed, exit 8), not taken
+        # for an unreachable registry.
         if entry is None:
             raise NotFound(f"{self.project.name}@{version} is not published", hint="`relay versions` lists what exists.")
         return entry.release
