@@ -73,9 +73,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import attrs
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from builder import schemas
 from builder.aws.errors import PreconditionFailed
@@ -97,7 +94,7 @@ from builder.promote.records import (
     utcnow,
 )
 from builder.registry.release import canonical_json
-from builder.registry.signing import Signer, TrustedKeys, pae
+from builder.registry.signing import Signer, TrustedKeys, pae, signature_valid
 from builder.registry.store import Store
 
 DEFAULT_LEASE = dt.timedelta(minutes=30)
@@ -377,7 +374,7 @@ class Ledger:
             sig = base64.b64decode(signature.get("sig", ""), validate=True)
         except (binascii.Error, ValueError):
             return BAD_SIGNATURE, keyid
-        return (OK if _signature_ok(key, sig, _signed_bytes(doc)) else EDITED), keyid
+        return (OK if signature_valid(key, sig, _signed_bytes(doc)) else EDITED), keyid
 
     def _body(self, record: LedgerRecord) -> bytes:
         """The stored bytes of `record`: canonical JSON with its signature when this ledger has a signer."""
@@ -601,16 +598,6 @@ def _signed_bytes(doc: dict) -> bytes:
     body = {k: v for k, v in doc.items() if k != "signature"}
     return pae(LEDGER_PAYLOAD_TYPE, canonical_json(body))
 
-
-def _signature_ok(key: ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey, sig: bytes, message: bytes) -> bool:
-    try:
-        if isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(sig, message)
-        else:
-            key.verify(sig, message, ec.ECDSA(hashes.SHA256()))
-        return True
-    except InvalidSignature:
-        return False
 
 
 def chain_checked(records: Sequence[LedgerRecord], unreadable: Mapping[int, str | None] | None = None) -> list[LedgerRecord]:

@@ -233,7 +233,7 @@ def verify_envelope(envelope: Envelope, trusted: TrustedKeys, *, what: str) -> s
         if key is None:
             problems.append(f"signed by untrusted key {signature.keyid[:16]}")
             untrusted.append(signature.keyid)
-        elif _valid(key, signature.sig, message):
+        elif signature_valid(key, signature.sig, message):
             return signature.keyid
         else:
             problems.append(f"bad signature for trusted key {signature.keyid[:16]}")
@@ -243,7 +243,8 @@ def verify_envelope(envelope: Envelope, trusted: TrustedKeys, *, what: str) -> s
     raise VerificationFailed(text)
 
 
-def _valid(key: ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey, sig: bytes, message: bytes) -> bool:
+def signature_valid(key: ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey, sig: bytes, message: bytes) -> bool:
+    """One signature over `message` by `key` (Ed25519, or ECDSA P-256 with SHA-256 as KMS signs)."""
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(sig, message)
