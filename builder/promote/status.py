@@ -6,6 +6,9 @@ Drift is code in an account that relay did not put there:
   the digest its description names (someone published by hand);
 - the alias's version differs from the registry's manifest of the release
   its description names (`code_sha256`), when the registry is reachable;
+- a version the alias' routing weights send traffic to fails any of the
+  checks above (by hand, 50% to a version with other code is drift like the
+  main version);
 - `$LATEST` holds code that no relay-published version of the function
   holds (someone ran update-function-code by hand). Any release relay
   published is not drift there: a rollback puts the older code back on
@@ -230,13 +233,15 @@ def function_status(app: str, fs: FunctionState, releases: ReleaseLookup | None)
     live = fs.live
     base = FunctionStatus(fs.function, fs.function_name, True, alias_version=fs.alias.function_version,
                           weights=fs.alias.weights, latest_code_sha256=latest_code)
+    weight_drift = _weights_drift(app, fs, releases)
     if live is None:
         return attrs.evolve(base, drift=[f"the alias points at {fs.alias.function_version}, which is not a published version",
-                                         *drift])
+                                         *weight_drift, *drift])
     mark = live.mark
     code = live.config.code_sha256
     if mark is None:
-        return attrs.evolve(base, code_sha256=code, drift=[f"version {live.number} was not published by relay", *drift])
+        return attrs.evolve(base, code_sha256=code, drift=[f"version {live.number} was not published by relay",
+                                                           *weight_drift, *drift])
     if live.trusted_digest is None:
         drift.insert(0, f"version {live.number}'s CodeSha256 {code} is not the sha256 its description names")
     registry_code = None
@@ -253,7 +258,42 @@ def function_status(app: str, fs: FunctionState, releases: ReleaseLookup | None)
                 drift.append(f"version {live.number}'s CodeSha256 differs from the registry's manifest "
                              f"for {mark.version} ({registry_code})")
     return attrs.evolve(base, artifact=mark.version, sha256=mark.sha256, code_sha256=code,
-                        registry_code_sha256=registry_code, drift=drift)
+                        registry_code_sha256=registry_code, drift=[*drift, *weight_drift])
+
+
+def _weights_drift(app: str, fs: FunctionState, releases: ReleaseLookup | None) -> list[str]:
+    """What is wrong with each version the alias' routing weights send traffic to, checked like the main version.
+
+    A weighted version must be published, carry relay's mark of this app and function, hold the bytes its mark
+    names (`CodeSha256`), and, when the registry is reachable, be the code of the release its mark names.
+    """
+    problems = []
+    for number, weight in fs.alias.weights if fs.alias else ():
+        share = f"the alias sends {weight:.0%} of traffic to version {number}"
+        version = fs.version(number)
+        if version is None:
+            problems.append(f"{share}, which is not a published version")
+            continue
+        mark = version.mark
+        code = version.config.code_sha256
+        if mark is None or mark.app != app or mark.name != fs.function:
+            problems.append(f"{share}, which relay did not publish for {app}/{fs.function} (CodeSha256 {code})")
+            continue
+        if version.trusted_digest is None:
+            problems.append(f"{share}, whose CodeSha256 {code} is not the sha256 its description names")
+            continue
+        if releases is None:
+            continue
+        release = releases.release(mark.version)
+        entry = release.function(fs.function) if release else None
+        if release is None:
+            problems.append(f"{share}, whose release {app}@{mark.version} is not in the registry")
+        elif entry is None:
+            problems.append(f"{share}, whose release {app}@{mark.version} has no function {fs.function}")
+        elif code != entry.code_sha256:
+            problems.append(f"{share}, whose CodeSha256 {code} differs from the registry's manifest for "
+                            f"{mark.version} ({entry.code_sha256})")
+    return problems
 
 
 def collect_status(
