@@ -12,6 +12,16 @@ is set where the environment asks for a value it does not have yet
 (`MoveAlias.provisioned`); undoing the run puts the previous value back, or
 removes it when there was none.
 
+Every move is conditional on the state the plan read: before it, the alias is
+read again (`get_alias`) and must still be where the plan saw it (or where
+this run last put it): same version, same weights, same `RevisionId` when
+Lambda reports one; the update itself carries that `RevisionId` as Lambda's
+precondition. Anything else means another run (or a hand) moved the alias
+after this run planned: RaceLost (exit 10), and the caller moves back only
+the aliases this run moved and that are still where it put them, so a late
+run never undoes another's release. All aliases are checked once before the
+first move, so a stale plan usually moves nothing at all.
+
 Time goes through a `Clock` (`now()`, `sleep(s)`) so tests drive canary
 intervals, soak times and waits without real waiting.
 """
@@ -30,6 +40,7 @@ import attrs
 
 from builder.aws.cloudwatch import AlarmState
 from builder.aws.lambda_ import AliasConfig, LambdaApi
+from builder.errors import RaceLost
 from builder.progress import Reporter, SilentReporter
 from builder.promote.gates import AlarmsGate
 from builder.promote.instructions import MoveAlias, Plan
@@ -99,11 +110,14 @@ class AliasMover:
         self.workers = workers
         self.moved: list[Moved] = []
         self.provisioned: list[MoveAlias] = []  # aliases whose provisioned concurrency this run set
+        # function -> the alias as this run last set it (absent: as the plan read it)
+        self._expected: dict[str, AliasConfig | None] = {}
         self._lock = threading.Lock()
 
     def switch(self, versions: Mapping[str, str]) -> None:
         """Point every moving alias at `versions[function]`, as canary steps when the environment says so."""
         moving = list(self.plan.moving)
+        self._each(moving, self.check)  # a stale plan moves nothing
         canary = self.plan.canary
         splittable = [a for a in moving
                       if a.alias_exists and a.alias_from is not None and a.alias_from != versions[a.function]]
@@ -154,34 +168,67 @@ class AliasMover:
         for item in moved:
             action = item.action
             try:
+                expected = self.expected(action)
+                found = self.lam.get_alias(action.function_name, self.plan.alias)
+                if not _same(found, expected):
+                    # Moved by someone else after this run: theirs now; putting ours back would undo their move.
+                    stuck.append(f"{action.function} (alias {self.plan.alias} left as it is: {_shown(found)} since this "
+                                 f"run set {_shown(expected)}; someone else moved it)")
+                    continue
                 if item.before is None:
                     self.lam.delete_alias(action.function_name, self.plan.alias)
                 else:
                     self.lam.update_alias(action.function_name, self.plan.alias, version=item.before.function_version,
-                                          description=item.before.description, weights=dict(item.before.weights))
+                                          description=item.before.description, weights=dict(item.before.weights),
+                                          revision_id=expected.revision_id if expected else None)
                 back.append(action.function)
             except Exception as exc:
                 stuck.append(f"{action.function} (alias {self.plan.alias} could not be moved back: {exc})")
         return back, stuck
 
+    def expected(self, action: MoveAlias) -> AliasConfig | None:
+        """The alias as this run last set it, or as the plan read it (None: it does not exist)."""
+        with self._lock:
+            if action.function in self._expected:
+                return self._expected[action.function]
+        if not action.alias_exists:
+            return None
+        return AliasConfig(name=self.plan.alias, arn="", function_version=action.alias_from or "",
+                           description=action.alias_description, weights=action.alias_weights,
+                           revision_id=action.alias_revision)
+
+    def check(self, action: MoveAlias) -> AliasConfig | None:
+        """The alias as expected (see `expected`), read again; RaceLost when someone else moved it meanwhile."""
+        expected = self.expected(action)
+        found = self.lam.get_alias(action.function_name, self.plan.alias)
+        if not _same(found, expected):
+            raise RaceLost(
+                f"{self.plan.env}: alias {self.plan.alias} of {action.function_name} is {_shown(found)}, not "
+                f"{_shown(expected)} as this run {'set' if action.function in self._expected else 'planned from'}: "
+                f"another run (or a hand) moved it meanwhile; this {self.plan.event} stops without moving it",
+                hint=f"Check `relay status --env {self.plan.env}` and `relay history --env {self.plan.env}`, then rerun "
+                     "the command if it is still wanted: it plans again from what is there now.")
+        return expected
+
     def _point(self, action: MoveAlias, version: str, weights: dict[str, float]) -> None:
         description = action.alias_mark(self.plan.app).render()
         before = AliasConfig(name=self.plan.alias, arn="", function_version=action.alias_from or "",
                              description=action.alias_description, weights=action.alias_weights) if action.alias_exists else None
+        expected = self.check(action)
         with self._lock:
             first = all(m.action.function != action.function for m in self.moved)
-            created = not action.alias_exists and first
-        if created:
-            self.lam.create_alias(action.function_name, self.plan.alias, version=version, description=description,
-                                  weights=weights)
+        if expected is None:
+            now = self.lam.create_alias(action.function_name, self.plan.alias, version=version, description=description,
+                                        weights=weights)
         else:
-            self.lam.update_alias(action.function_name, self.plan.alias, version=version, description=description,
-                                  weights=weights)
+            now = self.lam.update_alias(action.function_name, self.plan.alias, version=version, description=description,
+                                        weights=weights, revision_id=expected.revision_id)
         with self._lock:
+            self._expected[action.function] = now
             if first:
                 self.moved.append(Moved(action, before))
 
-    def _each(self, actions: Sequence[MoveAlias], work: Callable[[MoveAlias], None]) -> None:
+    def _each(self, actions: Sequence[MoveAlias], work: Callable[[MoveAlias], object]) -> None:
         """Run `work` for every action in parallel; every call finishes before the first failure is raised."""
         if not actions:
             return
@@ -193,3 +240,19 @@ class AliasMover:
                     errors.append(exc)
         if errors:
             raise errors[0]
+
+
+def _same(found: AliasConfig | None, expected: AliasConfig | None) -> bool:
+    """The alias is where `expected` says: version and weights, and the RevisionId when both sides have one."""
+    if found is None or expected is None:
+        return found is None and expected is None
+    if found.function_version != expected.function_version or dict(found.weights) != dict(expected.weights):
+        return False
+    return not (found.revision_id and expected.revision_id and found.revision_id != expected.revision_id)
+
+
+def _shown(alias: AliasConfig | None) -> str:
+    if alias is None:
+        return "absent"
+    weights = ", ".join(f"{w:.0%} on {v}" for v, w in alias.weights)
+    return f"on version {alias.function_version}" + (f" ({weights})" if weights else "")

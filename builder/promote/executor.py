@@ -14,8 +14,10 @@ Applying is two phases:
    sets (`SetFunctionLevel`: tags, reserved concurrency), a thread per
    function; they are not part of any version, so a failure undoes nothing
    and a re-run sets what is still missing.
-2. SWITCH: move the aliases (at once or as canary steps, see canary.py). A
-   failure or an alarm moves every alias this run moved back to where it was.
+2. SWITCH: move the aliases (at once or as canary steps, see canary.py), each
+   move conditional on the alias being where the plan read it (else RaceLost,
+   exit 10). A failure or an alarm moves every alias this run moved back to
+   where it was, unless someone else moved it since.
 
 Each instruction is carried out by the method its class names (a `match` on
 the class); nothing here prints, and `--dry-run` never reaches the executor.
@@ -124,6 +126,7 @@ class Executor:
         deploy_bucket: S3Bucket | None = None,
         inline_limit: int = INLINE_LIMIT,
         workers: int = _WORKERS,
+        before_apply: Callable[[Plan], None] | None = None,
     ) -> None:
         self.lam = lam
         self.blobs = blobs
@@ -133,8 +136,13 @@ class Executor:
         self.deploy_bucket = deploy_bucket
         self.inline_limit = inline_limit
         self.workers = workers
+        # Called first thing in `apply`, after the plan was made and the lock taken (tests put another run's alias
+        # move, or a delay, there: the moves are conditional on what the plan read, so a stale plan loses).
+        self.before_apply = before_apply
 
     def apply(self, plan: Plan) -> Applied:
+        if self.before_apply is not None:
+            self.before_apply(plan)
         layers, layers_published = self._layers(plan)
         versions, published = self._prepare(plan, layers)
         self._function_level(plan, versions)

@@ -8,6 +8,7 @@ the command found one) is handed through to every session and to the trusted key
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -24,6 +25,7 @@ from builder.promote.blobs import BlobSource
 from builder.promote.canary import Clock, SystemClock
 from builder.promote.executor import Executor
 from builder.promote.gates import AlarmsGate
+from builder.promote.instructions import Plan
 from builder.promote.promoter import Promoter, PromoteRequest, PromoteResult
 from builder.promote.rollback import RollbackRequest, RollbackResult, RollbackRunner
 from builder.promote.status import ReleaseLookup, StatusReport, collect_status
@@ -119,6 +121,7 @@ def create_executor(
     *,
     clock: Clock | None = None,
     reporter: Reporter | None = None,
+    before_apply: Callable[[Plan], None] | None = None,
 ) -> Executor:
     return Executor(
         access.lam,
@@ -127,6 +130,7 @@ def create_executor(
         clock=clock or SystemClock(),
         reporter=reporter,
         deploy_bucket=access.deploy_bucket,
+        before_apply=before_apply,
     )
 
 
@@ -138,11 +142,12 @@ def create_promoter(
     sandbox: LocalSandbox | None = None,
     clock: Clock | None = None,
     reporter: Reporter | None = None,
+    before_apply: Callable[[Plan], None] | None = None,
 ) -> Promoter:
     clock = clock or SystemClock()
     return Promoter(
         project, access.env, actor=access.actor, lam=access.lam,
-        executor=create_executor(access, store, clock=clock, reporter=reporter),
+        executor=create_executor(access, store, clock=clock, reporter=reporter, before_apply=before_apply),
         store=store, trusted=trusted_keys(project, sandbox), clock=clock, reporter=reporter,
         ledger_signer=ledger_signer(project, store, sandbox=sandbox),
     )

@@ -174,6 +174,7 @@ class MoveAlias:
     alias_from: str | None = None  # the Lambda version it points at now
     alias_weights: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=to_tuple)
     alias_description: str = ""  # as it is now, to put back if the run is undone
+    alias_revision: str | None = None  # its RevisionId as the plan read it: every move is conditional on it
     history: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # for the new alias mark, newest first
     # The alias's provisioned concurrency: what the environment wants (None: relay leaves it alone) and what it is.
     provisioned: int | None = None

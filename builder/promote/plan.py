@@ -270,8 +270,8 @@ def _move(current: FunctionState, artifact: str | None, sha256: str | None, to_v
         function=current.function, function_name=current.function_name, artifact=artifact, sha256=sha256,
         to_version=to_version, alias_exists=alias is not None,
         alias_from=alias.function_version if alias else None, alias_weights=alias.weights if alias else (),
-        alias_description=alias.description if alias else "", history=history,
-        provisioned=provisioned, provisioned_from=provisioned_from,
+        alias_description=alias.description if alias else "", alias_revision=alias.revision_id if alias else None,
+        history=history, provisioned=provisioned, provisioned_from=provisioned_from,
     )
 
 
