@@ -150,7 +150,16 @@ def create_promoter(
         executor=create_executor(access, store, clock=clock, reporter=reporter, before_apply=before_apply),
         store=store, trusted=trusted_keys(project, sandbox), clock=clock, reporter=reporter,
         ledger_signer=ledger_signer(project, store, sandbox=sandbox),
+        required_lambda=_required_lambda(project, access.env, sandbox),
     )
+
+
+def _required_lambda(project: Project, env: Environment, sandbox: LocalSandbox | None) -> Callable[[], LambdaApi] | None:
+    """Opens a session in `env.requires`'s account (its own role) when the requires gate checks what it serves."""
+    required = env.requires
+    if not required:
+        return None
+    return lambda: connect(project, required, sandbox=sandbox).lam
 
 
 def run_promote(

@@ -5,7 +5,10 @@ A gate (`Gate`) has a name and `check(context)`, which returns one
 refused, the evidence that decided it, and a message. The gates today:
 
 - `RequiresGate` (`requires = "staging"`): every function being promoted is
-  live in staging with the same bytes (digest), by staging's ledger;
+  live in staging with the same bytes (digest), by staging's ledger, and
+  staging's alias actually serves those bytes (every version it routes to,
+  read from staging's account: `required_served`); a rollback whose record
+  could not be written leaves the ledger behind, and the facts win;
 - `SoakGate` (`soak = "1h"`): each has been live there at least that long;
 - `AlarmsGate` (`alarms = [...]`): every alarm exists and none is in ALARM.
   The canary watches the same gate between its steps (`firing()`).
@@ -56,6 +59,11 @@ class GateContext:
     # any problem makes `requires` and `soak` refuse (fail closed), with `required_repair` as the way out.
     required_problems: Sequence[str] = attrs.field(default=(), converter=to_tuple)
     required_repair: str = ""
+    # What the required environment's aliases serve, read from its account: function -> ((Lambda version, sha256
+    # hex of its code), ...), the main version first, then the weighted ones; () when it has no alias.
+    # None with no `required_served_problem`: not read (not checked); a problem refuses (fail closed).
+    required_served: Mapping[str, tuple[tuple[str, str], ...]] | None = None
+    required_served_problem: str | None = None
     required_live: Mapping[str, LiveFunction] | None = attrs.field(init=False, eq=False, repr=False)
 
     @required_live.default
@@ -86,8 +94,39 @@ class RequiresGate:
         if live is None:
             return (GateResult(REQUIRES, False, f"the ledger of {self.required} could not be read",
                                evidence={"env": self.required}),)
-        return tuple(self._one(function, context.digests[function], live.get(function), context.artifact)
-                     for function in sorted(context.digests))
+        results = []
+        for function in sorted(context.digests):
+            result = self._one(function, context.digests[function], live.get(function), context.artifact)
+            if result.ok:
+                result = self._served(result, function, context.digests[function], context)
+            results.append(result)
+        return tuple(results)
+
+    def _served(self, result: GateResult, function: str, digest: str, context: GateContext) -> GateResult:
+        """The ledger's word checked against what the required environment's alias serves (its account's facts)."""
+        evidence = dict(result.evidence or {})
+        if context.required_served_problem is not None:
+            evidence["served"] = None
+            return GateResult(REQUIRES, False, f"{self.required}'s ledger says it runs {function} sha256 {digest[:12]}.., "
+                                               f"but what it serves could not be read: {context.required_served_problem}",
+                              function, evidence)
+        if context.required_served is None:
+            return result
+        served = context.required_served.get(function, ())
+        evidence["served"] = ", ".join(f"version {v}: sha256 {sha}" for v, sha in served)
+        if not served:
+            return GateResult(REQUIRES, False, f"{self.required} serves nothing for {function} (no alias), not the "
+                                               f"release's sha256 {digest[:12]}..", function, evidence)
+        other = next(((v, sha) for v, sha in served if sha != digest), None)
+        if other is not None:
+            version, sha = other
+            return GateResult(REQUIRES, False, f"{self.required} serves sha256 {sha[:12]}.. for {function} (Lambda version "
+                                               f"{version}), not the release's {digest[:12]}.. (its ledger says otherwise: "
+                                               "a change made without a ledger record, such as a rollback while the "
+                                               "registry was out of reach)", function, evidence)
+        versions = ", ".join(v for v, _ in served)
+        return GateResult(REQUIRES, True, f"{result.detail}, and its alias serves those bytes (version {versions})",
+                          function, evidence)
 
     def _one(self, function: str, digest: str, live: LiveFunction | None, artifact: str) -> GateResult:
         wanted = f"{function} sha256 {digest[:12]}.. ({artifact})"

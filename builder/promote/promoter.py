@@ -15,15 +15,16 @@ while one exists unless the request allows it (`--allow-unqualified`).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
 from builder.aws.lambda_ import LambdaApi
 from builder.config import Environment, Project
-from builder.errors import AwsError, GateRefused, NotFound, VerificationFailed
+from builder.errors import AwsError, ConfigError, GateRefused, NotFound, VerificationFailed
 from builder.frozen import to_tuple
 from builder.lambda_records import Trigger
 from builder.progress import Reporter, SilentReporter
@@ -106,6 +107,7 @@ class Promoter:
         clock: Clock | None = None,
         reporter: Reporter | None = None,
         ledger_signer: Signer | None = None,
+        required_lambda: Callable[[], LambdaApi] | None = None,
     ) -> None:
         self.project = project
         self.env = env
@@ -116,6 +118,8 @@ class Promoter:
         self.trusted = trusted
         self.clock = clock or executor.clock
         self.reporter = reporter or SilentReporter()
+        # The Lambda seam of `env.requires`'s account (its own session), to check the gate against its aliases.
+        self.required_lambda = required_lambda
         # Ledger records are signed with `ledger_signer` and read back against the release keys.
         self.ledger = Ledger(store, project.name, env.name, clock=self.clock.now, signer=ledger_signer, trusted=trusted)
 
@@ -174,9 +178,29 @@ class Promoter:
                 records, problems, repair = scan.accepted, scan.problems, required.repair_hint
             except (AwsError, NotFound, VerificationFailed) as exc:
                 self.reporter.note(f"the ledger of {self.env.requires} could not be read: {exc.message}")
+        served, served_problem = self._required_served(selected) if self.env.requires else (None, None)
         context = GateContext({f.name: f.sha256 for f in selected}, release.version, self.clock.now(), records,
-                              required_problems=problems, required_repair=repair)
+                              required_problems=problems, required_repair=repair,
+                              required_served=served, required_served_problem=served_problem)
         return evaluate(gates_for(self.env, alarms=self.executor.alarms), context)
+
+    def _required_served(self, selected: Sequence[ReleaseFunction]
+                         ) -> tuple[dict[str, tuple[tuple[str, str], ...]] | None, str | None]:
+        """What the required environment's aliases serve, per function (see `GateContext.required_served`)."""
+        if self.required_lambda is None or not self.env.requires:
+            return None, None
+        try:
+            required = self.project.environment(self.env.requires)
+            lam = self.required_lambda()
+            self.reporter.step(f"reading what {required.name} serves (account {required.account})")
+            served = {}
+            for entry in selected:
+                fn = self.project.functions.get(entry.name)
+                if fn is not None:
+                    served[entry.name] = _served(lam, fn.function_name, required.alias)
+        except (AwsError, NotFound, VerificationFailed, ConfigError) as exc:
+            return None, exc.message
+        return served, None
 
     def _enforce(self, gates: tuple[GateResult, ...], override: Override, request: PromoteRequest) -> None:
         try:
@@ -253,6 +277,20 @@ class Promoter:
         record = close_after_success(self.ledger, opened, plan, applied.versions)
         return PromoteResult(SUCCEEDED, plan, gates, forced, versions=dict(applied.versions), record=record,
                              verified_checks=checks_passed)
+
+
+def _served(lam: LambdaApi, function_name: str, alias: str) -> tuple[tuple[str, str], ...]:
+    """(Lambda version, sha256 hex of its code) for every version `alias` routes to, its main version first."""
+    found = lam.get_alias(function_name, alias)
+    if found is None:
+        return ()
+    _, versions = lam.function_versions(function_name)
+    codes = {v.version: v.code_sha256 for v in versions}
+    served = []
+    for number in (found.function_version, *(v for v, _ in found.weights)):
+        code = codes.get(number)
+        served.append((number, base64.b64decode(code).hex() if code else f"(version {number} not found)"))
+    return tuple(served)
 
 
 def _runs_canary(plan: Plan) -> bool:
