@@ -36,7 +36,8 @@ from builder.promote.promoter import PromoteRequest
 from builder.promote.rollback import RollbackRequest
 
 RUNS = 10
-ROUNDS = 3
+# 3 rounds keep the suite short; RELAY_RACE_ROUNDS=20 runs the full 20 repetitions.
+ROUNDS = int(os.environ.get("RELAY_RACE_ROUNDS", "3"))
 CANARY = 'alarms = ["shop-errors"]\ncanary = { steps = [10, 50], interval = "5m" }\n'
 
 
