@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "promote"))
 
 from promote_helpers import BUCKET, Shop, new_shop
 
-from builder.errors import ConfigError
+from builder.errors import ConfigError, VerificationFailed
+from builder.registry.diff import diff_versions
 from builder.registry.factory import trusted_keys
 from builder.registry.signing import Envelope, generate_key_file
 from builder.registry.verify import ReleaseVerificationFailed, verify_release
@@ -107,3 +108,20 @@ def test_a_retired_key_never_signs_a_new_release(shop):
     with pytest.raises(ConfigError, match="retired"):
         shop.publish("1.1.0")
     assert verify(shop, "1.0.0").ok  # it still verifies what it signed
+
+
+def test_relay_diff_of_two_new_key_releases_reads_the_old_key_layer_through_the_release(shop):
+    shop.publish("1.0.0")  # key A
+    new = generate_key_file(shop.root / "keys" / "b.key")
+    trust(shop, sign_with="b.key", entries=[("b.key", new.keyid, "")])
+    shop.set_code("orders", "b")
+    shop.publish("1.1.0")  # key B; the unchanged layer keeps A's envelope
+    shop.set_code("orders", "c")
+    shop.publish("1.2.0")
+    trusted = trusted_keys(shop.project())
+
+    changed = diff_versions(shop.store(), "shop", "1.1.0", "1.2.0", trusted)
+
+    assert [(b.kind, b.name) for b in changed.differences] == [("function", "orders")]
+    with pytest.raises(VerificationFailed, match="untrusted|trusted key"):
+        diff_versions(shop.store(), "shop", "1.0.0", "1.1.0", trusted)  # 1.0.0 itself needs key A
