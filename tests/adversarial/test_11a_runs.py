@@ -38,7 +38,6 @@ from builder.promote.rollback import RollbackRequest
 RUNS = 10
 # 3 rounds keep the suite short; RELAY_RACE_ROUNDS=20 runs the full 20 repetitions.
 ROUNDS = int(os.environ.get("RELAY_RACE_ROUNDS", "3"))
-CANARY = 'alarms = ["shop-errors"]\ncanary = { steps = [10, 50], interval = "5m" }\n'
 
 
 @pytest.fixture
@@ -146,11 +145,7 @@ def _wait_for_weights(shop: Shop, fn: str, timeout: float = 120) -> dict:
 
 
 def test_after_kill_9_mid_canary_the_hinted_recovery_puts_the_last_succeeded_release_back(shop, relay_cli):
-    shop.staging_extra = CANARY
-    shop.write_config()
-    shop.aws.client("staging", "cloudwatch").put_metric_alarm(
-        AlarmName="shop-errors", MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=60,
-        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    shop.watch_canary()
     shop.publish("1.3.11")
     shop.promote("1.3.11", "staging")
     shop.set_code("orders", "b")

@@ -135,6 +135,10 @@ def handler_source(name: str, variant: str) -> str:
         """)
 
 
+# Staging's canary config in the tests that watch an alarm between steps.
+CANARY = 'alarms = ["shop-errors"]\ncanary = { steps = [10, 50], interval = "5m" }\n'
+
+
 @attrs.define
 class Shop:
     """The app's folder, wired to the moto accounts."""
@@ -185,6 +189,14 @@ class Shop:
 
     def store(self, counter: RequestCounter | None = None) -> S3Store:
         return open_store(self.project(), counter=counter)
+
+    def watch_canary(self) -> None:
+        """Staging promotes in canary steps (10%, 50%) watching the alarm `shop-errors`, created quiet."""
+        self.staging_extra = CANARY
+        self.write_config()
+        self.aws.client("staging", "cloudwatch").put_metric_alarm(
+            AlarmName="shop-errors", MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=60,
+            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
 
     def publish(self, version: str) -> None:
         self.build()

@@ -8,16 +8,10 @@ from promote_helpers import FUNCTIONS
 from builder.errors import GateRefused
 from builder.promote.executor import CanaryAborted
 
-CANARY = 'alarms = ["shop-errors"]\ncanary = { steps = [10, 50], interval = "5m" }\n'
-
 
 @pytest.fixture
 def canary_shop(shop):
-    shop.staging_extra = CANARY
-    shop.write_config()
-    shop.aws.client("staging", "cloudwatch").put_metric_alarm(
-        AlarmName="shop-errors", MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=60,
-        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    shop.watch_canary()
     shop.publish("1.0.0")
     shop.promote("1.0.0", "staging")  # new aliases: nothing to split, they are created directly
     shop.set_code("orders", "b")
