@@ -49,9 +49,9 @@ from harness import (
     sam_bundles,
     sam_command,
     sam_version,
-    sha256_file,
     version,
     warn_if_loaded,
+    zip_digests,
 )
 
 EXAMPLE = REPO / "examples" / "shop"
@@ -161,8 +161,7 @@ class Relay(Tool):
         return [str(self.binary), "build", *self.extra]
 
     def bundles(self, copy: Path) -> dict[str, str]:
-        dist = copy / "dist"
-        return {str(p.relative_to(dist)): sha256_file(p) for p in sorted(dist.rglob("*.zip"))}
+        return zip_digests(copy / "dist")
 
     def versions(self) -> str:
         return version([str(self.binary), "--version"])
@@ -201,7 +200,7 @@ class PipZip(Tool):
         return ["bash", "build.sh"]
 
     def bundles(self, copy: Path) -> dict[str, str]:
-        return {p.name: sha256_file(p) for p in sorted((copy / "build").glob("*.zip"))}
+        return zip_digests(copy / "build")
 
     def versions(self) -> str:
         return pip_zip_version()

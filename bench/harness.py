@@ -146,7 +146,7 @@ def sam_bundles(copy: Path) -> dict[str, str]:
     folders = sorted(p for p in build.iterdir() if p.is_dir())
     subprocess.run([str(SAM_VENV / "bin" / "python"), str(SAM_ZIP), str(out), *map(str, folders)],
                    check=True, capture_output=True)
-    return {p.name: sha256_file(p) for p in sorted(out.glob("*.zip"))}
+    return zip_digests(out)
 
 
 def python_for_runtime(version_: str) -> Path | None:
@@ -224,3 +224,8 @@ def results_path(now: dt.datetime, stem: str = "") -> Path:
         path = RESULTS / f"{stem}{now:%Y-%m-%d}-{n}.json"
         n += 1
     return path
+
+
+def zip_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every zip under `folder`, by its path relative to it: what two builds are compared by."""
+    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*.zip"))}

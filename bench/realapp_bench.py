@@ -58,6 +58,7 @@ from harness import (
     sha256_file,
     version,
     warn_if_loaded,
+    zip_digests,
 )
 
 FIXTURES = BENCH / "fixtures"
@@ -332,8 +333,7 @@ class Relay(Tool):
         return [str(self.binary), "build", *self.extra]
 
     def bundles(self, copy: Path) -> dict[str, str]:
-        dist = copy / "dist"
-        return {str(p.relative_to(dist)): sha256_file(p) for p in sorted(dist.rglob("*.zip"))}
+        return zip_digests(copy / "dist")
 
     def versions(self) -> str:
         return version([str(self.binary), "--version"])
@@ -371,7 +371,7 @@ class PipZip(Tool):
         return ["bash", "build.sh"]
 
     def bundles(self, copy: Path) -> dict[str, str]:
-        return {p.name: sha256_file(p) for p in sorted((copy / "out").glob("*.zip"))}
+        return zip_digests(copy / "out")
 
     def versions(self) -> str:
         return pip_zip_version()
@@ -411,7 +411,7 @@ class Floor(Tool):
         return time.perf_counter() - started
 
     def bundles(self, copy: Path) -> dict[str, str]:
-        return {p.name: sha256_file(p) for p in sorted((copy / "floor-out").glob("*.zip"))}
+        return zip_digests(copy / "floor-out")
 
     def versions(self) -> str:
         return f"Python {platform.python_version()}, zlib {zlib.ZLIB_RUNTIME_VERSION}"
