@@ -192,6 +192,8 @@ class Environment:
     functions: dict[str, FunctionOverrides] = attrs.field(factory=dict, hash=False)
     manage: str = "all"
     provisioned_concurrency: int | None = None
+    profile: str | None = None  # the AWS profile (e.g. an SSO profile) whose credentials reach this account
+    protected: bool = False  # changing it from a terminal asks for confirmation (--yes for scripts)
 
     def overrides_for(self, function: str) -> tuple[dict, ...]:
         """The overrides of `function`'s settings here, in the order they apply (environment-wide, then its own)."""
@@ -469,6 +471,8 @@ def _environment(name: str, spec: dict, config_file: Path) -> Environment:
                    for fn, own in spec.get("functions", {}).items()},
         manage=spec.get("manage", "all"),
         provisioned_concurrency=spec.get("provisioned_concurrency"),
+        profile=spec.get("profile"),
+        protected=spec.get("protected", False),
     )
 
 
