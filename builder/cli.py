@@ -35,6 +35,7 @@ COMMANDS = {
     "diff": "builder.commands.diff:diff",
     "iam-policy": "builder.commands.iam_policy:iam_policy",
     "invoke": "builder.commands.invoke:invoke",
+    "logs": "builder.commands.logs:logs",
     "init": "builder.commands.init:init",
     "local": "builder.commands.local:local",
 }
