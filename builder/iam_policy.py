@@ -18,6 +18,8 @@
   reserved concurrency (function-level settings): read with GetFunction
   (ListTags), set with TagResource/UntagResource and PutFunctionConcurrency/
   DeleteFunctionConcurrency, the writes only where relay owns the configuration.
+  After the deploy: invoking the environment's alias (`relay invoke --env`)
+  and reading the functions' log groups (`relay logs`).
 - the registry bucket's policy, which cross-account reads need as well: an
   identity policy in the environment account is not enough on its own.
 
@@ -183,6 +185,13 @@ def deployer_policy(project: Project, env: Environment) -> PolicyDocument:
         layer_arns = [arn for name in sorted(project.layers)
                       for arn in (f"{lam}:layer:{project.name}-{name}", f"{lam}:layer:{project.name}-{name}:*")]
         statements.append(_statement("PublishLayers", LAYER_ACTIONS, layer_arns))
+    # `relay invoke --env` calls the alias; `relay logs` reads the functions' default log groups (a LoggingConfig
+    # LogGroup set by infrastructure code is not in relay.toml: allow logs:FilterLogEvents on it there).
+    statements.append(_statement("InvokeAliases", ["lambda:InvokeFunction"],
+                                 [f"{lam}:function:{fn.function_name}:{env.alias}" for fn in functions]))
+    statements.append(_statement("ReadLogs", ["logs:FilterLogEvents"],
+                                 [f"arn:{PARTITION}:logs:{env.region}:{env.account}:log-group:/aws/lambda/{fn.function_name}:*"
+                                  for fn in functions]))
     if env.alarms:
         statements.append(_statement("ReadAlarms", ["cloudwatch:DescribeAlarms"],
                                      [f"arn:{PARTITION}:cloudwatch:{env.region}:{env.account}:alarm:{a}" for a in env.alarms]))

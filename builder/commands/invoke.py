@@ -1,4 +1,5 @@
-"""`relay invoke`: run a built function on a developer's own machine, the way Lambda runs it."""
+"""`relay invoke`: run a built function on a developer's own machine, the way Lambda runs it; or, with --env,
+invoke the environment's alias in its account."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from builder.commands.options import Context, json_option
 from builder.commands.output import emit_json, reporter_for
-from builder.errors import InvokeFailed
+from builder.errors import InvokeFailed, UsageError
 
 if TYPE_CHECKING:
     from builder.config import Project
@@ -29,17 +30,29 @@ if TYPE_CHECKING:
               help="Kill the handler after this long.  [default: the function's timeout]")
 @click.option("--version", "version", metavar="V",
               help="Run the function as published in release V (verified), instead of dist/.")
+@click.option("--env", "env_name", metavar="ENV",
+              help="Invoke the alias of ENV (from relay.toml) in its account instead of running the bundle locally.")
 @json_option
 @click.pass_obj
 def invoke(obj: Context, function: str, event_source: str | None, timeout: float | None, version: str | None,
-           as_json: bool) -> None:
+           env_name: str | None, as_json: bool) -> None:
     """Run FUNCTION's built bundle from dist/ (or release --version V) locally, the way Lambda runs it.
 
+    With --env ENV, invoke FUNCTION's alias in ENV's account instead (the
+    versions relay promoted there), with the log tail Lambda returns.
     The result goes to stdout; the handler's logs and Lambda's REPORT line to
     stderr. A handler that raises, crashes or times out prints Lambda's error
     document and exits 13.
     """
     from builder.runtime.event import read_event
+
+    if env_name is not None:
+        for given, flag in ((timeout, "--timeout"), (version, "--version")):
+            if given is not None:
+                raise UsageError(f"{flag} applies to a local invocation, not with --env",
+                                 hint=f"--env invokes what {env_name}'s alias serves, with the function's own timeout.")
+        _invoke_remote(obj, function, env_name, read_event(event_source, sys.stdin), as_json)
+        return
     from builder.runtime.invocation import invoke_function
 
     event = read_event(event_source, sys.stdin)
@@ -60,6 +73,22 @@ def invoke(obj: Context, function: str, event_source: str | None, timeout: float
             click.get_current_context().exit(InvokeFailed.exit_code)
         return
     click.echo(log_text(outcome), err=True)
+    click.echo(json.dumps(outcome.response, indent=2, ensure_ascii=False))
+    outcome.raise_for_error()
+
+
+def _invoke_remote(obj: Context, function: str, env_name: str, event: Any, as_json: bool) -> None:
+    from builder.commands.render.remote import invocation_heading
+    from builder.remote.factory import run_remote_invoke
+
+    outcome = run_remote_invoke(obj.project(), env_name, function, event, sandbox=obj.sandbox())
+    if as_json:
+        emit_json(outcome.to_json())
+        if not outcome.ok:
+            click.get_current_context().exit(InvokeFailed.exit_code)
+        return
+    click.echo(invocation_heading(outcome), err=True)
+    click.echo(outcome.logs.rstrip("\n") if outcome.logs else "(no log tail in Lambda's reply)", err=True)
     click.echo(json.dumps(outcome.response, indent=2, ensure_ascii=False))
     outcome.raise_for_error()
 
