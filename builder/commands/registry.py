@@ -28,7 +28,7 @@ BUMP_CHOICES = ("major", "minor", "patch")
 def publish(obj: Context, version: str | None, bump: str | None, as_json: bool) -> None:
     """Publish dist/ to the registry as one signed, immutable release."""
     from builder.aws.session import RequestCounter
-    from builder.registry.factory import choose_signer, open_store
+    from builder.registry.factory import choose_signer, open_store, trusted_keys
     from builder.registry.publish import VersionRequest
     from builder.registry.publish import publish as publish_release
 
@@ -39,7 +39,8 @@ def publish(obj: Context, version: str | None, bump: str | None, as_json: bool) 
     store = open_store(project, sandbox=sandbox, counter=counter)
     key = choose_signer(project, store, sandbox=sandbox)
     obj.signing_with(key)
-    result = publish_release(project, store, key.signer, request, reporter=reporter_for(as_json))
+    result = publish_release(project, store, key.signer, request, reporter=reporter_for(as_json),
+                             trusted=trusted_keys(project, sandbox))
     result = attrs.evolve(result, requests=counter.by_operation())
     if as_json:
         emit_json(result.to_json())
@@ -110,12 +111,30 @@ def verify(obj: Context, version: str, function: str | None, rebuild: bool, as_j
               help="Private key file to write (mode 0600); the public key goes to OUT.pub.")
 @click.option("--force", is_flag=True, help="Replace existing key files.")
 @json_option
-def keygen(out: Path, force: bool, as_json: bool) -> None:
-    """Create an Ed25519 signing key; print its keyid and the trusted_keys entry for relay.toml."""
+@click.pass_obj
+def keygen(obj: Context, out: Path, force: bool, as_json: bool) -> None:
+    """Create an Ed25519 signing key; print its keyid and the trusted_keys entry for relay.toml.
+
+    The entry names the public key relative to the folder keygen runs in (the
+    project's, with -C), so it is what to paste into that folder's relay.toml.
+    """
+    import os
+
     from builder.registry.signing import generate_key_file
 
-    key = generate_key_file(out, force=force)
+    base = Path(os.path.abspath(obj.directory or "."))
+    target = out if out.is_absolute() else base / out
+    key = generate_key_file(target, force=force)
+    key = attrs.evolve(key, public_key_ref=_relative_or_absolute(key.public_path, base))
     if as_json:
         emit_json(key.to_json())
         return
     click.echo(render.keygen_text(key))
+
+
+def _relative_or_absolute(path: Path, base: Path) -> str:
+    """`path` as relay.toml in `base` names it: relative when inside `base`, else absolute ("/" separated)."""
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -3,8 +3,10 @@
 Commands call these once and hand the results to the library functions, so
 nothing deep inside builds its own AWS client. When `relay local`'s sandbox is
 up, the command hands its `LocalSandbox` in here: sessions go to its endpoint
-with its keys, its key signs (unless KMS or RELAY_SIGNING_KEY says otherwise)
-and is trusted. Nothing reads the sandbox behind the caller's back.
+with its keys, and its key is trusted; it signs only when nothing else is
+configured (no KMS key, no RELAY_SIGNING_KEY, no `[registry.signing]` key), so
+a project with its own key signs with it locally too. Nothing reads the
+sandbox behind the caller's back.
 """
 
 from __future__ import annotations
@@ -74,7 +76,12 @@ def choose_signer(
     sandbox: LocalSandbox | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> SigningKey:
-    """The key that signs: KMS when configured, else RELAY_SIGNING_KEY, else the sandbox's, else the configured file."""
+    """The key that signs: KMS when configured, else RELAY_SIGNING_KEY, else the configured file, else the sandbox's.
+
+    A configured key file that is missing is an error, also with the sandbox up:
+    signing with another key than the one relay.toml names is what made local
+    releases unverifiable elsewhere.
+    """
     registry = project.require_registry()
     signing = registry.signing
     if signing is not None and signing.kind == "kms":
@@ -86,14 +93,15 @@ def choose_signer(
     if from_env is not None:
         value = environ[SIGNING_KEY_ENV].strip()
         return SigningKey(from_env, SIGNING_KEY_ENV if "-----BEGIN" in value else f"{SIGNING_KEY_ENV}={value}")
-    if sandbox is not None:
-        return SigningKey(_key_file(sandbox.signing_key, what="relay local's signing key"),
-                          f"relay local's key {sandbox.signing_key}")
     if signing is not None and signing.key is not None:
         if not signing.key.is_file():
             raise ConfigError(f"{project.config_file.name}: registry.signing.key: no such file: {signing.key}",
                               hint="Create one with `relay keygen --out PATH`, or set RELAY_SIGNING_KEY.")
-        return SigningKey(Ed25519Signer.from_pem(signing.key.read_bytes(), source=str(signing.key)), str(signing.key))
+        return SigningKey(Ed25519Signer.from_pem(signing.key.read_bytes(), source=str(signing.key)),
+                          f"{project.config_file.name} [registry.signing] {_shown(signing.key, project.root)}")
+    if sandbox is not None:
+        return SigningKey(_key_file(sandbox.signing_key, what="relay local's signing key"),
+                          f"relay local's key {_shown(sandbox.signing_key, project.root)}")
     raise ConfigError(
         "no signing key: every release is signed",
         hint="Set [registry.signing] kind = \"ed25519\" and key = PATH (see `relay keygen`), "
@@ -119,6 +127,14 @@ def trusted_keys(project: Project, sandbox: LocalSandbox | None = None) -> Trust
     if sandbox is not None and sandbox.trusted_key not in pinned:
         pinned = (*pinned, sandbox.trusted_key)
     return TrustedKeys.from_config(pinned)
+
+
+def _shown(path: Path, root: Path) -> str:
+    """`path` relative to the project when it is inside it (shorter, and the same on every machine)."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def _key_file(path: Path, *, what: str) -> Ed25519Signer:

@@ -17,7 +17,9 @@ Order of writes, and why:
    exist for `versions`, `verify` and promotion.
 
 A publish killed anywhere leaves no visible half-version, and running it again
-completes it. Before writing anything it checks the version: published with
+completes it. Before reading or writing anything it checks the signer: a key
+the trusted keys do not hold is refused (UntrustedSigningKey), since what it
+signs would take the version and never verify. Then, before writing, it checks the version: published with
 the same bundles -> nothing to do (one GET); with other bytes -> refused
 (VersionConflict), nothing written.
 """
@@ -44,7 +46,14 @@ from builder.registry.catalog import Catalog, parse_release
 from builder.registry.layout import Layout, envelope_key, sbom_key
 from builder.registry.release import Release, ReleaseFunction, ReleaseLayer, canonical_json
 from builder.registry.sbom import bundle_sbom
-from builder.registry.signing import Envelope, Signer, refuse_retired, sign_envelope
+from builder.registry.signing import (
+    Envelope,
+    Signer,
+    TrustedKeys,
+    refuse_retired,
+    refuse_untrusted,
+    sign_envelope,
+)
 from builder.registry.store import Store, create_or_read
 from builder.registry.versions import BUMP_PARTS, bump, parse_version
 from builder.secret_values import refuse_credentials
@@ -130,8 +139,17 @@ def publish(
     *,
     dist: Dist | None = None,
     reporter: Reporter | None = None,
+    trusted: TrustedKeys | None = None,
 ) -> PublishResult:
-    """Publish the project's dist/ as one release (see the module doc for the order of writes)."""
+    """Publish the project's dist/ as one release (see the module doc for the order of writes).
+
+    `trusted`: the keys readers will verify with (the command passes the config's
+    plus the local sandbox's when it is in use); default: the config's
+    `trusted_keys`. The signer must be one of them.
+    """
+    registry = project.require_registry()
+    refuse_untrusted(trusted if trusted is not None else TrustedKeys.from_config(registry.trusted_keys),
+                     signer.keyid, config=project.config_file.name)
     publisher = _Publisher(project, store, signer, dist or load_dist(project), reporter or SilentReporter())
     if request.version is not None:
         return publisher.publish(parse_version(request.version))

@@ -196,6 +196,24 @@ class UntrustedSigner(VerificationFailed):
         self.keyids = keyids
 
 
+class UntrustedSigningKey(ConfigError):
+    """The key about to sign is not one the config trusts: what it signed would never verify."""
+
+    hint = ("Add the key's [[registry.trusted_keys]] entry to relay.toml (`relay keygen` prints it), "
+            "or sign with a key that is there. Nothing was written.")
+
+
+def refuse_untrusted(trusted: TrustedKeys, keyid: str, *, config: str = "relay.toml") -> None:
+    """UntrustedSigningKey when `keyid` is not among the trusted keys: checked before anything is signed or written.
+
+    A release signed by a key nobody trusts would take its version for good and
+    be refused by every `verify` and `promote`; refusing up front burns nothing.
+    """
+    if keyid not in trusted.keys:
+        raise UntrustedSigningKey(f"the signing key {keyid[:16]} is not in [[registry.trusted_keys]] of {config}: "
+                                  "what it signs would not verify")
+
+
 def refuse_retired(trusted: tuple[TrustedKey, ...], keyid: str) -> None:
     """ConfigError when `keyid` is pinned as retired: a retired key verifies old releases, never signs new ones."""
     for entry in trusted:
@@ -264,9 +282,12 @@ class GeneratedKey:
     public_path: Path
     keyid: str
     public_pem: str
+    # How relay.toml names the public key file (relative to relay.toml's folder); default: its file name.
+    public_key_ref: str = ""
 
     def toml_snippet(self, public_key_ref: str | None = None) -> str:
-        ref = public_key_ref or self.public_path.name
+        """The `[[registry.trusted_keys]]` entry to paste into relay.toml."""
+        ref = public_key_ref or self.public_key_ref or self.public_path.name
         return f'[[registry.trusted_keys]]\nkeyid = "{self.keyid}"\npublic_key = "{ref}"\n'
 
     def to_json(self) -> dict:
