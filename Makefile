@@ -41,5 +41,10 @@ constraints:
 	{ head -2 constraints.txt; .constraints-venv/bin/python -m pip freeze --exclude-editable | grep -v '^lambda-relay'; } > constraints.new
 	mv constraints.new constraints.txt && rm -rf .constraints-venv
 
+# After changing dependencies (and `make constraints`): re-pin the Docker image's hash-checked requirements.
+.PHONY: docker-requirements
+docker-requirements: $(STAMP)
+	bash docker/refresh-requirements.sh
+
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache
