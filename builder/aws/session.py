@@ -8,6 +8,13 @@ boto3 itself, which is how the tests point everything at a moto server. When a
 role is given the session assumes it (with an external id when set) and
 refreshes the temporary credentials before they expire, so long promotions
 keep working.
+
+Profiles: a target's `profile` (an environment's `profile` in relay.toml, else
+relay's `--profile`, filled in by the command layer) is used for its base
+credentials, and the role is assumed from them; with none, botocore's own
+chain applies (AWS_PROFILE, then the default chain). An unknown profile is an
+error naming the profile asked for. The session the role was assumed from
+stays reachable (`AwsSession.base`): the ledger records who that was.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from __future__ import annotations
 import collections
 import re
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 import boto3
@@ -28,6 +36,7 @@ from builder.aws.credentials import StaticCredentials
 from builder.aws.errors import translate
 from builder.errors import AwsError
 
+T = TypeVar("T")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/.+$")
 # Enough connections for parallel multipart parts and parallel blob uploads.
 _MAX_POOL = 32
@@ -124,12 +133,28 @@ class RequestCounter:
 class AwsSession:
     """A boto3 session for one account, handing out one shared client per service."""
 
-    def __init__(self, boto: boto3.Session, target: AwsTarget, counter: RequestCounter | None = None) -> None:
+    def __init__(self, boto: boto3.Session, target: AwsTarget, counter: RequestCounter | None = None,
+                 base: AwsSession | None = None) -> None:
         self._boto = boto
         self.target = target
         self.counter = counter
+        self._base = base
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._memo: dict[str, Any] = {}
+        self._memo_lock = threading.Lock()
+
+    @property
+    def base(self) -> AwsSession:
+        """The session of the credentials relay started from, before the target's role was assumed (itself without one)."""
+        return self._base or self
+
+    def once(self, key: str, compute: Callable[[], T]) -> T:
+        """`compute()` the first time `key` is asked of this session, the same answer afterwards (e.g. who it is)."""
+        with self._memo_lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]
 
     @property
     def account(self) -> str | None:
@@ -208,16 +233,21 @@ def open_session(target: AwsTarget = AwsTarget(), *, counter: RequestCounter | N
             aws_session_token=keys.session_token if keys else None,
         )
     except ProfileNotFound as exc:
-        raise AwsError(f"AWS profile {target.profile!r} not found",
-                       hint="Check AWS_PROFILE and ~/.aws/config.") from exc
+        # The profile botocore looked for: the target's, or AWS_PROFILE's when the target names none.
+        asked = exc.kwargs.get("profile") or target.profile
+        raise AwsError(f"AWS profile {asked!r} not found",
+                       hint="`aws configure list-profiles` lists the profiles there are; check AWS_PROFILE, "
+                            "--profile and the environment's profile in relay.toml "
+                            "(AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE name the files read).") from exc
     _dedupe_search_paths()
     if not target.role:
         return AwsSession(base, target, counter)
+    started_from = AwsSession(base, target, counter)
     assumed = _core_session(target)
-    assumed._credentials = _assumed_role_credentials(AwsSession(base, target, counter), target)
+    assumed._credentials = _assumed_role_credentials(started_from, target)
     session = boto3.Session(botocore_session=assumed, region_name=base.region_name)
     _dedupe_search_paths()
-    return AwsSession(session, target, counter)
+    return AwsSession(session, target, counter, base=started_from)
 
 
 def _core_session(target: AwsTarget) -> botocore.session.Session:

@@ -38,6 +38,15 @@ class Sts:
         return CallerIdentity(account=reply["Account"], arn=reply["Arn"], user_id=reply.get("UserId", ""))
 
 
+def base_caller(session: AwsSession) -> CallerIdentity:
+    """Who the credentials relay started from are, before the session's role was assumed; asked once per session.
+
+    The environment's session is a role session shared by everyone who
+    promotes; this is the person, the CI job or the instance behind it.
+    """
+    return session.once("base-caller", lambda: Sts(session.base).caller_identity())
+
+
 def require_account(identity: CallerIdentity, account: str, *, what: str) -> None:
     """Refuse to act through a session that is not in `account`."""
     if identity.account != account:

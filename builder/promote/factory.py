@@ -8,7 +8,7 @@ the command found one) is handed through to every session and to the trusted key
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import attrs
@@ -17,10 +17,11 @@ from builder.aws.cloudwatch import CloudWatch
 from builder.aws.lambda_ import LambdaApi
 from builder.aws.s3 import S3Bucket
 from builder.aws.session import AwsSession, AwsTarget, RequestCounter, open_session
-from builder.aws.sts import CallerIdentity, Sts, require_account
+from builder.aws.sts import CallerIdentity, Sts, base_caller, require_account
 from builder.config import Environment, Project
 from builder.errors import AwsError, ConfigError, NotFound
 from builder.progress import Reporter
+from builder.promote.actor import Actor, CiRun, Who, ci_run
 from builder.promote.blobs import BlobSource
 from builder.promote.canary import Clock, SystemClock
 from builder.promote.executor import Executor
@@ -47,21 +48,28 @@ class EnvironmentAccess:
     lam: LambdaApi
     cloudwatch: CloudWatch
     deploy_bucket: S3Bucket | None = None
+    ci: CiRun | None = None  # the CI run this command is part of (None: not in CI, or not told)
 
     @property
-    def actor(self) -> str:
-        return self.identity.arn
+    def actor(self) -> Actor:
+        """The role session's ARN, carrying who is behind it (the base credentials, asked once; the CI run)."""
+        return Actor(self.identity.arn, Who(base_caller(self.session).arn, self.ci))
 
 
 def environment_target(project: Project, env: Environment, sandbox: LocalSandbox | None = None) -> AwsTarget:
     return through(sandbox, AwsTarget(region=env.region, role=env.role, external_id=env.external_id, account=env.account,
+                                      profile=env.profile,
                                       session_name=f"relay-{project.name}-{env.name}"[:64]))
 
 
 def connect(
     project: Project, env_name: str, *, sandbox: LocalSandbox | None = None, counter: RequestCounter | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> EnvironmentAccess:
-    """A session in the environment's account, refused when STS says it is anywhere else."""
+    """A session in the environment's account, refused when STS says it is anywhere else.
+
+    `environ`: the process environment (the command layer's `os.environ`), read only for the CI run's metadata.
+    """
     env = project.environment(env_name)
     session = open_session(environment_target(project, env, sandbox), counter=counter)
     identity = Sts(session).caller_identity()
@@ -71,6 +79,7 @@ def connect(
         lam=LambdaApi(session, account=env.account),
         cloudwatch=CloudWatch(session, account=env.account),
         deploy_bucket=S3Bucket(session, env.deploy_bucket) if env.deploy_bucket else None,
+        ci=ci_run(environ) if environ is not None else None,
     )
 
 
@@ -171,9 +180,10 @@ def run_promote(
     counter: RequestCounter | None = None,
     clock: Clock | None = None,
     reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> PromoteResult:
     """`relay promote`: connect to the environment and the registry, then promote."""
-    access = connect(project, env_name, sandbox=sandbox, counter=counter)
+    access = connect(project, env_name, sandbox=sandbox, counter=counter, environ=environ)
     store = open_registry(project, sandbox=sandbox, counter=counter)
     result = create_promoter(project, access, store, sandbox=sandbox, clock=clock, reporter=reporter).promote(request)
     return attrs.evolve(result, requests=counter.by_operation() if counter else {})
@@ -206,9 +216,10 @@ def run_rollback(
     counter: RequestCounter | None = None,
     clock: Clock | None = None,
     reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> RollbackResult:
     """`relay rollback`: needs the environment's account; uses the registry only when it answers."""
-    access = connect(project, env_name, sandbox=sandbox, counter=counter)
+    access = connect(project, env_name, sandbox=sandbox, counter=counter, environ=environ)
     store, problem = (probe_registry(project, sandbox=sandbox, counter=counter) if project.registry
                       else (None, "no [registry] in the config"))
     result = create_rollback(project, access, store, registry_problem=problem, clock=clock, reporter=reporter,

@@ -78,6 +78,7 @@ from builder import schemas
 from builder.aws.errors import PreconditionFailed
 from builder.errors import RaceLost, VerificationFailed
 from builder.frozen import to_tuple
+from builder.promote.actor import who_of
 from builder.promote.gates import Override
 from builder.promote.records import (
     REFUSED,
@@ -435,10 +436,10 @@ class Ledger:
                 raise RaceLost(self._busy(holder, now), hint=_BUSY_HINT.format(env=self.env))
             record = LedgerRecord(
                 seq=(seqs[-1] if seqs else 0) + 1, app=self.app, env=self.env, event=event, status=STARTED,
-                actor=actor, at=format_instant(now), from_version=from_version, to_version=to_version,
+                actor=str(actor), at=format_instant(now), from_version=from_version, to_version=to_version,
                 changes=tuple(changes), reason=reason, forced=forced,
                 lease_until=format_time(now + lease), supersedes=holder.seq if holder is not None else None,
-                gates=tuple(gates), run_id=run_id, prev=self._prev(seqs),
+                gates=tuple(gates), run_id=run_id, prev=self._prev(seqs), who=who_of(actor),
             )
             winner = self._try_create(record)
             if winner is None:
@@ -490,6 +491,7 @@ class Ledger:
             changes=tuple(opened.changes if changes is None else changes),
             # A forced run's reason is kept on its terminal record too, so no one reads it without it.
             reason=reason or opened.reason, forced=opened.forced, opened=opened.seq, run_id=opened.run_id,
+            who=opened.who,
         )
         return self._append(record, seqs, closing=opened)
 
@@ -510,9 +512,10 @@ class Ledger:
         `gates`: the gate results, when gates refused it (the evidence, not only the message).
         """
         record = LedgerRecord(
-            seq=1, app=self.app, env=self.env, event=event, status=REFUSED, actor=actor,
+            seq=1, app=self.app, env=self.env, event=event, status=REFUSED, actor=str(actor),
             at=format_instant(self.clock()), from_version=from_version, to_version=to_version,
             changes=tuple(changes), reason=reason, gates=tuple(gates), run_id=run_id or new_run_id(),
+            who=who_of(actor),
         )
         return self._append(record, self.seqs())
 

@@ -17,6 +17,12 @@ microsecond, the sha256 of the stored bytes of the record before it (`prev`,
 None on the first record) and a signature (see `builder.promote.ledger`).
 Records written before that have none of these and keep their bytes.
 
+Since issue 12 a record also says who started the run (`who`, a
+`builder.promote.actor.Who`): the ARN of the credentials relay started from,
+before it assumed the environment's role (`actor` is that role's session),
+and in CI the run's actor, URL and commit. It is signed like the rest of the
+record; records written before it have no `who` and still verify.
+
 Naming: on `LedgerRecord`, `from_version`/`to_version` are app (release)
 versions such as "1.1.0"; on `FunctionChange` they are Lambda version numbers
 such as "5", and `from_artifact`/`to_artifact` are the app versions.
@@ -32,6 +38,7 @@ from typing import Any
 import attrs
 
 from builder.frozen import to_tuple
+from builder.promote.actor import Who
 
 LEDGER_SCHEMA = "relay.ledger/v1"
 
@@ -165,6 +172,8 @@ class LedgerRecord:
     gates: tuple[GateResult, ...] = attrs.field(default=(), converter=to_tuple)  # what decided a refusal or a forced run
     run_id: str | None = None  # the run that wrote it (uuid4); None on records written before issue 11
     prev: str | None = None  # sha256 (hex) of the stored bytes of the record before it; None: the first, or older
+    # Who started the run: the base credentials' ARN and the CI run (issue 12); None on older records.
+    who: Who | None = None
     # Set when read, not stored: the sha256 of the stored bytes, who signed them, and what the read found.
     digest: str | None = attrs.field(default=None, eq=False, repr=False)
     signed_by: str | None = attrs.field(default=None, eq=False, repr=False)
@@ -209,6 +218,8 @@ class LedgerRecord:
         for key in ("run_id", "prev"):
             if getattr(self, key) is not None:
                 doc[key] = getattr(self, key)  # absent on older records, which keep their bytes
+        if self.who is not None:
+            doc["who"] = self.who.to_json()  # inside what the signature covers, like every other key
         return doc
 
     @classmethod
@@ -232,6 +243,7 @@ class LedgerRecord:
             gates=tuple(GateResult.from_json(g) for g in doc.get("gates", ())),
             run_id=doc.get("run_id"),
             prev=doc.get("prev"),
+            who=Who.from_json(doc["who"]) if doc.get("who") is not None else None,
         )
 
 
