@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from builder import __version__
-from builder.commands.options import Context
+from builder.commands.options import Context, profile_option, region_option
 from builder.commands.output import emit_json
 from builder.errors import EXIT_CODES, RelayError, UsageError
 
@@ -69,10 +69,13 @@ def _exit_codes_epilog() -> str:
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="relay.toml or pyproject.toml to use.")
 @click.option("-C", "--directory", type=click.Path(file_okay=False, path_type=Path), help="Run as if started in this folder.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
+@profile_option
+@region_option
 @click.pass_context
-def cli(ctx: click.Context, config: Path | None, directory: Path | None, debug: bool) -> None:
+def cli(ctx: click.Context, config: Path | None, directory: Path | None, debug: bool, profile: str | None,
+        region: str | None) -> None:
     """Build Lambda bundles once; publish, sign and promote the same bytes."""
-    ctx.obj = Context(config, directory, debug)
+    ctx.obj = Context(config, directory, debug, profile=profile, region=region)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 import click
 
 from builder.config import Project, find_config, load_project
@@ -17,18 +18,30 @@ if TYPE_CHECKING:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON document for machines.")
 
 
-class Context:
-    """What the `relay` group's own options say (where the project is, --debug), and what a run found once."""
+profile_option = click.option(
+    "--profile", metavar="NAME",
+    help="AWS profile for the accounts relay reaches, unless an environment names its own (overrides AWS_PROFILE).")
+region_option = click.option(
+    "--region", metavar="NAME",
+    help="AWS region where relay.toml names none (an environment's own region always wins for its account).")
 
-    def __init__(self, config: Path | None, directory: Path | None, debug: bool) -> None:
+
+class Context:
+    """What the `relay` group's own options say (where the project is, --debug, AWS profile and region),
+    and what a run found once."""
+
+    def __init__(self, config: Path | None, directory: Path | None, debug: bool, *,
+                 profile: str | None = None, region: str | None = None) -> None:
         self.config = config
         self.directory = directory
         self.debug = debug
+        self.profile = profile
+        self.region = region
         self._sandbox: tuple[LocalSandbox | None] | None = None
 
     def project(self) -> Project:
-        """The project config, as written (nothing added from the environment or the sandbox)."""
-        return load_project(self.config, cwd=self.directory)
+        """The project config as written, with `--profile`/`--region` where it names none (`with_aws_options`)."""
+        return with_aws_options(load_project(self.config, cwd=self.directory), profile=self.profile, region=self.region)
 
     def root(self) -> Path:
         """The project's folder, without loading its config."""
@@ -55,3 +68,23 @@ class Context:
     def signing_with(self, key: SigningKey) -> None:
         """Say which key signs this run's documents, and where it came from."""
         click.echo(f"note: signing with key {key.keyid[:16]} from {key.source}", err=True)
+
+
+def with_aws_options(project: Project, *, profile: str | None, region: str | None) -> Project:
+    """`project` with relay's global `--profile` and `--region` filled in where the config names none.
+
+    Profile precedence for an environment's account: its own `profile` in
+    relay.toml, then `--profile`, then AWS_PROFILE, then the default chain
+    (botocore reads AWS_PROFILE itself when no profile is given). `--region`
+    only fills a region the config leaves out (the registry's): an
+    environment's region is where its functions are, so it always wins.
+    The local sandbox consults no profile (`AwsTarget.at_endpoint`).
+    """
+    if profile:
+        project = attrs.evolve(project, environments={
+            name: env if env.profile else attrs.evolve(env, profile=profile)
+            for name, env in project.environments.items()
+        })
+    if region and project.registry is not None and not project.registry.region:
+        project = attrs.evolve(project, registry=attrs.evolve(project.registry, region=region))
+    return project
