@@ -18,7 +18,18 @@ import click
 from builder import __version__
 from builder.commands.options import Context, profile_option, region_option
 from builder.commands.output import emit_json
-from builder.errors import EXIT_CODES, RelayError, UsageError
+from builder.errors import (
+    EXIT_CODES,
+    OUTPUT_CLOSED,
+    BuildFailed,
+    Interrupted,
+    InvokeFailed,
+    LockError,
+    RelayError,
+    UsageError,
+    interrupted,
+    os_error,
+)
 
 # Commands are imported when used, so `relay build` does not pay for boto3 or moto imports.
 COMMANDS = {
@@ -40,6 +51,19 @@ COMMANDS = {
     "local": "builder.commands.local:local",
 }
 
+# An OS error no library seam translated (permission denied, disk full, a read-only mount) takes the exit code of
+# the command's own area, as the README's table says (an unwritable dist/ fails the build: 4); elsewhere 1.
+OS_ERRORS: dict[str, type[RelayError]] = {
+    "lock": LockError,
+    "build": BuildFailed,
+    "keygen": UsageError,
+    "invoke": InvokeFailed,
+}
+
+
+class OutputClosed(Exception):
+    """stdout's reader went away while a command wrote to it (`relay versions | head`)."""
+
 
 class LazyGroup(click.Group):
     """A click group whose commands are imported on first use (click's documented pattern)."""
@@ -50,6 +74,12 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.lazy)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:  # click would turn it into a silent exit 1, the "bug" code
+            raise OutputClosed() from exc
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.lazy:
@@ -81,20 +111,32 @@ def cli(ctx: click.Context, config: Path | None, directory: Path | None, debug: 
 def main(argv: list[str] | None = None) -> None:
     args = list(argv if argv is not None else sys.argv[1:])
     debug = "--debug" in args
+    as_json = "--json" in args
     try:
         code = cli.main(args=args, prog_name="relay", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        sys.exit(Interrupted.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(UsageError.exit_code)
     except RelayError as exc:
-        _report(exc, debug, as_json="--json" in args)
+        if interrupted(exc):
+            # Ctrl-C while applying: the error says what was put back (aliases, the ledger record).
+            exc.message = f"interrupted (Ctrl-C): {exc.message}"
+            exc.exit_code = Interrupted.exit_code
+        _report(exc, debug, as_json=as_json)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        _report(Interrupted("interrupted (Ctrl-C) before anything was changed that needs putting back"), debug,
+                as_json=as_json)
+        sys.exit(Interrupted.exit_code)
+    except (OutputClosed, BrokenPipeError):
+        _stdout_closed()
+    except OSError as exc:
+        error = os_error(exc, kind=OS_ERRORS.get(_command(args) or ""))
+        _report(error, debug, as_json=as_json)
+        sys.exit(error.exit_code)
     except Exception as exc:
         if debug:
             _print_traceback()
@@ -102,6 +144,22 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("hint: this is a bug in relay; rerun with --debug and report the traceback.", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command(args: list[str]) -> str | None:
+    return next((arg for arg in args if arg in COMMANDS), None)
+
+
+def _stdout_closed() -> None:
+    """The reader of stdout went away (`relay versions | head`): stop quietly, as other command line tools do."""
+    # Python flushes stdout again at exit; pointing it at /dev/null keeps that flush from failing too.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a file descriptor (a test's captured stream): nothing flushes it later
+        pass
+    sys.exit(OUTPUT_CLOSED)
 
 
 def _report(exc: RelayError, debug: bool, *, as_json: bool) -> None:
@@ -126,8 +184,11 @@ def run() -> None:
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # the reader went away (`relay versions | head`): what it did not read is dropped
+            code = code or OUTPUT_CLOSED
     os._exit(code)
 
 

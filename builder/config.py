@@ -17,7 +17,7 @@ import attrs
 
 from builder import schemas
 from builder.bundle.limits import check_layer_count
-from builder.errors import ConfigError
+from builder.errors import ConfigError, UnknownName
 from builder.frozen import to_tuple
 from builder.paths import cache_dir
 from builder.secret_values import refuse_credentials
@@ -241,20 +241,13 @@ class Project:
         try:
             return self.functions[name]
         except KeyError:
-            raise ConfigError(
-                f"{self.config_file.name}: no function named {name!r}",
-                hint=f"Known functions: {', '.join(sorted(self.functions))}.",
-            ) from None
+            raise UnknownName("function", [name], self.functions, config=self.config_file.name) from None
 
     def environment(self, name: str) -> Environment:
         try:
             return self.environments[name]
         except KeyError:
-            known = ", ".join(sorted(self.environments)) or "none"
-            raise ConfigError(
-                f"{self.config_file.name}: no environment named {name!r}",
-                hint=f"Known environments: {known}.",
-            ) from None
+            raise UnknownName("environment", [name], self.environments, config=self.config_file.name) from None
 
     def require_registry(self) -> Registry:
         if self.registry is None:

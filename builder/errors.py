@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class RelayError(Exception):
     """Root of every error relay reports to its user."""
@@ -89,6 +91,24 @@ class NotFound(RelayError):
     hint = "Check the name or version (`relay versions` lists what exists)."
 
 
+class UnknownName(NotFound):
+    """A function, layer or environment name the config does not declare: exit 12 in every command.
+
+    Names given on the command line are resolved through `Project.function`,
+    `Project.environment` and the bundle and lock target selections, which all
+    raise this, so `relay invoke nope`, `relay promote 1.0.0 --to qa` and
+    `relay build nope` say the same thing with the same code. (A name that the
+    config itself refers to wrongly, `requires = "qa"`, is a ConfigError: the
+    file is what needs fixing.)
+    """
+
+    def __init__(self, kind: str, names: Iterable[str], known: Iterable[str], *, config: str) -> None:
+        wanted = ", ".join(repr(n) for n in names)
+        choices = ", ".join(sorted(known)) or "none"
+        super().__init__(f"{config}: no {kind} named {wanted}", hint=f"Known {_plural(kind)}: {choices}.")
+        self.kind = kind
+
+
 class InvokeFailed(RelayError):
     """A locally invoked handler raised, timed out or crashed (`relay invoke`)."""
 
@@ -108,6 +128,48 @@ class UsageError(RelayError):
     hint = "See `relay COMMAND --help`."
 
 
+class Interrupted(RelayError):
+    """Ctrl-C (SIGINT): what the command had started was cleaned up (aliases moved back, the ledger closed)."""
+
+    exit_code = 130  # 128 + SIGINT, as shells report a process ended by Ctrl-C
+    hint = "Nothing is left half-done that relay could undo; rerun the command to finish the work."
+
+
+# Written to by nothing after stdout was closed (`relay versions | head`): 128 + SIGPIPE, as the shell reports it.
+OUTPUT_CLOSED = 141
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether `exc` is Ctrl-C, or an error raised while handling it (an apply that moved aliases back)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def os_error(exc: OSError, *, kind: type[RelayError] | None = None) -> RelayError:
+    """An OS error (permission denied, disk full, read-only file system) as a typed error naming the path.
+
+    `kind` is the error of the command's own area (an unwritable dist/ is a failed build, exit 4); without it
+    the error keeps the "unexpected" exit code 1, but says which path and why instead of calling it a bug.
+    """
+    path = exc.filename if exc.filename is not None else "(no path given)"
+    reason = exc.strerror or type(exc).__name__
+    message = f"cannot use {path}: {reason}"
+    if exc.filename2 is not None:
+        message = f"cannot use {path} -> {exc.filename2}: {reason}"
+    hint = "Check that path: its permissions, its owner (a container's uid), free space, a read-only mount."
+    if kind is None:
+        return RelayError(message, hint=hint)
+    if issubclass(kind, BuildFailed):
+        return kind("local files", message, hint=hint)
+    return kind(message, hint=hint)
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success (also a no-op: nothing to do)",
     1: "unexpected internal error (a bug: rerun with --debug and report it)",
@@ -123,5 +185,11 @@ EXIT_CODES: dict[int, str] = {
     AwsError.exit_code: "an AWS call failed",
     NotFound.exit_code: "a function, layer, version or environment does not exist",
     InvokeFailed.exit_code: "a locally invoked handler raised, timed out or crashed",
-    DriftFound.exit_code: "`relay status --check` found drift (code or configuration changed outside relay)",
+    DriftFound.exit_code: "`relay status` found drift (code or configuration changed outside relay)",
+    Interrupted.exit_code: "interrupted (Ctrl-C) after cleaning up what the command had started",
+    OUTPUT_CLOSED: "stdout was closed before relay finished writing (e.g. piped into `head`)",
 }
+
+
+def _plural(kind: str) -> str:
+    return " and ".join(k + "s" for k in kind.split(" or "))

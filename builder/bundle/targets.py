@@ -13,7 +13,7 @@ import attrs
 from builder.bundle.gitinfo import GitView
 from builder.bundle.selection import Selection, select_function, select_layer
 from builder.config import Function, Layer, Project
-from builder.errors import ConfigError
+from builder.errors import UnknownName
 from builder.models import bundle_name
 
 
@@ -48,8 +48,7 @@ def select_targets(project: Project, names: tuple[str, ...]) -> tuple[list[Targe
     """The functions named (all when none), the layers they use, and the layers named."""
     unknown = [n for n in names if n not in project.functions and n not in project.layers]
     if unknown:
-        known = ", ".join(sorted({*project.functions, *project.layers}))
-        raise ConfigError(f"nothing named {', '.join(unknown)} in {project.config_file.name}", hint=f"Known: {known}.")
+        raise UnknownName("function or layer", unknown, {*project.functions, *project.layers}, config=project.config_file.name)
     chosen_fns = [f for f in project.functions.values() if not names or f.name in names]
     wanted_layers: dict[tuple[str, str], None] = {}
     for fn in chosen_fns:

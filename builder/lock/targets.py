@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from builder.config import PYPROJECT, Project
-from builder.errors import ConfigError
+from builder.errors import ConfigError, UnknownName
 from builder.lock.lockfile import includes, input_sha256, lock_path_for
 
 if TYPE_CHECKING:
@@ -129,10 +129,7 @@ def lock_targets(project: Project, names: Sequence[str] = ()) -> list[LockTarget
     known = set(project.functions) | set(project.layers)
     unknown = sorted(set(names) - known)
     if unknown:
-        raise ConfigError(
-            f"{project.config_file.name}: no function or layer named {', '.join(map(repr, unknown))}",
-            hint=f"Known functions and layers: {', '.join(sorted(known))}.",
-        )
+        raise UnknownName("function or layer", unknown, known, config=project.config_file.name)
     return [t for t in targets if t.name in names]
 
 

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import attrs
 import semver
 
-from builder.errors import VerificationFailed
+from builder.errors import NotFound, VerificationFailed
 from builder.frozen import to_tuple
 from builder.names import check_digest, check_name, check_version, shown
 from builder.registry.release import Release
@@ -205,6 +205,9 @@ def list_versions(store: Store, app: str, *, name: str | None = None, limit: int
         if name is not None and not digests:
             continue
         rows.append(VersionRow(entry.version, entry.published, digests))
+    if name is not None and not rows and not truncated:
+        raise NotFound(f"no function or layer named {name!r} in any published version of {app}",
+                       hint="`relay versions` lists every version; `relay versions NAME` takes a function or layer name.")
     if name is not None:
         rows = [attrs.evolve(row, changed=(row.digests != rows[i + 1].digests) if i + 1 < len(rows) else None)
                 for i, row in enumerate(rows)]

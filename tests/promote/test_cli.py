@@ -44,7 +44,7 @@ def test_exit_codes_of_refusals(shop, relay_cli):
     assert no_reason.code == 2 and "--reason" in no_reason.stderr
 
     unknown_env = relay_cli("promote", "1.0.0", "--to", "qa", cwd=shop.root)
-    assert unknown_env.code == 3 and "no environment named 'qa'" in unknown_env.stderr
+    assert unknown_env.code == 12 and "no environment named 'qa'" in unknown_env.stderr
 
     missing = relay_cli("promote", "9.9.9", "--to", "staging", cwd=shop.root)
     assert missing.code == 12 and "not published" in missing.stderr

@@ -99,4 +99,4 @@ def test_relay_history_command(workspace):
         "rollback", "succeeded", "1.1.0", "1.0.0")
     assert entry["changes"][0]["to_version"] == "1"
     assert empty.returncode == 0 and "No ledger records for shop in staging" in empty.stdout
-    assert unknown.returncode == 3 and "no environment named 'qa'" in unknown.stderr
+    assert unknown.returncode == 12 and "no environment named 'qa'" in unknown.stderr

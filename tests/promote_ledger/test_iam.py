@@ -216,4 +216,4 @@ def test_relay_iam_policy_command(project_dir):
     assert shown.returncode == 0 and shown.stdout.startswith("# relay-shop-publisher: identity policy in account 111111111111")
     assert json.loads(shown.stdout.split("\n", 1)[1])["Version"] == "2012-10-17"
     assert wrong.returncode == 2
-    assert unknown.returncode == 3 and "no environment named 'qa'" in unknown.stderr
+    assert unknown.returncode == 12 and "no environment named 'qa'" in unknown.stderr

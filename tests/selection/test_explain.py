@@ -64,4 +64,4 @@ def test_explain_a_layer_and_an_unknown_name(real_app, relay):
     assert [s["path"] for s in doc["secrets"]] == ["shared/.env"]  # layers go through the same secret rules
     assert doc["secrets"][0]["allow_with"] == "layers.common.allow_secrets"
     unknown = relay("build", "--explain", "nope", cwd=real_app)
-    assert unknown.code == 3 and "nope" in unknown.stderr
+    assert unknown.code == 12 and "nope" in unknown.stderr
