@@ -49,6 +49,8 @@ class HistoryEntry:
             "event": self.first.event,
             "state": self.state,
             "actor": self.first.actor,
+            # Who started the run: the base credentials' ARN and the CI run (None on records from before issue 12).
+            "who": self.first.who.to_json() if self.first.who is not None else None,
             "started_at": self.first.at,
             "ended_at": self.last.at if self.last else (self.first.at if self.first.status == REFUSED else None),
             "from_version": self.first.from_version,

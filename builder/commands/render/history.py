@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from builder.promote.history import RUNNING, SUPERSEDED, History, HistoryEntry
-from builder.promote.records import REFUSED, human_duration
+from builder.promote.records import REFUSED, LedgerRecord, human_duration
 from builder.textfmt import table
 
 
@@ -47,8 +47,29 @@ def _row(entry: HistoryEntry) -> list[str]:
     moved = [c.function for c in entry.outcome.changes if c.moved]
     if moved and entry.state != REFUSED:
         notes.append(f"functions: {', '.join(moved)}")
-    return [seq, when, short_actor(first.actor), first.event,
+    ci = first.who.ci if first.who is not None else None
+    if ci is not None and (ci.run_url or ci.run_id):
+        notes.append(f"run {ci.run_url or ci.run_id}")
+    return [seq, when, who_text(first), first.event,
             f"{first.from_version or '-'} -> {first.to_version or '-'}", status, "; ".join(notes)]
+
+
+def who_text(record: LedgerRecord) -> str:
+    """Who started a run, as a person reads it: the CI actor and system, the base credentials, the role session.
+
+    `octocat (GitHub Actions) as user/ci-deployer`, `user/alice as assumed-role/relay-deployer/relay-shop-prod`;
+    a record from before relay recorded who (no `who`): the role session alone.
+    """
+    who, session = record.who, short_actor(record.actor)
+    if who is None:
+        return session
+    base = short_actor(who.base_arn) if who.base_arn else None
+    if who.ci is not None:
+        person = f"{who.ci.actor or 'unknown'} ({who.ci.name})"
+        return f"{person} as {base}" if base else person
+    if base and base != session:
+        return f"{base} as {session}"
+    return base or session
 
 
 def short_actor(arn: str) -> str:
