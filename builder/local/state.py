@@ -19,6 +19,7 @@ import attrs
 
 from builder.aws.credentials import StaticCredentials
 from builder.config import TrustedKey
+from builder.frozen import to_tuple
 
 STATE_DIR = ".relay"
 STATE_FILE = "local.json"
@@ -39,6 +40,8 @@ class LocalState:
     registry_account: str
     signing_key: str  # path of the Ed25519 private key
     trusted_key: dict  # {"keyid", "public_key"}
+    # What `up` prepared so far (s3://bucket, role ARNs): a later `up` reports the rest as new.
+    prepared: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     def to_json(self) -> dict:
         return attrs.asdict(self)

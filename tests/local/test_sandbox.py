@@ -120,7 +120,7 @@ def test_commands_against_the_sandbox_leave_the_environment_as_they_found_it(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RELAY_CACHE_DIR", str(project.parent / "cache"))
     before = dict(os.environ)
-    state = local_up(load_project(project / "relay.toml"))
+    state = local_up(load_project(project / "relay.toml")).state
     try:
         assert dict(os.environ) == before, "relay local up"
         assert relay_cli("build", cwd=project).code == 0
@@ -164,9 +164,33 @@ def test_an_exported_signing_key_wins_over_the_sandboxs(project: Path, tmp_path:
     config = load_project(project / "relay.toml")
 
     chosen = choose_signer(config, None, sandbox=sandbox, environ={})  # type: ignore[arg-type]
-    assert chosen.keyid == trusted.keyid and str(key_path) in chosen.source
+    assert chosen.keyid == trusted.keyid and "relay local's key .relay/local-signing.key" in chosen.source
     exported = choose_signer(config, None, sandbox=sandbox,  # type: ignore[arg-type]
                              environ={"RELAY_SIGNING_KEY": str(tmp_path / "mine.key")})
     assert exported.keyid == mine.keyid and "RELAY_SIGNING_KEY" in exported.source
     assert trusted.keyid in trusted_keys(config, sandbox).keys
     assert trusted.keyid not in trusted_keys(config).keys, "the sandbox's key is trusted only when it is in use"
+
+
+def test_a_configured_key_signs_in_local_mode_and_a_missing_one_is_an_error(project: Path, tmp_path: Path) -> None:
+    """Local mode used to sign with the sandbox's key even when relay.toml named one: unverifiable elsewhere."""
+    from builder.config import load_project
+    from builder.errors import ConfigError
+    from builder.local.accounts import make_signing_key
+    from builder.local.state import LOCAL_CREDENTIALS, LocalSandbox
+    from builder.registry.factory import choose_signer
+    from builder.registry.signing import generate_key_file
+
+    key_path, trusted = make_signing_key(project)
+    sandbox = LocalSandbox(endpoint="http://127.0.0.1:1", region="us-east-1", credentials=LOCAL_CREDENTIALS,
+                           signing_key=key_path, trusted_key=trusted, state_file=project / ".relay/local.json")
+    with open(project / "relay.toml", "a", encoding="utf-8") as config:
+        config.write('\n[registry.signing]\nkind = "ed25519"\nkey = "keys/team.key"\n')
+
+    with pytest.raises(ConfigError, match="no such file"):
+        choose_signer(load_project(project / "relay.toml"), None, sandbox=sandbox, environ={})  # type: ignore[arg-type]
+
+    team = generate_key_file(project / "keys/team.key")
+    chosen = choose_signer(load_project(project / "relay.toml"), None, sandbox=sandbox, environ={})  # type: ignore[arg-type]
+    assert chosen.keyid == team.keyid != trusted.keyid
+    assert chosen.source == "relay.toml [registry.signing] keys/team.key"
