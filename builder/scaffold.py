@@ -7,7 +7,12 @@ requirements, so `relay lock --check` and `relay build` pass straight away), an
 event to invoke it with, a `.gitignore`, and the CI pipeline of the user's
 choice: the files of relay's `pipelines/` (see `pipeline_templates`), the very
 ones its tests run. Registry and environments are filled with placeholders
-that validate (so every command can be tried) and say they are placeholders.
+that validate and say they are placeholders; `relay local up` makes exactly
+them in the local sandbox (bucket, deployer roles, the function's execution
+role), so the project publishes and promotes there with no edit. It also
+gets its own signing key (`signing.key`, gitignored like every `*.key`, and
+`signing.key.pub`), configured to sign and pinned as trusted, so what it
+publishes verifies wherever relay.toml goes.
 
 Nothing is ever overwritten: when any file the scaffold would write exists,
 nothing is written at all.
@@ -35,6 +40,8 @@ DEFAULT_PIPELINE = "github"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _REQUIREMENTS_IN = "functions/hello/requirements.in"
 LOCK_FILE = "functions/hello/requirements.txt"
+SIGNING_KEY = "signing.key"
+SIGNING_KEY_PUB = "signing.key.pub"
 
 
 def supported_runtimes() -> tuple[str, ...]:
@@ -74,19 +81,24 @@ def init_project(
     app = _app_name(name, root)
     _check_choice("runtime", runtime, supported_runtimes())
     _check_choice("pipeline", pipeline, PIPELINES)
-    files = project_files(app, runtime, pipeline)
-    existing = [rel for rel in (*files, LOCK_FILE) if (root / rel).exists() or (root / rel).is_symlink()]
+    names = (*project_files(app, runtime, pipeline, keyid=""), LOCK_FILE, SIGNING_KEY, SIGNING_KEY_PUB)
+    existing = [rel for rel in names if (root / rel).exists() or (root / rel).is_symlink()]
     if existing:
         shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
         raise UsageError(
             f"relay init would overwrite {shown} in {root}",
             hint="relay init only writes new files: run it in an empty folder, or move those files away.",
         )
+    from builder.registry.signing import generate_key_file
+
+    key = generate_key_file(root / SIGNING_KEY)  # refuses a key file that appeared since the check
+    files = project_files(app, runtime, pipeline, keyid=key.keyid)
     for rel, text in files.items():
         _write_new(root / rel, text)
     # The lock's header hashes the .in as written, so it is made after the .in exists.
     _write_new(root / LOCK_FILE, empty_lock(root / _REQUIREMENTS_IN, runtime))
-    return InitResult(root=root, app=app, runtime=runtime, pipeline=pipeline, files=(*files, LOCK_FILE))
+    return InitResult(root=root, app=app, runtime=runtime, pipeline=pipeline,
+                      files=(*files, LOCK_FILE, SIGNING_KEY, SIGNING_KEY_PUB))
 
 
 def empty_lock(in_path: Path, runtime: str) -> str:
@@ -130,10 +142,13 @@ def _write_new(path: Path, text: str) -> None:
 # -- the files --------------------------------------------------------------------------------
 
 
-def project_files(app: str, runtime: str, pipeline: str) -> dict[str, str]:
-    """Relative path -> text of every file the scaffold writes (but the lock), in order."""
+def project_files(app: str, runtime: str, pipeline: str, *, keyid: str) -> dict[str, str]:
+    """Relative path -> text of every file the scaffold writes (but the lock and the key pair), in order.
+
+    `keyid`: the scaffold's signing key, which relay.toml trusts.
+    """
     files = {
-        "relay.toml": relay_toml(app, runtime),
+        "relay.toml": relay_toml(app, runtime, keyid),
         ".gitignore": GITIGNORE,
         "functions/hello/hello/__init__.py": "",
         "functions/hello/hello/handler.py": HANDLER,
@@ -154,7 +169,12 @@ def registry_bucket(app: str) -> str:
     return f"{base or 'app'}{suffix}"
 
 
-def relay_toml(app: str, runtime: str) -> str:
+def execution_role_name(app: str, function: str) -> str:
+    """The placeholder execution role of one function: IAM's 64-character limit kept."""
+    return f"{app[: 63 - len(function)]}-{function}"
+
+
+def relay_toml(app: str, runtime: str, keyid: str) -> str:
     return textwrap.dedent(f"""\
         # {app}: Lambda functions built, versioned and promoted with relay.
         #
@@ -181,18 +201,28 @@ def relay_toml(app: str, runtime: str) -> str:
         memory = 128
         timeout = 10
         environment = {{ GREETING = "Hello" }}
+        # The role the function runs as, in each environment's account. PLACEHOLDER: `relay local up`
+        # creates it in the local sandbox; in your accounts, name a role that exists (or create this one).
+        role = "arn:aws:iam::{{account}}:role/{execution_role_name(app, "hello")}"
 
         # The S3 artifact registry `relay publish` writes to.
-        # PLACEHOLDER: use your own bucket and region.
+        # PLACEHOLDER: use your own bucket and region (`relay local up` creates this one locally).
         [registry]
         bucket = "{registry_bucket(app)}"
         prefix = "relay"
         region = "us-east-1"
-        # Sign what you publish (`relay keygen` makes a key pair):
-        # signing = {{ kind = "ed25519", key = "relay-signing.pem" }}
+        # Every release is signed. `relay init` made this key: {SIGNING_KEY} is private (gitignored; in CI
+        # pass its text as RELAY_SIGNING_KEY), {SIGNING_KEY_PUB} is public (commit it).
+        signing = {{ kind = "ed25519", key = "{SIGNING_KEY}" }}
+
+        # The keys whose signatures relay accepts. `relay publish` refuses to sign with any other.
+        [[registry.trusted_keys]]
+        keyid = "{keyid}"
+        public_key = "{SIGNING_KEY_PUB}"
+        note = "made by relay init"
 
         # Where `relay promote VERSION --to ENV` deploys.
-        # PLACEHOLDER accounts and roles: use your own.
+        # PLACEHOLDER accounts and roles: use your own (`relay local up` creates these locally).
         [environments.staging]
         account = "222222222222"
         region = "us-east-1"
@@ -208,6 +238,8 @@ def relay_toml(app: str, runtime: str) -> str:
 
 
 GITIGNORE = """\
+# Private signing keys (relay init's signing.key, `relay keygen --out X.key`): never commit them.
+*.key
 dist/
 .relay/
 __pycache__/

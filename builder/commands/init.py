@@ -48,7 +48,10 @@ def render_init(result: InitResult, shown_root: str | None = None) -> str:
         "  relay lock                                      # resolve requirements.in files into hashed locks",
         "  relay build                                     # dist/: zips + manifests",
         "  relay invoke hello --event events/hello.json    # run the built function locally",
-        "Then fill in the placeholder accounts and roles in relay.toml.",
+        "  relay local up                                  # a local AWS with relay.toml's bucket, accounts and roles",
+        "  relay publish --bump patch                      # signed with signing.key (gitignored), trusted in relay.toml",
+        "  relay promote 0.0.1 --to staging",
+        "For real AWS, replace the placeholder bucket, accounts and roles in relay.toml.",
     ]
     ci_files = list(PIPELINE_FILES.get(result.pipeline, {}).values())
     if ci_files:

@@ -189,3 +189,56 @@ def check_against_cli(call: list[str]) -> None:
     for arg in args:
         if arg.startswith("--"):
             assert arg.split("=")[0] in known, f"relay {name} has no option {arg}"
+
+
+def test_the_scaffold_signs_with_its_own_key_which_it_trusts_and_gitignores(tmp_path: Path) -> None:
+    """relay.toml's signing key is the key its trusted_keys pin, and no private key can be committed."""
+    from builder.registry.factory import choose_signer
+
+    init_project(tmp_path / "shop", pipeline="none")
+    project = load_project(tmp_path / "shop/relay.toml")
+    assert project.registry is not None
+    signer = choose_signer(project, None, environ={})  # type: ignore[arg-type]
+    assert [k.keyid for k in project.registry.trusted_keys] == [signer.keyid]
+    assert signer.source == "relay.toml [registry.signing] signing.key"
+    assert (tmp_path / "shop/signing.key").stat().st_mode & 0o077 == 0
+    ignored = (tmp_path / "shop/.gitignore").read_text().split()
+    assert {"*.key", ".relay/", "dist/", ".venv/"} <= set(ignored)
+    # Each environment's functions get an execution role, so `relay promote` can create them.
+    for env in project.environments.values():
+        role = project.functions["hello"].role_in(env.account, env.region)
+        assert role == f"arn:aws:iam::{env.account}:role/shop-hello"
+
+
+def test_keygen_in_a_scaffolded_project_writes_an_ignored_key_and_an_entry_to_paste(tmp_path: Path, relay) -> None:
+    import shutil
+    import subprocess
+
+    from builder.registry.signing import TrustedKeys
+
+    init_project(tmp_path / "shop", pipeline="none")
+    root = tmp_path / "shop"
+    made = relay("keygen", "--out", "relay.key", cwd=root)
+    assert made.code == 0, made
+    entry = made.stdout[made.stdout.index("[[registry.trusted_keys]]"):]
+    assert 'public_key = "relay.key.pub"' in entry
+    with open(root / "relay.toml", "a", encoding="utf-8") as config:
+        config.write("\n" + entry)  # pasted as printed
+    project = load_project(root / "relay.toml")
+    assert project.registry is not None
+    assert len(TrustedKeys.from_config(project.registry.trusted_keys).keys) == 2
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed: the .gitignore check needs it")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    checked = subprocess.run(["git", "-C", str(root), "check-ignore", "relay.key", "signing.key", "relay.key.pub"],
+                             capture_output=True, text=True)
+    assert checked.stdout.split() == ["relay.key", "signing.key"], "private keys ignored, public ones committed"
+
+
+def test_keygen_with_an_out_in_a_subfolder_names_the_public_key_from_the_project(tmp_path: Path, relay) -> None:
+    init_project(tmp_path / "shop", pipeline="none")
+    made = relay("keygen", "--out", "keys/ci.key", "--json", cwd=tmp_path / "shop")
+    assert made.code == 0, made
+    assert 'public_key = "keys/ci.key.pub"' in made.json()["trusted_keys_toml"]
+    assert (tmp_path / "shop/keys/ci.key").is_file()
