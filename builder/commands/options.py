@@ -20,7 +20,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON
 
 profile_option = click.option(
     "--profile", metavar="NAME",
-    help="AWS profile for the accounts relay reaches, unless an environment names its own (overrides AWS_PROFILE).")
+    help="AWS profile for the environments' accounts that name none in relay.toml (beats AWS_PROFILE).")
 region_option = click.option(
     "--region", metavar="NAME",
     help="AWS region where relay.toml names none (an environment's own region always wins for its account).")
