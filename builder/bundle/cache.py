@@ -2,11 +2,12 @@
 
 `<cache>/builds/<key>/bundle.zip` + `stats.json`. An entry is written to a
 temp folder and renamed into place, so a crashed build never leaves a
-half-written entry. Import checks that passed are remembered per key too.
+half-written entry. Import checks that passed are remembered by their inputs (`Verdicts`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 import attrs
 
 from builder.bundle.zipwriter import BundleStats
+from builder.fsutil import atomic_write_text
 
 
 @attrs.frozen
@@ -51,21 +53,54 @@ class BuildCache:
                 shutil.rmtree(staging, ignore_errors=True)
         return CachedBundle(folder / "bundle.zip", stats)
 
-    def import_check(self, check_key: str) -> tuple[str, str] | None:
-        """(status, note) of an import check that passed before for the same inputs."""
-        path = self.root / "import-checks" / check_key
-        if not path.is_file():
-            return None
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            return doc["status"], doc["note"]
-        except (ValueError, KeyError, TypeError):  # written by an older relay: check again
-            return None
 
-    def remember_import_check(self, check_key: str, status: str, note: str) -> None:
-        folder = self.root / "import-checks"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / check_key).write_text(json.dumps({"status": status, "note": note}), encoding="utf-8")
+class Verdicts:
+    """Import-check verdicts that passed, kept by what they depend on: `<cache>/verdicts/<key>.json`.
+
+    The key is the sha256 of the inputs (the bundle's digest, its layers' digests in order, runtime,
+    architecture, handler, the function's variables and the check's own version, see `pipeline`). An
+    entry repeats its inputs and a checksum over them and the verdict; one that does not hold exactly
+    the inputs asked for, or whose checksum fails (edited, truncated, filed under another key), is not
+    trusted: the check runs again and the entry is rewritten. Only passes are kept: a failing check
+    fails the build, which runs it again next time.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "verdicts"
+
+    @staticmethod
+    def key(inputs: dict) -> str:
+        return hashlib.sha256(_canonical(inputs)).hexdigest()
+
+    def get(self, inputs: dict) -> tuple[str, str] | None:
+        """(status, note) of a check that passed for exactly `inputs`, or None."""
+        try:
+            doc = json.loads((self.root / f"{self.key(inputs)}.json").read_text(encoding="utf-8"))
+            status, note, checksum = doc["status"], doc["note"], doc["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if doc.get("inputs") != inputs or checksum != _checksum(inputs, status, note):
+            return None
+        if status not in _PASSED or not isinstance(note, str):
+            return None
+        return status, note
+
+    def put(self, inputs: dict, status: str, note: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        doc = {"inputs": inputs, "status": status, "note": note, "sha256": _checksum(inputs, status, note)}
+        atomic_write_text(self.root / f"{self.key(inputs)}.json", json.dumps(doc, sort_keys=True))
+
+
+# The verdicts an entry may hold (`importcheck.Method`, without "skipped").
+_PASSED = ("imported", "static")
+
+
+def _canonical(doc: object) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _checksum(inputs: dict, status: str, note: str) -> str:
+    return hashlib.sha256(_canonical({"inputs": inputs, "status": status, "note": note})).hexdigest()
 
 
 def _stats_to_json(stats: BundleStats) -> dict:

@@ -12,7 +12,9 @@ made (`imported` under which interpreter, `static` with what it resolved).
 
 from __future__ import annotations
 
+import enum
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -29,9 +31,10 @@ from builder.runtime.check import (
     model_fingerprint,
     plan_check,
 )
+from builder.runtime.mount import Trees, Zipped
 from builder.runtime.static import Finding, Problem, StaticResult
 
-__all__ = ["ImportCheck", "Origin", "check_handler", "model_fingerprint", "plan_check"]
+__all__ = ["ImportCheck", "Origin", "Source", "Trees", "Zipped", "check_handler", "model_fingerprint", "plan_check"]
 
 STEP = "import-check"
 # Folders never searched for the user's own code when wording a hint.
@@ -40,13 +43,22 @@ _SEARCH_DEPTH = 4
 _ORIGINS = {"bundle": "bundle", "layers": "layers", "stdlib": "stdlib", "sdk": "AWS SDK"}
 
 
+class Source(enum.StrEnum):
+    """Where a function's verdict comes from."""
+
+    CHECKED = "checked"  # this build ran the check
+    SHARED = "shared"  # another function of this build with the same inputs (bundle, layers, handler, ...)
+    CACHE = "cache"  # an earlier build's verdict for the same inputs (`builder.bundle.cache.Verdicts`)
+
+
 @attrs.frozen
 class ImportCheck:
     status: str  # Method: "imported" | "static" | "skipped"
     note: str = ""  # under which interpreter / what was resolved / why skipped
+    source: Source = Source.CHECKED
 
     def to_json(self) -> dict:
-        return {"status": self.status, "note": self.note}
+        return {"status": self.status, "note": self.note, "source": self.source.value}
 
 
 @attrs.frozen
@@ -59,24 +71,28 @@ class Origin:
 
 def check_handler(
     *, function: str, handler: str, runtime: str, architecture: str, memory: int,
-    bundle: Path, layers: list[Path], environment: dict[str, str], plan: CheckPlan | None = None,
-    origin: Origin | None = None,
+    bundle: Zipped, layers: Sequence[Zipped], environment: dict[str, str], trees: Trees,
+    plan: CheckPlan | None = None, origin: Origin | None = None,
 ) -> ImportCheck:
-    """Check `handler`'s init as `plan` says (default: the best this machine can do); raise BuildFailed if it fails."""
+    """Check `handler`'s init as `plan` says (default: the best this machine can do); raise BuildFailed if it fails.
+
+    `trees` keeps the bundle and layers unpacked (and their bytecode) for every check that mounts them.
+    """
     plan = plan or plan_check(runtime, architecture)
     judge = _Judge(function, handler, origin)
     if plan.method is Method.STATIC:
-        result = check_static(bundle, layers, handler=handler, runtime=runtime, architecture=architecture)
+        result = check_static(bundle, layers, trees=trees, handler=handler, runtime=runtime, architecture=architecture)
         judge.static(result)
         return ImportCheck(Method.STATIC.value,
                            f"{plan.why}, so init was not run; {resolved_text(result, runtime, architecture)}")
     assert plan.interpreter is not None
-    verdict = check_import(bundle, layers, python=plan.interpreter, function=function, handler=handler,
+    verdict = check_import(bundle, layers, trees=trees, python=plan.interpreter, function=function, handler=handler,
                            runtime=runtime, memory=memory, environment=environment)
     under = f"under {plan.interpreter.describe()}"
     if verdict.status is Status.AWS_CALL:
         # Init stopped at an AWS call it cannot make here: what it imports after it is resolved statically.
-        result = check_static(bundle, layers, handler=handler, runtime=runtime, architecture=architecture)
+        result = check_static(bundle, layers, trees=trees, handler=handler, runtime=runtime,
+                              architecture=architecture)
         judge.static(result)
         return ImportCheck(Method.IMPORTED.value, f"{under}: {verdict.note}, which the check gives no credentials; "
                            f"the rest of init was resolved statically ({resolved_text(result, runtime, architecture)})")

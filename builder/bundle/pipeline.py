@@ -19,11 +19,13 @@ import contextlib
 import hashlib
 import json
 import os
+import resource
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -31,10 +33,19 @@ import attrs
 
 from builder import __version__, dist
 from builder.bundle import limits, wheels
-from builder.bundle.cache import BuildCache, CachedBundle
+from builder.bundle.cache import BuildCache, CachedBundle, Verdicts
 from builder.bundle.digest import sha256_file, tree_digest
 from builder.bundle.gitinfo import GitView, git_view
-from builder.bundle.importcheck import ImportCheck, Origin, check_handler, model_fingerprint, plan_check
+from builder.bundle.importcheck import (
+    ImportCheck,
+    Origin,
+    Source,
+    Trees,
+    Zipped,
+    check_handler,
+    model_fingerprint,
+    plan_check,
+)
 from builder.bundle.layout import bundle_entries
 from builder.bundle.results import BuildResult, BundleResult
 from builder.bundle.selection import Selection, refuse_secrets
@@ -53,6 +64,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 # Bump when the bytes relay writes for the same inputs change.
 LAYOUT_VERSION = "1"
+# Bump when what a passing import check guarantees changes (its cached verdicts are then checked again).
+CHECK_VERSION = "2"
 
 
 class RemoteCache(Protocol):
@@ -105,47 +118,102 @@ def build_project(
         if (target.kind, target.name) not in selections:
             selections[(target.kind, target.name)] = target.selection(project, git)
     refuse_secrets(selections.values())
+    jobs = options.jobs or available_cores()
     builder = _Builder(project, options, reporter, git, selections)
     previous = dist.build_stamps(project)
+    cpu = _cpu_seconds()
     try:
-        results = _build(builder, layer_targets, function_targets, options.jobs)
+        results = _build(builder, layer_targets, function_targets, jobs)
         dist.write_index(project)
     except BaseException:
         # A half-done build leaves dist/ marked failed, naming what it did not finish: publish refuses it.
         dist.mark_failed(project, [t.label for t in [*layer_targets, *function_targets] if t.bundle not in builder.finished])
         raise
     dist.stamp_build(project, {r.manifest.bundle_name: r.manifest.build_key for r in results}, previous)
-    return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started)
+    return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started,
+                       cpu_seconds=_cpu_seconds() - cpu, jobs=jobs)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, e.g. a CI container's share), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def _cpu_seconds() -> float:
+    """User + system time of relay and the children it waited for (pip, the import checks' interpreters)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _build(builder: _Builder, layer_targets: list[Target], function_targets: list[Target],
-           jobs: int | None) -> tuple[BundleResult, ...]:
-    # Every bundle's inputs first, then one download per platform for all that must be
-    # built, then packaging in parallel; functions are finished (limits, import check,
-    # manifest) once the layers they name are.
+           jobs: int) -> tuple[BundleResult, ...]:
+    # Every bundle's inputs first, then one download per platform for all that must be built.
+    # Then one pool runs everything else with no barrier between steps: each layer is packaged and
+    # finished; each function is packaged (once per build key: five handlers of one package share
+    # one build) and finished (limits, import check, manifest) as soon as the layers it names are,
+    # so one function's zip, another's check and a layer's install overlap on all cores.
     prepared = _run_parallel(builder.prepare, [*layer_targets, *function_targets], jobs)
     builder.fetch_wheels([p for p in prepared if p.cached is None])
-    packaged = _run_parallel(builder.package, prepared, jobs)
-    layers = _run_parallel(lambda p: builder.finish(p, []), packaged[: len(layer_targets)], jobs)
-    layer_index = {(r.manifest.name, r.manifest.architecture): r for r in layers}
-    functions = _run_parallel(lambda p: builder.finish_function(p, layer_index), packaged[len(layer_targets):], jobs)
-    return (*layers, *functions)
+    prepared_layers, prepared_functions = prepared[: len(layer_targets)], prepared[len(layer_targets):]
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="relay-build") as pool:
+        # Layers are queued first: a function's task waits only for layer tasks already running or done.
+        layer_futures = [pool.submit(lambda p: builder.finish(builder.package(p), []), p) for p in prepared_layers]
+        by_layer = {(p.target.name, p.target.architecture): f for p, f in zip(prepared_layers, layer_futures, strict=True)}
+
+        def function(p: Prepared) -> BundleResult:
+            packaged = builder.package(p)
+            fn = p.target.function
+            assert fn is not None
+            return builder.finish(packaged, [by_layer[(name, fn.architecture)].result() for name in fn.layers])
+
+        futures = [*layer_futures, *(pool.submit(function, p) for p in prepared_functions)]
+        return tuple(_results(futures))
+
+
+def _results(futures: list[Future[R]]) -> list[R]:
+    """Every result; on a failure, what has not started is cancelled and the first failure in config order raised."""
+    _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+    for future in pending:
+        future.cancel()
+    wait([f for f in futures if not f.cancelled()])
+    for future in futures:
+        failure = future.exception() if not future.cancelled() else None
+        if failure is not None:
+            raise failure
+    return [f.result() for f in futures]
 
 
 def _run_parallel(work: Callable[[T], R], targets: list[T], jobs: int | None) -> list[R]:
     if not targets:
         return []
-    workers = max(1, min(jobs or os.cpu_count() or 2, len(targets)))
+    workers = max(1, min(jobs or available_cores(), len(targets)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-build") as pool:
-        futures = [pool.submit(work, t) for t in targets]
-        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in pending:
-            future.cancel()
-        for future in futures:  # the first failure, in config order
-            failure = future.exception() if future.done() and not future.cancelled() else None
-            if failure is not None:
-                raise failure
-        return [f.result() for f in futures]
+        return _results([pool.submit(work, t) for t in targets])
+
+
+class Once:
+    """Work done once per key by whichever thread asks first; the others wait for its result (or its error)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._futures: dict[str, Future] = {}
+
+    def run(self, key: str, work: Callable[[], R]) -> tuple[R, bool]:
+        """(the result, whether this call computed it)."""
+        with self._guard:
+            future = self._futures.get(key)
+            first = future is None
+            if future is None:
+                future = self._futures[key] = Future()
+        if first:
+            try:
+                future.set_result(work())
+            except BaseException as exc:
+                future.set_exception(exc)
+        return future.result(), first
 
 
 @contextlib.contextmanager
@@ -172,6 +240,10 @@ class _Builder:
         self.git = git
         self.selections = selections
         self.finished: set[str] = set()  # bundles written to dist/ by this run
+        self.verdicts = Verdicts(self.cache_root)
+        self.trees = Trees(self.cache_root)
+        self._packaged = Once()  # build key -> its bundle, built by the first function that needs it
+        self._checked = Once()  # verdict key -> the check, run by the first function with those inputs
         self.project.dist_dir.mkdir(parents=True, exist_ok=True)
 
     # -- per bundle ---------------------------------------------------------------------------
@@ -229,8 +301,15 @@ class _Builder:
         _run_parallel(download, work, None)
 
     def package(self, prepared: Prepared) -> Prepared:
+        """The bundle's bytes in the build cache: built once per build key (however many functions share it)."""
         if prepared.cached is not None:
             return prepared
+        cached, built_here = self._packaged.run(prepared.key, lambda: self._package(prepared))
+        if not built_here:
+            self.reporter.step(f"{prepared.target.label}: same inputs as a bundle built in this run, shared")
+        return attrs.evolve(prepared, cached=cached, status="built")
+
+    def _package(self, prepared: Prepared) -> CachedBundle:
         target = prepared.target
         self.reporter.step(f"{target.label}: building")
         with tempfile.TemporaryDirectory(prefix=f"relay-{target.bundle}-") as tmp:
@@ -250,13 +329,7 @@ class _Builder:
                 zip_path = Path(tmp) / "bundle.zip"
                 stats = write_zip(entries, zip_path, epoch=self.epoch)
                 limits.check_bundle(target.bundle, stats)
-                cached = self.cache.put(prepared.key, zip_path, stats)
-        return attrs.evolve(prepared, cached=cached, status="built")
-
-    def finish_function(self, prepared: Prepared, layer_index: dict[tuple[str, str], BundleResult]) -> BundleResult:
-        fn = prepared.target.function
-        assert fn is not None
-        return self.finish(prepared, [layer_index[(name, fn.architecture)] for name in fn.layers])
+                return self.cache.put(prepared.key, zip_path, stats)
 
     def finish(self, prepared: Prepared, layers: list[BundleResult]) -> BundleResult:
         target, cached = prepared.target, prepared.cached
@@ -266,7 +339,7 @@ class _Builder:
             if target.kind == "function":
                 limits.check_function(target.name, cached.stats, {r.manifest.name: r.stats for r in layers})
         # Checked before the bundle reaches dist/: a bundle that fails is never left there.
-        check = self._import_check(target, cached.zip_path, layers, prepared.key) if target.kind == "function" else None
+        check = self._import_check(target, Zipped(cached.zip_path, cached.stats.sha256), layers)
         manifest = self._manifest(prepared, cached.stats, layers)
         with step("manifest", target):
             written = dist.write_bundle(self.project.dist_dir, cached.zip_path, manifest)
@@ -342,7 +415,7 @@ class _Builder:
             source_date_epoch=self.epoch,
         )
 
-    def _import_check(self, target: Target, zip_path: Path, layers: list[BundleResult], key: str) -> ImportCheck | None:
+    def _import_check(self, target: Target, bundle: Zipped, layers: list[BundleResult]) -> ImportCheck | None:
         fn = target.function
         if fn is None:
             return None
@@ -351,25 +424,45 @@ class _Builder:
         # How this machine checks it (imported, and under which Python, or static) is part of the key:
         # a verdict reached statically is not reused once the runtime's Python is installed.
         plan = plan_check(self.project.runtime, fn.architecture)
-        check_key = hashlib.sha256(
-            json.dumps([key, fn.handler, sorted(fn.environment.items()), [r.manifest.sha256 for r in layers],
-                        model_fingerprint(), plan.key()]).encode()
-        ).hexdigest()
-        if self.options.use_cache and (known := self.cache.import_check(check_key)) is not None:
-            return ImportCheck(*known)
-        with step("import-check", target):
-            check = check_handler(
-                function=fn.name, handler=fn.handler, runtime=self.project.runtime,
-                architecture=fn.architecture, memory=fn.memory, bundle=zip_path, layers=[r.zip_path for r in layers],
-                environment=fn.environment, plan=plan, origin=Origin(self.project.root, fn.requirements),
-            )
-        self.cache.remember_import_check(check_key, check.status, check.note)
+        inputs = verdict_inputs(bundle, [r.manifest.sha256 for r in layers], runtime=self.project.runtime,
+                                architecture=fn.architecture, handler=fn.handler, environment=fn.environment,
+                                plan=plan.key())
+        if self.options.use_cache and (known := self.verdicts.get(inputs)) is not None:
+            return ImportCheck(*known, source=Source.CACHE)
+
+        def run() -> ImportCheck:
+            with step("import-check", target):
+                return check_handler(
+                    function=fn.name, handler=fn.handler, runtime=self.project.runtime,
+                    architecture=fn.architecture, memory=fn.memory, bundle=bundle,
+                    layers=[Zipped(r.zip_path, r.manifest.sha256) for r in layers], environment=fn.environment,
+                    trees=self.trees, plan=plan, origin=Origin(self.project.root, fn.requirements),
+                )
+
+        check, checked_here = self._checked.run(Verdicts.key(inputs), run)
+        if not checked_here:
+            return attrs.evolve(check, source=Source.SHARED)
+        self.verdicts.put(inputs, check.status, check.note)
         if check.status != "imported":
             self.reporter.note(f"{target.label}: import check {check.status}: {check.note}")
         return check
 
     def _rel(self, path: Path) -> str:
         return Path(os.path.relpath(path, self.project.root)).as_posix()
+
+
+def verdict_inputs(bundle: Zipped, layers: list[str], *, runtime: str, architecture: str, handler: str,
+                   environment: dict[str, str], plan: str) -> dict:
+    """What an import check's verdict depends on: a verdict is reused only when all of it is the same.
+
+    The bundle's and its layers' digests (in order), the runtime, architecture and handler, the
+    function's variables (init may read them; only their digest is kept), how this machine checks
+    (`CheckPlan.key`) and the check's own code (`model_fingerprint`, with `CHECK_VERSION`).
+    """
+    variables = hashlib.sha256(json.dumps(sorted(environment.items())).encode()).hexdigest()
+    return {"check": f"{CHECK_VERSION}:{model_fingerprint()}", "bundle": bundle.sha256, "layers": list(layers),
+            "runtime": runtime, "architecture": architecture, "handler": handler, "variables": variables,
+            "plan": plan}
 
 
 def stats_of_zip(zip_path: Path, manifest: Manifest) -> BundleStats:

@@ -43,7 +43,9 @@ class BuildResult:
     app: str
     dist: Path
     bundles: tuple[BundleResult, ...] = attrs.field(converter=to_tuple)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time
+    cpu_seconds: float = 0.0  # relay's and its children's (pip, the check's interpreters) user + system time
+    jobs: int = 1  # bundles worked on at once
 
     @property
     def rebuilt(self) -> tuple[BundleResult, ...]:
@@ -54,6 +56,8 @@ class BuildResult:
             "app": self.app,
             "dist": str(self.dist),
             "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "jobs": self.jobs,
             "nothing_changed": not self.rebuilt,
             "bundles": [b.to_json() for b in self.bundles],
         }

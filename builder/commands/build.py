@@ -22,7 +22,8 @@ STATUSES = ("built", "cached", "remote", "unchanged")
 @click.option("--no-cache", is_flag=True, help="Rebuild even when the inputs are unchanged.")
 @click.option("--no-import-check", is_flag=True, help="Skip importing each handler after the build.")
 @click.option("--offline", is_flag=True, help="Use only the local wheel cache; never reach the package index.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 32), default=None, help="Parallel builds (default: CPU count).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 32), default=None,
+              help="Bundles built, zipped and checked at once (default: the cores relay may use).")
 @click.option("--remote-cache/--no-remote-cache", default=None,
               help="Reuse bundles other runners built from the same inputs, via the registry "
                    "(default: registry.remote_cache in relay.toml).")
@@ -118,17 +119,25 @@ def build_summary(doc: dict) -> str:
     else:
         counts = {s: sum(1 for b in bundles if b["status"] == s) for s in STATUSES}
         remote = f", {counts['remote']} from the registry's cache" if counts["remote"] else ""
+        cpu = f" ({doc['cpu_seconds']:.1f}s CPU, {doc['jobs']} at once)" if "cpu_seconds" in doc else ""
         lines.append(
             f"{counts['built']} built, {counts['cached']} from cache{remote}, {counts['unchanged']} unchanged "
-            f"in {doc['seconds']:.1f}s -> {doc['dist']}"
+            f"in {doc['seconds']:.1f}s{cpu} -> {doc['dist']}"
         )
     return "\n".join(lines)
+
+
+# How a verdict not checked by this build reads (`importcheck.Source`).
+_REUSED = {"cache": "verdict from the cache", "shared": "same bundle and handler as another function"}
 
 
 def check_text(check: dict | None) -> str:
     if not check:
         return "-"
-    return check["status"] if not check.get("note") else f"{check['status']}: {check['note']}"
+    status = check["status"]
+    if reused := _REUSED.get(check.get("source", "")):
+        status = f"{status} ({reused})"
+    return status if not check.get("note") else f"{status}: {check['note']}"
 
 
 def _remote_cache(project, obj: Context):

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -32,7 +33,7 @@ import attrs
 from builder.runtime.child import BOOTSTRAP, Mode, run_child
 from builder.runtime.environment import function_identity, lambda_environment
 from builder.runtime.interpreter import Interpreter, emulated_python, host_architecture, runtime_python
-from builder.runtime.mount import mount_bundles
+from builder.runtime.mount import Trees, Zipped
 from builder.runtime.provided import AWS_SDK_MODULES, provided_versions
 from builder.runtime.runtimes import lambda_runtime, machine_of
 from builder.runtime.static import StaticResult, check_statically
@@ -107,14 +108,19 @@ class ImportVerdict:
 
 
 def check_import(
-    bundle: Path, layers: tuple[Path, ...] | list[Path], *, python: Interpreter, function: str, handler: str,
+    bundle: Zipped, layers: Sequence[Zipped], *, trees: Trees, python: Interpreter, function: str, handler: str,
     runtime: str, memory: int, environment: dict[str, str],
 ) -> ImportVerdict:
-    """Import `handler` from `bundle` + `layers` under `python` (the runtime's own, or an emulated one)."""
+    """Import `handler` from `bundle` + `layers` under `python` (the runtime's own, or an emulated one).
+
+    The bundle and its layers are read where `trees` keeps them unpacked (each zip once, ever), and the
+    bytecode the child compiles from them is kept beside them: a second handler of the same bundle, or
+    the same layer under another function, is neither unpacked nor compiled again.
+    """
     identity = function_identity(function, handler=handler, runtime=runtime, memory=memory, host_env=os.environ)
+    mount = trees.mount(bundle, layers)
     with tempfile.TemporaryDirectory(prefix="relay-import-") as tmp:
         root = Path(tmp)
-        mount = mount_bundles(bundle, layers, root)
         spec = {
             "mode": Mode.CHECK.value,
             "handler": handler,
@@ -126,7 +132,7 @@ def check_import(
         }
         env = lambda_environment(identity, environment, mount, os.environ, reach_aws=False)
         child = run_child(python.path, root, spec, env, init_limit=INIT_LIMIT_SECONDS, limit=_WRITE_LIMIT_SECONDS,
-                          launcher=python.launcher)
+                          launcher=python.launcher, pycache=trees.pycache)
     if child.timed_out_in is not None:
         return ImportVerdict(Status.TIMED_OUT)
     if child.outcome is None:
@@ -137,13 +143,11 @@ def check_import(
                          note=doc.get("note", ""))
 
 
-def check_static(bundle: Path, layers: tuple[Path, ...] | list[Path], *, handler: str, runtime: str,
+def check_static(bundle: Zipped, layers: Sequence[Zipped], *, trees: Trees, handler: str, runtime: str,
                  architecture: str) -> StaticResult:
     """Resolve `handler`'s init in `bundle` + `layers` for `runtime` on `architecture`, running none of it."""
-    with tempfile.TemporaryDirectory(prefix="relay-static-") as tmp:
-        mount = mount_bundles(bundle, layers, Path(tmp))
-        return check_statically(mount, handler, python=lambda_runtime(runtime).python,
-                                machine=machine_of(architecture))
+    return check_statically(trees.mount(bundle, layers), handler, python=lambda_runtime(runtime).python,
+                            machine=machine_of(architecture))
 
 
 @functools.cache

@@ -65,17 +65,20 @@ class ChildRun:
 
 
 def run_child(python: Path, root: Path, spec: dict[str, Any], env: dict[str, str], *,
-              init_limit: float, limit: float, launcher: tuple[str, ...] = ()) -> ChildRun:
+              init_limit: float, limit: float, launcher: tuple[str, ...] = (), pycache: Path | None = None) -> ChildRun:
     """Run the bootstrap under `python` with `spec` (files go in `root`); init gets `init_limit` s, the call `limit` s.
 
     `launcher` goes before the interpreter: an emulator (`qemu-aarch64 -L root`) for another machine's Python.
+    `pycache`: where the child keeps the bytecode it compiles (`-X pycache_prefix`), for code mounted from
+    folders whose content never changes under the same path (`mount.Trees`); without it none is written.
     """
     spec_path, result_path, log_path = root / "spec.json", root / "result.json", root / "logs.txt"
     read_fd, write_fd = os.pipe()
     spec_path.write_text(json.dumps({**spec, "ctrl_fd": write_fd, "result_path": str(result_path)}), encoding="utf-8")
-    # -B: nothing is written into the bundle or relay's packages; -u keeps stdout and stderr
-    # in the order the handler wrote them, as in CloudWatch.
-    argv = [*launcher, str(python), "-I", "-S", "-B", "-u", "-X", "utf8", str(BOOTSTRAP), str(spec_path)]
+    # -B or a pycache prefix: nothing is written into the bundle or relay's packages; -u keeps stdout
+    # and stderr in the order the handler wrote them, as in CloudWatch.
+    bytecode = ["-X", f"pycache_prefix={pycache}"] if pycache is not None else ["-B"]
+    argv = [*launcher, str(python), "-I", "-S", *bytecode, "-u", "-X", "utf8", str(BOOTSTRAP), str(spec_path)]
     started = time.monotonic()
     with open(log_path, "wb") as log:
         try:

@@ -11,12 +11,22 @@ temporary root and shows them by Lambda's names in errors.
 
 from __future__ import annotations
 
-from pathlib import Path
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
 
 import attrs
 
 from builder.fsutil import extract_zip
-from builder.runtime.provided import link_provided
+from builder.runtime.provided import link_provided, provided_versions
 
 TASK_ROOT = "/var/task"
 OPT = "/opt"
@@ -53,3 +63,108 @@ def mount_bundles(bundle: Path, layers: tuple[Path, ...] | list[Path], root: Pat
         extract_zip(layer, opt)
     link_provided(runtime)
     return Mount(task=task, opt=opt, runtime=runtime)
+
+
+@attrs.frozen
+class Zipped:
+    """A bundle's zip and the sha256 of its bytes (what names its unpacked tree)."""
+
+    path: Path
+    sha256: str
+
+
+class Trees:
+    """Bundles unpacked once and kept, named by their digest: what the import check mounts.
+
+    `<cache>/trees/<sha256>/` is one zip's files; `opt-<digest>/` the `/opt`
+    of several layers unpacked in order (one layer is its own tree); `runtime-<digest>/`
+    the provided packages linked for this relay. A tree is unpacked into a
+    temp folder and renamed into place, so it exists only once complete; its
+    files are made read-only, as Lambda's `/var/task` and `/opt` are. Paths of
+    a tree never change content, which is what lets bytecode compiled from
+    them be kept (`pycache`).
+    """
+
+    def __init__(self, cache: Path) -> None:
+        self.root = cache / "trees"
+        self.pycache = cache / "pycache"
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def mount(self, bundle: Zipped, layers: Sequence[Zipped]) -> Mount:
+        return Mount(task=self.tree(bundle), opt=self.opt(layers), runtime=self.runtime())
+
+    def tree(self, zipped: Zipped) -> Path:
+        return self._once(zipped.sha256, lambda into: _unpack(zipped.path, into))
+
+    def opt(self, layers: Sequence[Zipped]) -> Path:
+        if len(layers) == 1:
+            return self.tree(layers[0])
+        digest = hashlib.sha256(" ".join(layer.sha256 for layer in layers).encode()).hexdigest()
+
+        def unpack_in_order(into: Path) -> None:
+            for layer in layers:  # a later layer overwrites an earlier one's files, as in /opt
+                _unpack(layer.path, into)
+
+        return self._once(f"opt-{digest}", unpack_in_order)
+
+    def runtime(self) -> Path:
+        # The provided packages are relay's own environment's: a new version of them is a new folder.
+        where = json.dumps([sys.prefix, provided_versions()], sort_keys=True).encode()
+        return self._once(f"runtime-{hashlib.sha256(where).hexdigest()[:32]}", link_provided)
+
+    def _once(self, name: str, fill: Callable[[Path], object]) -> Path:
+        folder = self.root / name
+        if folder.is_dir():
+            return folder
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:  # threads of one build wait for the first; other processes race to the rename
+            if folder.is_dir():
+                return folder
+            self.root.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{name[:16]}-", dir=self.root))
+            try:
+                fill(staging)
+                os.chmod(staging, 0o755)
+                os.rename(staging, folder)
+            except OSError:
+                if not folder.is_dir():
+                    raise
+            finally:
+                if staging.exists():
+                    shutil.rmtree(staging, ignore_errors=True)
+        return folder
+
+
+def _unpack(archive: Path, dest: Path) -> None:
+    """Extract `archive` into `dest` (every name checked to stay inside), files read-only, modes kept."""
+    dest.mkdir(parents=True, exist_ok=True)
+    made: set[Path] = {dest}
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            target = _member(dest, info.filename)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            mode = ((info.external_attr >> 16) & 0o777 or 0o644) & ~0o222
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(target, 0o644)  # an earlier layer's copy: overwritten, as in /opt
+            with zf.open(info) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+            os.chmod(target, mode)
+
+
+def _member(dest: Path, name: str) -> Path:
+    """`dest / name` for a zip member, refused unless it stays inside `dest` (read lexically: nothing here is a link)."""
+    parts = PurePosixPath(name).parts
+    if "\0" in name or not parts or parts[0] == "/" or ".." in parts:
+        from builder.errors import VerificationFailed
+        from builder.names import shown
+
+        raise VerificationFailed(f"{shown(name)} would be written outside {dest}",
+                                 hint="A zip member's name points outside its folder: check who built the zip.")
+    return dest.joinpath(*parts)
