@@ -117,7 +117,7 @@ class InvokeFailed(RelayError):
 
 
 class DriftFound(RelayError):
-    """`relay status --check` found code or configuration that relay did not put there."""
+    """`relay status` found code or configuration that relay did not put there (with or without --check)."""
 
     exit_code = 14
     hint = "`relay status` says per function what drifted and what puts it back."

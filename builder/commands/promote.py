@@ -81,12 +81,19 @@ def rollback(obj: Context, env_name: str, to_version: str | None, only: tuple[st
 
 @click.command()
 @click.option("--env", "env_name", metavar="ENV", help="Only this environment.")
-@click.option("--check", is_flag=True, help="Exit 14 when anything drifted (for CI and monitoring).")
+@click.option("--check", is_flag=True,
+              help="Strict, for CI and monitoring: exit 11 when any environment cannot be read, not only when none "
+                   "can (drift exits 14 either way).")
 @json_option
 @click.pass_obj
 def status(obj: Context, env_name: str | None, check: bool, as_json: bool) -> None:
-    """What runs where: alias -> Lambda version -> release -> digest, canary weights, drift, unqualified triggers."""
+    """What runs where: alias -> Lambda version -> release -> digest, canary weights, drift, unqualified triggers.
+
+    Exits 14 when anything drifted, 11 when no environment could be read (with --check: when any could not);
+    the report is printed first either way.
+    """
     from builder.commands.render.status import drift_fixes, status_summary
+    from builder.errors import AwsError, DriftFound
     from builder.promote.factory import run_status
 
     report = run_status(obj.project(), env_name, sandbox=obj.sandbox())
@@ -94,12 +101,18 @@ def status(obj: Context, env_name: str | None, check: bool, as_json: bool) -> No
         emit_json(report.to_json())
     else:
         click.echo(status_summary(report))
-    if check and report.drifted:
-        from builder.errors import DriftFound
-
+    error: DriftFound | AwsError | None = None
+    unreachable = report.unreachable
+    if report.drifted:
         fixes = drift_fixes(report)
-        error = DriftFound(f"drift in {', '.join(fix.split(': ', 1)[0] for fix in fixes)}",
+        error = DriftFound(f"drift in {', '.join(fix.split(': ', 1)[0] for fix in fixes)}"
+                           + (f" (and {', '.join(e.env for e in unreachable)} could not be read)" if unreachable else ""),
                            hint=fixes[0].split(": ", 1)[1] + (" (the others: see above)" if len(fixes) > 1 else ""))
+    elif unreachable and (check or len(unreachable) == len(report.environments)):
+        error = AwsError(f"cannot read {', '.join(e.env for e in unreachable)}: {unreachable[0].error}"
+                         + ("" if len(unreachable) == len(report.environments) else
+                            "; what the other environments run is shown above"))
+    if error is not None:
         error.reported = as_json
         raise error
 

@@ -131,8 +131,14 @@ class StatusReport:
     def drifted(self) -> bool:
         return any(f.drifted for e in self.environments for f in e.functions)
 
+    @property
+    def unreachable(self) -> tuple[EnvironmentStatus, ...]:
+        """The environments that could not be read (their account, role or region did not answer)."""
+        return tuple(e for e in self.environments if e.error)
+
     def to_json(self) -> dict:
         return {"app": self.app, "drift": self.drifted, "registry_problem": self.registry_problem,
+                "unreachable": [e.env for e in self.unreachable],
                 "environments": [e.to_json() for e in self.environments]}
 
 

@@ -169,7 +169,7 @@ def test_memory_changed_by_hand_is_configuration_drift_and_the_hint_clears_it(sh
     assert run.code == 14
     assert "$LATEST memory is 512, the release says 128" in run.stdout
     assert "hint: `relay rollback --env staging --to 1.0.0` puts $LATEST back" in run.stderr
-    assert relay_cli("status", "--env", "staging", cwd=shop.root).code == 0  # without --check: a report, exit 0
+    assert relay_cli("status", "--env", "staging", cwd=shop.root).code == 14  # drift exits 14 with or without --check
 
     rolled = relay_cli("rollback", "--env", "staging", "--to", "1.0.0", cwd=shop.root)
 
