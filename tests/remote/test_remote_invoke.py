@@ -1,11 +1,11 @@
 """`relay invoke FN --env ENV`: the environment's alias, invoked in its account, as its callers invoke it.
 
-moto's Lambda without Docker runs no code (see test_logs.py): its Invoke
+moto's Lambda without Docker runs no code (see test_remote_logs.py): its Invoke
 returns the event, or a result queued for that account through moto's API,
 with no `FunctionError` and no log tail. A queued result is what tells here
 that relay invoked the right account; what Lambda returns beyond moto (an
 error, a log tail, the executed version) is tested on the seam with botocore's
-Stubber in test_seams.py.
+Stubber in test_remote_seams.py.
 """
 
 from __future__ import annotations
