@@ -96,8 +96,11 @@ class RemoteLogs:
         self._events = events
         self.clock = clock
 
-    def source(self) -> LogSource:
+    def source(self, known: LogSource | None = None) -> LogSource:
+        """The alias' versions now, and its log group (read again only when the versions changed since `known`)."""
         target = alias_target(self.env, self.function, self._lam)
+        if known is not None and known.target == target:
+            return known
         return LogSource(target, self._groups.log_group(target.function_name, target.alias))
 
     def read(self, since: dt.datetime) -> LogsResult:
@@ -125,7 +128,7 @@ class RemoteLogs:
                 yield event
             shown = {key: ms for key, ms in shown.items() if ms >= newest - LATE_MS}
             self.clock.sleep(interval)
-            current = self.source()
+            current = self.source(source)
             if current != source:
                 source = current
                 yield source

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from promote_helpers import FakeClock
-from remote_helpers import deploy, now_ms, put_lines
+from remote_helpers import CallRecorder, deploy, now_ms, put_lines
 
 from builder.remote.factory import open_logs
 from builder.remote.logs import LogSource
@@ -40,7 +40,8 @@ def test_follow_shows_new_and_late_lines_once_and_follows_the_canary(shop):
 
     hooks = iter([after_first_poll, canary_starts, interrupted])
     clock.on_sleep.append(lambda c: next(hooks)(c))
-    remote = open_logs(shop.project(), "staging", "orders", clock=clock)
+    recorder = CallRecorder()
+    remote = open_logs(shop.project(), "staging", "orders", clock=clock, counter=recorder)
 
     seen: list[LogSource | LogEvent] = []
     try:
@@ -59,6 +60,8 @@ def test_follow_shows_new_and_late_lines_once_and_follows_the_canary(shop):
         ("2", "from the canary"),
     ]
     assert len(clock.slept) == 3 and set(clock.slept) == {2.0}
+    # The alias is read at each poll; the log group only when the versions changed.
+    assert (len(recorder.of("GetAlias")), len(recorder.of("GetFunctionConfiguration"))) == (3, 2)
 
 
 def test_ctrl_c_ends_follow_with_exit_130(shop):
