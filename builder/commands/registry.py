@@ -126,6 +126,9 @@ def keygen(obj: Context, out: Path, force: bool, as_json: bool) -> None:
     target = out if out.is_absolute() else base / out
     key = generate_key_file(target, force=force)
     key = attrs.evolve(key, public_key_ref=_relative_or_absolute(key.public_path, base))
+    if not key.gitignored:
+        click.echo(f"warning: no .gitignore covers {key.private_path.name}: add `*.key` to .gitignore "
+                   "so the private key is never committed", err=True)
     if as_json:
         emit_json(key.to_json())
         return

@@ -284,6 +284,7 @@ class GeneratedKey:
     public_pem: str
     # How relay.toml names the public key file (relative to relay.toml's folder); default: its file name.
     public_key_ref: str = ""
+    gitignored: bool = False  # a .gitignore covers the private key file (see `gitignore_covers`)
 
     def toml_snippet(self, public_key_ref: str | None = None) -> str:
         """The `[[registry.trusted_keys]]` entry to paste into relay.toml."""
@@ -297,6 +298,7 @@ class GeneratedKey:
             "keyid": self.keyid,
             "public_key_pem": self.public_pem,
             "trusted_keys_toml": self.toml_snippet(),
+            "gitignored": self.gitignored,
         }
 
 
@@ -317,7 +319,33 @@ def generate_key_file(out: Path, *, force: bool = False) -> GeneratedKey:
     except OSError as exc:
         raise UsageError(f"cannot write the key to {exc.filename or out}: {exc.strerror or exc}",
                          hint="Choose a writable --out path.") from None
-    return GeneratedKey(out, public_path, keyid_of(key.public_key()), public_pem.decode("ascii"))
+    return GeneratedKey(out, public_path, keyid_of(key.public_key()), public_pem.decode("ascii"),
+                        gitignored=gitignore_covers(out))
+
+
+def gitignore_covers(path: Path) -> bool:
+    """Whether a .gitignore in `path`'s folder or above (up to the git work tree's top) ignores `path`.
+
+    Read with git's own rules (pathspec), without git: a freshly scaffolded
+    project is often not a repository yet, and its key must be covered before
+    the first `git add .`. The deepest .gitignore with a rule for the path decides.
+    """
+    from pathspec import GitIgnoreSpec
+
+    path = Path(os.path.abspath(path))
+    for folder in path.parents:
+        rules = folder / ".gitignore"
+        if rules.is_file():
+            try:
+                spec = GitIgnoreSpec.from_lines(rules.read_text(encoding="utf-8", errors="replace").splitlines())
+            except ValueError:  # a line pathspec cannot read: git would skip it, we cannot tell
+                spec = None
+            decision = spec.check_file(path.relative_to(folder).as_posix()).include if spec is not None else None
+            if decision is not None:
+                return decision
+        if (folder / ".git").exists():
+            return False
+    return False
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -220,6 +220,7 @@ def test_keygen_in_a_scaffolded_project_writes_an_ignored_key_and_an_entry_to_pa
     root = tmp_path / "shop"
     made = relay("keygen", "--out", "relay.key", cwd=root)
     assert made.code == 0, made
+    assert "warning" not in made.stderr, "the scaffold's .gitignore covers the key before any git init"
     entry = made.stdout[made.stdout.index("[[registry.trusted_keys]]"):]
     assert 'public_key = "relay.key.pub"' in entry
     with open(root / "relay.toml", "a", encoding="utf-8") as config:
@@ -241,4 +242,17 @@ def test_keygen_with_an_out_in_a_subfolder_names_the_public_key_from_the_project
     made = relay("keygen", "--out", "keys/ci.key", "--json", cwd=tmp_path / "shop")
     assert made.code == 0, made
     assert 'public_key = "keys/ci.key.pub"' in made.json()["trusted_keys_toml"]
-    assert (tmp_path / "shop/keys/ci.key").is_file()
+    assert (tmp_path / "shop/keys/ci.key").is_file() and made.json()["gitignored"] is True
+
+
+def test_keygen_warns_when_no_gitignore_covers_the_private_key(tmp_path: Path, relay) -> None:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj/.git").mkdir()  # the work tree's top: rules above it do not count
+    (tmp_path / ".gitignore").write_text("*.key\n")
+    (tmp_path / "proj/.gitignore").write_text("dist/\n")
+    made = relay("keygen", "--out", "ci.key", cwd=tmp_path / "proj")
+    assert made.code == 0, made
+    assert "warning: no .gitignore covers ci.key" in made.stderr
+
+    (tmp_path / "proj/.gitignore").write_text("dist/\nsecrets/\n")
+    assert "warning" not in relay("keygen", "--out", "secrets/ci.key", cwd=tmp_path / "proj").stderr
