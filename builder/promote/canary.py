@@ -132,7 +132,10 @@ class AliasMover:
         for step in steps:
             self.reporter.step(f"canary {step}%: {len(splittable)} alias(es) send {step}% to the new versions")
             self._each(splittable, functools.partial(self._split, versions=versions, step=step))
-            watch(self.clock, self.alarms, canary.interval, step=step)
+            watching = ", ".join(self.plan.alarms) or "no alarms"
+            with self.reporter.waiting(f"canary {step}% in {self.plan.env}, watching {watching}",
+                                       seconds=canary.interval):
+                watch(self.clock, self.alarms, canary.interval, step=step)
         self.reporter.step("canary 100%: every alias points at its new version")
         self._each(splittable, lambda a: self._point(a, versions[a.function], {}))
         self._each([a for a in moving if a.sets_provisioned], self._provision)

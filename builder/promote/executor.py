@@ -323,8 +323,16 @@ class Executor:
 
     def _settle(self, name: str, config: FunctionConfig) -> FunctionConfig:
         """Wait until Lambda has finished applying an update (State and LastUpdateStatus)."""
+        if _updating(config):
+            with self.reporter.waiting(f"Lambda finishing the update of {name}", seconds=WAIT_TIMEOUT, limit=True):
+                config = self._poll(name, config)
+        if config.state == "Failed" or config.last_update_status == "Failed":
+            raise AwsError(f"{self.lam.where(name)}: the update failed: {config.last_update_reason or 'no reason given'}")
+        return config
+
+    def _poll(self, name: str, config: FunctionConfig) -> FunctionConfig:
         deadline = self.clock.now() + dt.timedelta(seconds=WAIT_TIMEOUT)
-        while config.state == "Pending" or config.last_update_status == "InProgress":
+        while _updating(config):
             if self.clock.now() >= deadline:
                 raise AwsError(f"{self.lam.where(name)}: still updating after {WAIT_TIMEOUT}s")
             self.clock.sleep(WAIT_POLL)
@@ -332,8 +340,6 @@ class Executor:
             if fresh is None:
                 raise NotFound(f"{self.lam.where(name)} disappeared while being updated")
             config = fresh
-        if config.state == "Failed" or config.last_update_status == "Failed":
-            raise AwsError(f"{self.lam.where(name)}: the update failed: {config.last_update_reason or 'no reason given'}")
         return config
 
     def _code(self, sha256: str, what: str) -> CodeSource:
@@ -375,6 +381,10 @@ def _parallel(work: Callable[[_Item], _Value], items: Sequence[_Item], workers: 
             else:
                 errors.append((item, exc))
     return results, errors
+
+
+def _updating(config: FunctionConfig) -> bool:
+    return config.state == "Pending" or config.last_update_status == "InProgress"
 
 
 def _error_text(exc: BaseException) -> str:

@@ -54,6 +54,9 @@ class PromoteRequest:
     force: bool = False
     reason: str | None = None
     allow_unqualified: bool = False  # start a canary although triggers bypass the alias
+    # Called with the plan after the gates passed and before anything is changed (the ledger record not opened
+    # yet): the command layer shows the plan there, and may raise (a declined confirmation) to change nothing.
+    on_plan: Callable[[Plan], None] | None = attrs.field(default=None, eq=False, repr=False)
 
 
 ALLOW_UNQUALIFIED_FLAG = "--allow-unqualified"
@@ -141,6 +144,8 @@ class Promoter:
             live = {f.function: f.target_version for f in plan.functions if f.target_version}
             return PromoteResult("unchanged", plan, gates, forced, versions=live, verified_checks=checks_passed)
         triggers = self._canary_check(plan, request) if _runs_canary(plan) else {}
+        if request.on_plan is not None:
+            request.on_plan(plan)
         return attrs.evolve(self._apply(plan, gates, override if forced else None, checks_passed,
                                         expect_head=seqs[-1] if seqs else 0), triggers=triggers)
 

@@ -42,7 +42,7 @@ hand back to what the alias serves.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -75,6 +75,9 @@ class RollbackRequest:
     only: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     force: bool = False  # take the environment over from a run that holds it (a promotion that died)
     reason: str = ""
+    dry_run: bool = False  # plan and stop: no alias moved, no $LATEST put back, no ledger record
+    # Called with the plan before anything is changed (see `PromoteRequest.on_plan`); may raise to change nothing.
+    on_plan: Callable[[Plan], None] | None = attrs.field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         # The one `--force needs --reason` rule, before anything is read: also when the ledger is out of reach.
@@ -83,7 +86,7 @@ class RollbackRequest:
 
 @attrs.frozen
 class RollbackResult:
-    status: str  # "succeeded" | "unchanged"
+    status: str  # "succeeded" | "unchanged" | "planned" (dry run)
     plan: Plan
     versions: dict[str, str] = attrs.field(factory=dict)
     skipped: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)  # "fn: why"
@@ -183,6 +186,11 @@ class RollbackRunner:
             raise NotFound(f"nothing to roll back in {self.env.name}: {'; '.join(skipped)}",
                            hint="Nothing was changed; `relay rollback --to VERSION` names a release to go back to.")
         plan = plan_rollback(self.project.name, self.env, state, targets, to_version=request.to)
+        if request.dry_run:
+            return RollbackResult("planned", plan,
+                                  {f.function: f.target_version for f in plan.functions if f.target_version}, skipped)
+        if request.on_plan is not None:
+            request.on_plan(plan)
         if plan.is_noop and dead is not None and ledger is not None and self.store is not None:
             result = self._take_over(plan, skipped, ledger, request)
         elif plan.is_noop:

@@ -9,25 +9,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from builder.commands.render.text import table
 from builder.promote.instructions import CreateFunction, PublishLayer, ReuseLayer, UpdateCode, UpdateConfiguration
-from builder.textfmt import table
 
 if TYPE_CHECKING:
     from builder.promote.instructions import FunctionPlan, Plan
     from builder.promote.promoter import PromoteResult
 
 
-def plan_summary(plan: Plan) -> str:
+def plan_summary(plan: Plan, *, width: int | None = None) -> str:
     what = f"{plan.event} {plan.app} {plan.from_version or '-'} -> {plan.to_version or '-'}"
     head = f"Plan: {what} in {plan.env} (account {plan.account}, {plan.region}, alias {plan.alias})"
     rows = [[f.function, f.action, f"{f.from_version or '-'} -> {f.target_version or ('new' if f.publishes else '-')}",
              f.artifact or "-", (f.sha256 or "")[:12], _work(f)] for f in plan.functions]
-    lines = [head, "", table(rows, ["function", "action", "alias", "artifact", "sha256", "work"])]
+    lines = [head, "", table(rows, ["function", "action", "alias", "artifact", "sha256", "work"], width=width)]
     if plan.layers:
         layer_rows = [[layer.bundle, layer.layer_name, _layer_work(layer), layer.sha256[:12]] for layer in plan.layers]
-        lines += ["", table(layer_rows, ["layer", "in AWS", "action", "sha256"])]
+        lines += ["", table(layer_rows, ["layer", "in AWS", "action", "sha256"], width=width)]
     if plan.event == "promote" and any(f.settings is not None for f in plan.functions):
-        lines += ["", *settings_lines(plan)]
+        lines += ["", *settings_lines(plan, width=width)]
     if plan.canary and plan.moving:
         steps = " -> ".join(f"{s}%" for s in plan.canary.steps)
         lines += ["", f"Canary: {steps}, {plan.canary.interval}s per step, watching {', '.join(plan.alarms) or 'no alarms'}"]
@@ -36,7 +36,7 @@ def plan_summary(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def settings_lines(plan: Plan) -> list[str]:
+def settings_lines(plan: Plan, *, width: int | None = None) -> list[str]:
     """What each function ends up with in the environment; `*` marks a value the environment set."""
     rows = []
     for f in plan.functions:
@@ -52,7 +52,7 @@ def settings_lines(plan: Plan) -> list[str]:
                                    for name in ("memory", "timeout", "ephemeral_storage", "tracing")),
                      str(len(f.settings.layers)), variables])
     lines = [f"Settings in {plan.env} (the release's; * = set by {plan.env}):",
-             table(rows, ["function", "memory", "timeout", "/tmp MB", "tracing", "layers", "environment"])]
+             table(rows, ["function", "memory", "timeout", "/tmp MB", "tracing", "layers", "environment"], width=width)]
     level = [f"  {f.function}: " + "; ".join(_function_level_text(f)) for f in plan.functions
              if f.settings is not None and f.settings_from != "$LATEST" and _function_level_text(f)]
     if level:
@@ -80,14 +80,14 @@ def _marked(overridden: dict, name: str, value: object) -> str:
     return f"{value}*" if name in overridden else str(value)
 
 
-def promote_summary(result: PromoteResult) -> str:
+def promote_summary(result: PromoteResult, *, width: int | None = None, plan_shown: bool = False) -> str:
+    """The plan (unless it was shown before it was applied), the gates, and what happened."""
     from builder.promote.gates import refusal_message
 
     plan = result.plan
-    lines = [plan_summary(plan)]
+    lines = [] if plan_shown else [plan_summary(plan, width=width)]
     if result.gates:
-        rows = [["ok" if g.ok else ("FORCED" if result.forced else "FAIL"), g.name, g.detail] for g in result.gates]
-        lines += ["", table(rows, ["", "gate", "detail"])]
+        lines += ["", gates_table(result, width=width)]
     if result.status == "planned":
         verdict = "\nDry run: nothing was changed."
         if result.would_refuse:
@@ -100,7 +100,12 @@ def promote_summary(result: PromoteResult) -> str:
         seq = f" (ledger seq {result.record.seq})" if result.record else ""
         lines.append(f"\nPromoted {plan.app}@{plan.to_version} to {plan.env}{seq}: {moved}"
                      + (" [FORCED]" if result.forced else ""))
-    return "\n".join(lines)
+    return "\n".join(lines).lstrip("\n")
+
+
+def gates_table(result: PromoteResult, *, width: int | None = None) -> str:
+    rows = [["ok" if g.ok else ("FORCED" if result.forced else "FAIL"), g.name, g.detail] for g in result.gates]
+    return table(rows, ["", "gate", "detail"], width=width)
 
 
 def _work(f: FunctionPlan) -> str:

@@ -6,11 +6,15 @@ from builder.commands.render.promote import plan_summary
 from builder.promote.rollback import RollbackResult
 
 
-def rollback_summary(result: RollbackResult) -> str:
+def rollback_summary(result: RollbackResult, *, width: int | None = None, plan_shown: bool = False) -> str:
+    """The plan (unless it was shown before it was applied), what was left alone, and what happened."""
     plan = result.plan
-    lines = [plan_summary(plan)]
+    lines = [] if plan_shown else [plan_summary(plan, width=width)]
     if result.skipped:
         lines += ["", "Left alone: " + "; ".join(result.skipped)]
+    if result.status == "planned":
+        lines.append("\nDry run: nothing was changed (no alias moved, $LATEST untouched, no ledger record).")
+        return "\n".join(lines).lstrip("\n")
     if result.status == "unchanged":
         lines.append("\nNothing to do: every alias already points at its rollback target.")
     else:
@@ -27,4 +31,4 @@ def rollback_summary(result: RollbackResult) -> str:
         lines.append(f"Recorded in the ledger (seq {result.record.seq}).")
     elif result.ledger_problem:
         lines.append(f"WARNING: the ledger record could not be written: {result.ledger_problem}")
-    return "\n".join(lines)
+    return "\n".join(lines).lstrip("\n")
