@@ -427,25 +427,25 @@ class _Builder:
         inputs = verdict_inputs(bundle, [r.manifest.sha256 for r in layers], runtime=self.project.runtime,
                                 architecture=fn.architecture, handler=fn.handler, environment=fn.environment,
                                 plan=plan.key())
-        if self.options.use_cache and (known := self.verdicts.get(inputs)) is not None:
-            return ImportCheck(*known, source=Source.CACHE)
 
-        def run() -> ImportCheck:
+        def verdict() -> ImportCheck:
+            if self.options.use_cache and (known := self.verdicts.get(inputs)) is not None:
+                return ImportCheck(*known, source=Source.CACHE)
             with step("import-check", target):
-                return check_handler(
+                check = check_handler(
                     function=fn.name, handler=fn.handler, runtime=self.project.runtime,
                     architecture=fn.architecture, memory=fn.memory, bundle=bundle,
                     layers=[Zipped(r.zip_path, r.manifest.sha256) for r in layers], environment=fn.environment,
                     trees=self.trees, plan=plan, origin=Origin(self.project.root, fn.requirements),
                 )
+            self.verdicts.put(inputs, check.status, check.note)
+            if check.status != "imported":
+                self.reporter.note(f"{target.label}: import check {check.status}: {check.note}")
+            return check
 
-        check, checked_here = self._checked.run(Verdicts.key(inputs), run)
-        if not checked_here:
-            return attrs.evolve(check, source=Source.SHARED)
-        self.verdicts.put(inputs, check.status, check.note)
-        if check.status != "imported":
-            self.reporter.note(f"{target.label}: import check {check.status}: {check.note}")
-        return check
+        # Functions of this build with the same inputs wait for the first one's verdict (or its failure).
+        check, first = self._checked.run(Verdicts.key(inputs), verdict)
+        return check if first else attrs.evolve(check, source=Source.SHARED)
 
     def _rel(self, path: Path) -> str:
         return Path(os.path.relpath(path, self.project.root)).as_posix()
