@@ -96,6 +96,14 @@ class Actor(str):
         return (Actor, (str(self), self.who))
 
 
+def started_by(who: Who) -> str | None:
+    """`octocat in GitHub Actions https://...`, or the base credentials' ARN; None when nothing is known."""
+    if who.ci is not None:
+        run = who.ci.run_url or who.ci.run_id
+        return f"{who.ci.actor or 'someone'} in {who.ci.name}" + (f" {run}" if run else "")
+    return f"started from {who.base_arn}" if who.base_arn else None
+
+
 def who_of(actor: str) -> Who | None:
     """The `Who` an actor carries (None for a plain ARN: tests, and callers that know no more)."""
     return actor.who if isinstance(actor, Actor) else None

@@ -37,6 +37,9 @@ Trust (issue 11). Each record is signed and chained, and checked on every read:
   pipeline): every trusted key verifies every ledger.
 - each record names the sha256 of the stored bytes of the record before it
   (`prev`); the first names none.
+- each record written since issue 12 says who started the run (`who`: the
+  base credentials' ARN and the CI run, `builder.promote.actor`), inside what
+  is signed: an edited `who` is an edited record. Older records have none.
 - what a read finds is the record's `check`: ok, unsigned, bad signature
   (an untrusted key, or not a signature), edited (a trusted key's signature
   that no longer matches), missing predecessor (the record before it is
@@ -78,7 +81,7 @@ from builder import schemas
 from builder.aws.errors import PreconditionFailed
 from builder.errors import RaceLost, VerificationFailed
 from builder.frozen import to_tuple
-from builder.promote.actor import who_of
+from builder.promote.actor import started_by, who_of
 from builder.promote.gates import Override
 from builder.promote.records import (
     REFUSED,
@@ -447,7 +450,7 @@ class Ledger:
             if winner.status == STARTED:
                 raise RaceLost(
                     f"{self.env}: another run took the environment first: seq {winner.seq}, "
-                    f"{_describe(winner)} by {winner.actor} at {winner.at}",
+                    f"{_describe(winner)} by {_who(winner)} at {winner.at}",
                     hint=_BUSY_HINT.format(env=self.env),
                 )
             # A refusal or a terminal record took our sequence, not a competing run: look again.
@@ -578,7 +581,7 @@ class Ledger:
 
     def _busy(self, holder: LedgerRecord, now: dt.datetime) -> str:
         lease = parse_time(holder.lease_until) if holder.lease_until else now
-        return (f"{self.env} is being changed by another run: {_describe(holder)} by {holder.actor} since {holder.at} "
+        return (f"{self.env} is being changed by another run: {_describe(holder)} by {_who(holder)} since {holder.at} "
                 f"(seq {holder.seq}; presumed dead after {holder.lease_until}, "
                 f"in {human_duration(math.ceil((lease - now).total_seconds()))})")
 
@@ -589,10 +592,16 @@ _BUSY_HINT = ("Wait for it to finish (`relay history --env {env}`), then rerun; 
 _CORRUPT_HINT = "Ledger records are written only by relay; check who else writes to the registry bucket."
 
 
+def _who(record: LedgerRecord) -> str:
+    """The role session that ran it, and who started it when the record says (a person, a CI run)."""
+    started = started_by(record.who) if record.who is not None else None
+    return f"{record.actor} ({started})" if started else record.actor
+
+
 def _refuse_superseded(record: LedgerRecord, opened: LedgerRecord, env: str) -> None:
     if record.status == STARTED and record.supersedes == opened.seq:
         raise RaceLost(f"{env}: seq {opened.seq} was superseded by the run that started at seq {record.seq} "
-                       f"({_describe(record)} by {record.actor}): this run no longer holds the environment",
+                       f"({_describe(record)} by {_who(record)}): this run no longer holds the environment",
                        hint=f"See `relay history --env {env}`; that run's outcome is recorded, not this one's.")
 
 

@@ -122,3 +122,19 @@ def test_records_written_before_who_still_verify_and_render(shop, aws, relay_cli
     entry = shown.json()["entries"][0]
     assert entry["who"] is None and entry["checks"] == {"1": "ok", "2": "ok"}
     assert "assumed-role/relay-deployer/relay-shop-staging" in text.stdout
+
+
+def test_a_busy_environment_names_who_holds_it(store):
+    from builder.errors import RaceLost
+    from builder.promote.actor import Actor, Who, ci_run
+
+    ledger = Ledger(store, "shop", "prod")
+    session = "arn:aws:sts::333333333333:assumed-role/relay-deployer/relay-shop-prod"
+    ledger.open(event="promote", actor=Actor(session, Who("arn:aws:iam::123456789012:user/ci", ci_run(GITHUB))),
+                from_version=None, to_version="1.0.0", changes=[])
+
+    with pytest.raises(RaceLost) as lost:
+        ledger.open(event="rollback", actor=Actor(session, Who("arn:aws:iam::123456789012:user/alice")),
+                    from_version="1.0.0", to_version=None, changes=[])
+
+    assert f"by {session} (octocat in GitHub Actions {RUN_URL})" in lost.value.message
