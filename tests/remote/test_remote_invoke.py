@@ -14,7 +14,7 @@ import json
 
 from remote_helpers import CallRecorder
 
-from builder.errors import InvokeFailed, NotFound, UsageError
+from builder.errors import InvokeFailed, NotFound, UnknownName, UsageError
 from builder.local.server import call
 from builder.remote.factory import run_remote_invoke
 from builder.remote.invoke import invoke_alias
@@ -74,7 +74,7 @@ def test_invoke_env_refusals(shop, relay_cli):
     assert bad_event.code == UsageError.exit_code and "not valid JSON" in bad_event.stderr
 
     typo = relay_cli("invoke", "ordrs", "--env", "staging", cwd=shop.root)
-    assert typo.code != 0 and "no function named 'ordrs'" in typo.stderr
+    assert typo.code == UnknownName.exit_code and "no function named 'ordrs'" in typo.stderr
 
 
 class FailingFunction:

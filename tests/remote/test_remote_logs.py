@@ -16,7 +16,7 @@ import datetime as dt
 
 from remote_helpers import deploy, now_ms, put_lines
 
-from builder.errors import NotFound, UsageError
+from builder.errors import NotFound, UnknownName, UsageError
 
 
 def test_moto_lambda_writes_no_logs_when_invoked(shop, relay_cli):
@@ -104,6 +104,6 @@ def test_logs_where_nothing_was_promoted_or_of_unknown_names_fail_with_a_hint(sh
     assert as_json.json()["exit_code"] == NotFound.exit_code
 
     typo = relay_cli("logs", "ordrs", "--env", "staging", cwd=shop.root)
-    assert typo.code != 0 and "no function named 'ordrs'" in typo.stderr and "hint:" in typo.stderr
+    assert typo.code == UnknownName.exit_code and "no function named 'ordrs'" in typo.stderr and "hint:" in typo.stderr
     no_env = relay_cli("logs", "orders", "--env", "qa", cwd=shop.root)
-    assert no_env.code != 0 and "no environment named 'qa'" in no_env.stderr
+    assert no_env.code == UnknownName.exit_code and "no environment named 'qa'" in no_env.stderr
