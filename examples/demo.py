@@ -14,12 +14,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RELAY = Path(sys.executable).with_name("relay")
-BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+# Colour only on a terminal that wants it (NO_COLOR, any value, and TERM=dumb say no).
+STYLED = sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if STYLED else ("",) * 5
+# No line of the demo is wider than this; relay's own output is indented by six, so relay gets six fewer columns.
+WIDTH = 120
+INDENT = "      "
 
 
 class DemoFailed(Exception):
@@ -28,16 +34,29 @@ class DemoFailed(Exception):
 
 def step(number: int, title: str, why: str) -> None:
     print(f"\n{BOLD}{number:>2}. {title}{RESET}")
-    print(f"    {DIM}{why}{RESET}")
+    for line in textwrap.wrap(why, WIDTH - 4):
+        print(f"    {DIM}{line}{RESET}")
+
+
+def shown(line: str) -> list[str]:
+    """A line of relay's output, indented under its command; what relay could not wrap itself is wrapped here."""
+    if len(INDENT + line) <= WIDTH:
+        return [(INDENT + line).rstrip()]
+    own = line[: len(line) - len(line.lstrip())]
+    return textwrap.wrap(line, WIDTH, initial_indent=INDENT, subsequent_indent=INDENT + own + "    ",
+                         break_on_hyphens=False)
 
 
 def relay(shop: Path, *args: str, expect: int = 0) -> str:
     print(f"    $ relay {' '.join(args)}")
     started = time.monotonic()
-    done = subprocess.run([str(RELAY), *args], cwd=shop, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    environ = {**os.environ, "COLUMNS": str(WIDTH - len(INDENT))}
+    done = subprocess.run([str(RELAY), *args], cwd=shop, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=environ)
     output = done.stdout.rstrip()
     for line in output.splitlines():
-        print(f"      {line}")
+        for part in shown(line):
+            print(part)
     took = time.monotonic() - started
     if done.returncode != expect:
         raise DemoFailed(f"`relay {' '.join(args)}` exited {done.returncode}, expected {expect}")

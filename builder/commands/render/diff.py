@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from builder.commands.render.text import table
 from builder.registry.diff import ADDED, CHANGED, REMOVED, BundleDiff, PackageChange, ReleaseDiff, SettingChange
-from builder.textfmt import table
 
 
 def diff_summary(diff: ReleaseDiff) -> str:

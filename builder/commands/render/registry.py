@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from builder.textfmt import human_size, table
+from builder.commands.render.text import table
+from builder.textfmt import human_size
 
 if TYPE_CHECKING:  # the commands import the registry modules when run: `relay keygen` needs no boto3
     from builder.registry.catalog import VersionsListing

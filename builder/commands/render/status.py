@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from builder.commands.render.text import table
 from builder.lambda_records import Trigger
 from builder.promote.status import ConfigDrift, EnvironmentStatus, FunctionStatus, StatusReport
-from builder.textfmt import table
 
 
 def status_summary(report: StatusReport) -> str:

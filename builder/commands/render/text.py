@@ -7,6 +7,7 @@ writes it, so scripts that read human output see the same lines as before.
 from __future__ import annotations
 
 import textwrap
+from typing import Literal
 
 from builder.textfmt import table as plain_table
 
@@ -15,8 +16,15 @@ _NARROWEST = 8  # a column is squeezed below this (or its header's longest word)
 _TIGHTEST = 4
 
 
-def table(rows: list[list[str]], headers: list[str], *, width: int | None = None) -> str:
-    """`builder.textfmt.table`, with the widest columns wrapped onto more lines when it is wider than `width`."""
+def table(rows: list[list[str]], headers: list[str], *, width: int | Literal["terminal"] | None = "terminal") -> str:
+    """`builder.textfmt.table`, with the widest columns wrapped onto more lines when it is wider than `width`.
+
+    By default as wide as stdout's terminal (`COLUMNS`, else the terminal's; not wrapped on a pipe).
+    """
+    if width == "terminal":
+        from builder.commands.output import width as terminal_width
+
+        width = terminal_width()
     natural = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     if width is None or sum(natural) + _GAP * (len(headers) - 1) <= width:
         return plain_table(rows, headers)
