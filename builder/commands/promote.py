@@ -128,11 +128,11 @@ class PlanGate:
             return
         what = f"{self.event} of {plan.app} in {self.env.name}"
         if self.yes:
-            self.reporter.note(f"{self.env.name} is protected: going ahead with the {what} (--yes)")
+            self._say(f"{self.env.name} is protected: going ahead with the {what} (--yes)")
             return
         if not asking:
-            self.reporter.note(f"{self.env.name} is protected: not asking (no terminal, or CI), going ahead with the "
-                               f"{what}; pass --yes to say so")
+            self._say(f"{self.env.name} is protected: not asking (no terminal, or CI), going ahead with the {what}; "
+                      "pass --yes to say so")
             return
         try:
             agreed = click.confirm(f"{self.env.name} is protected. Go ahead with the {what} "
@@ -144,6 +144,13 @@ class PlanGate:
 
             raise GateRefused(f"the {what} was not confirmed: nothing was changed",
                               hint="Answer y to go ahead; scripts pass --yes.")
+
+    def _say(self, message: str) -> None:
+        """On stderr also with --json (whose reporter is silent): a protected environment changed unasked is news."""
+        if self.as_json:
+            echo(f"note: {message}", err=True)
+        else:
+            self.reporter.note(message)
 
 
 @click.command()

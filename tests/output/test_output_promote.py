@@ -94,3 +94,10 @@ def test_a_protected_environment_off_a_terminal_goes_ahead_and_says_so(shop, per
     assert seen.code == 0, seen.output
     assert "staging is protected: not asking (no terminal, or CI), going ahead" in seen.output
     assert shop.function_names("staging") == [f"shop-{fn}" for fn in FUNCTIONS]
+
+    shop.set_code("notify", "b")
+    shop.publish("1.1.0")
+    as_json = person("promote", "1.1.0", "--to", "staging", "--json", cwd=shop.root)
+    assert as_json.code == 0, as_json.output
+    assert json.loads(as_json.stdout)["status"] == "succeeded"
+    assert "note: staging is protected: not asking" in as_json.output  # on stderr, stdout stays the document
