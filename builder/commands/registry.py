@@ -125,7 +125,7 @@ def keygen(obj: Context, out: Path, force: bool, as_json: bool) -> None:
     base = Path(os.path.abspath(obj.directory or "."))
     target = out if out.is_absolute() else base / out
     key = generate_key_file(target, force=force)
-    key = attrs.evolve(key, public_key_ref=_relative_or_absolute(key.public_path, base))
+    key = attrs.evolve(key, public_key_ref=_as_relay_toml_names_it(key.public_path, base))
     if not key.gitignored:
         click.echo(f"warning: no .gitignore covers {key.private_path.name}: add `*.key` to .gitignore "
                    "so the private key is never committed", err=True)
@@ -135,9 +135,9 @@ def keygen(obj: Context, out: Path, force: bool, as_json: bool) -> None:
     click.echo(render.keygen_text(key))
 
 
-def _relative_or_absolute(path: Path, base: Path) -> str:
-    """`path` as relay.toml in `base` names it: relative when inside `base`, else absolute ("/" separated)."""
+def _as_relay_toml_names_it(path: Path, base: Path) -> str:
+    """`path` relative to `base` (where relay.toml is) when inside it; else its name: copy the file beside relay.toml."""
     try:
         return path.relative_to(base).as_posix()
     except ValueError:
-        return path.as_posix()
+        return path.name
