@@ -1,9 +1,8 @@
 """Remote fixtures: the shop app (tests/promote's helpers) with its functions behind alias `live` in staging.
 
 `shop` deploys with boto3 (create, publish version 1, alias `live`): seconds,
-where a build, publish and promote per test costs ten. `promoted_shop` goes
-the whole way with relay (build, publish, promote 1.0.0 to staging), for the
-end-to-end tests.
+where a build, publish and promote per test costs ten. The whole way with
+relay (build, publish, promote, then invoke and logs) is test_remote_sandbox.py.
 """
 
 from __future__ import annotations
@@ -34,11 +33,3 @@ def shop(bare_shop: Shop) -> Shop:
         deploy(bare_shop, "staging", name)
     return bare_shop
 
-
-@pytest.fixture
-def promoted_shop(bare_shop: Shop) -> Shop:
-    """shop 1.0.0 promoted to staging by relay (version 1 of each function behind `live`); nothing in prod."""
-    bare_shop.publish("1.0.0")
-    result = bare_shop.promote("1.0.0", "staging")
-    assert result.status == "succeeded", result
-    return bare_shop

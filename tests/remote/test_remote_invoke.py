@@ -28,8 +28,8 @@ def queue_result(aws, env: str, result: dict) -> None:
          {"results": [json.dumps(result)], "account_id": aws.account(env), "region": aws.region})
 
 
-def test_invoke_env_returns_what_the_promoted_alias_returns(promoted_shop, relay_cli, tmp_path):
-    shop = promoted_shop
+def test_invoke_env_returns_what_the_alias_in_the_environment_s_account_returns(shop, relay_cli, tmp_path):
+    # Queued in staging's account only: an invocation anywhere else would return the event.
     queue_result(shop.aws, "staging", {"function": "orders", "variant": "a", "cents": 150})
     event = tmp_path / "event.json"
     event.write_text('{"order": 42}', encoding="utf-8")
