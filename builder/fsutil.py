@@ -1,14 +1,18 @@
 """Writes that are never seen half-done: a temp file beside the target, then a rename.
 
 Temp names are unique per call (not per process): builds write the same
-content-addressed file from several threads at once.
+content-addressed file from several threads at once. The temp file is created
+with mode 0666 and the process umask applied by the kernel (0644 under the usual
+022), like any file a build tool writes - not mkstemp's 0600, which another uid
+(a CI container, a web server) could not read. The umask is never read or set
+here: os.umask changes it for every thread.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -31,10 +35,20 @@ def atomic_write_text(dest: Path, text: str) -> None:
         staged.unlink(missing_ok=True)
 
 
+FILE_MODE = 0o666  # before the umask
+
+
 def _staging(dest: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    return Path(name)
+    """A new, empty file beside `dest` with a name no other call gets, mode 0666 & ~umask."""
+    for _ in range(100):
+        staged = dest.parent / f".{dest.name}.{secrets.token_hex(8)}.tmp"
+        try:
+            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return staged
+    raise FileExistsError(f"no free temporary name beside {dest}")
 
 
 def inside(folder: Path, relative: str) -> Path:
