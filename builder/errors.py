@@ -132,7 +132,7 @@ class Interrupted(RelayError):
     """Ctrl-C (SIGINT): what the command had started was cleaned up (aliases moved back, the ledger closed)."""
 
     exit_code = 130  # 128 + SIGINT, as shells report a process ended by Ctrl-C
-    hint = "Nothing is left half-done that relay could undo; rerun the command to finish the work."
+    hint = "What the command had started was put back (the message says what); rerun it to do the work."
 
 
 # Written to by nothing after stdout was closed (`relay versions | head`): 128 + SIGPIPE, as the shell reports it.
