@@ -30,7 +30,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound, SSOError, TokenRetrievalError
 
 from builder.aws.credentials import StaticCredentials
 from builder.aws.errors import translate
@@ -250,6 +250,13 @@ def open_session(target: AwsTarget = AwsTarget(), *, counter: RequestCounter | N
     return AwsSession(session, target, counter, base=started_from)
 
 
+def sso_login_needed(exc: Exception, profile: str | None) -> AwsError:
+    """A profile whose SSO (IAM Identity Center) login is missing or expired: say which, and how to log in."""
+    named = f"AWS profile {profile!r}" if profile else "the AWS profile in use (AWS_PROFILE or default)"
+    return AwsError(f"{named}: no valid SSO login ({exc})",
+                    hint=f"Run `aws sso login{f' --profile {profile}' if profile else ''}`, then rerun.")
+
+
 def _core_session(target: AwsTarget) -> botocore.session.Session:
     if target.credentials is None:
         return _share_loader(botocore.session.Session(profile=target.profile))
@@ -268,8 +275,11 @@ def _assumed_role_credentials(base: AwsSession, target: AwsTarget) -> Refreshabl
     def fetch() -> dict[str, str]:
         try:
             creds = sts.assume_role(**params)["Credentials"]
+        except (SSOError, TokenRetrievalError) as exc:
+            raise sso_login_needed(exc, target.profile) from exc
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, operation="sts:AssumeRole", where=role_arn) from exc
+            where = f"{role_arn} (from profile {target.profile!r})" if target.profile else role_arn
+            raise translate(exc, operation="sts:AssumeRole", where=where) from exc
         return {
             "access_key": creds["AccessKeyId"],
             "secret_key": creds["SecretAccessKey"],

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 
 import attrs
+from botocore.exceptions import SSOError, TokenRetrievalError
 
 from builder.aws.errors import aws_call
-from builder.aws.session import AwsSession
+from builder.aws.session import AwsSession, sso_login_needed
 from builder.errors import AwsError
 
 _ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
@@ -33,8 +34,13 @@ class Sts:
         self._client = session.client("sts")
 
     def caller_identity(self) -> CallerIdentity:
-        with aws_call("sts:GetCallerIdentity", self.session.label):
-            reply = self._client.get_caller_identity()
+        try:
+            with aws_call("sts:GetCallerIdentity", self.session.label):
+                reply = self._client.get_caller_identity()
+        except AwsError as exc:
+            if isinstance(exc.__cause__, SSOError | TokenRetrievalError):
+                raise sso_login_needed(exc.__cause__, self.session.target.profile) from exc.__cause__
+            raise
         return CallerIdentity(account=reply["Account"], arn=reply["Arn"], user_id=reply.get("UserId", ""))
 
 

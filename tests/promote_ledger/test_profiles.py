@@ -16,6 +16,7 @@ from builder.aws.credentials import StaticCredentials
 from builder.aws.session import AwsTarget
 from builder.commands.options import with_aws_options
 from builder.config import load_project
+from builder.errors import AwsError
 from builder.promote.factory import connect
 
 
@@ -109,3 +110,20 @@ def test_unknown_profiles_are_named(aws, workspace, profiles, monkeypatch):
     assert "aws configure list-profiles" in versions.stderr
     assert rollback.returncode == 11, rollback.stderr
     assert "AWS profile 'also-nope' not found" in rollback.stderr
+
+
+def test_an_sso_profile_without_a_login_says_how_to_log_in(aws, workspace, tmp_path, monkeypatch):
+    config = tmp_path / "sso-config"
+    config.write_text("[profile prod-sso]\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\n"
+                      "sso_account_id = 333333333333\nsso_role_name = Deployer\nregion = us-east-1\n", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no SSO token cache of the machine running the tests
+    text = workspace.config.read_text(encoding="utf-8")
+    workspace.config.write_text(text.replace("[environments.prod]\n", '[environments.prod]\nprofile = "prod-sso"\n'),
+                                encoding="utf-8")
+
+    with pytest.raises(AwsError) as failed:
+        connect(load_project(workspace.config), "prod", environ={})
+
+    assert "AWS profile 'prod-sso': no valid SSO login" in failed.value.message
+    assert failed.value.hint == "Run `aws sso login --profile prod-sso`, then rerun."
