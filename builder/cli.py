@@ -131,8 +131,10 @@ def main(argv: list[str] | None = None) -> None:
         _report(exc, debug, as_json=as_json)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        _report(Interrupted("interrupted (Ctrl-C) before anything was changed that needs putting back"), debug,
-                as_json=as_json)
+        # Not while aliases moved (that is the ApplyFailed above): a promotion's ledger record is closed as failed.
+        _report(Interrupted("interrupted (Ctrl-C)", hint="Rerun the command when ready: work already done "
+                                                          "(built bundles, published versions) is reused."),
+                debug, as_json=as_json)
         sys.exit(Interrupted.exit_code)
     except (OutputClosed, BrokenPipeError):
         _stdout_closed()
