@@ -12,17 +12,24 @@ Where it departs from the real CI (the substitutions), and nowhere else:
 - GitHub `uses:` steps are skipped when listed in SKIPPED_ACTIONS (checkout:
   the job's folder already is a fresh copy of the repository; setup-python:
   the test's Python is on PATH; configure-aws-credentials: the moto
-  credentials are already in the environment). Any other `uses:` is refused.
+  credentials are already in the environment; cache: every job starts with
+  a cold cache, as a first run does). Any other `uses:` is refused; the
+  `with:` of a skipped step is not evaluated.
 - GitHub `${{ }}` expressions are evaluated here, from: `needs.<job>.outputs`
   and `steps.<id>.outputs` (read back from $GITHUB_OUTPUT as the runner
   does), `inputs`, `vars` and `secrets` given by the test, string literals
   and `||`. Any other expression is refused, as are `if:`, matrices and keys
   the harness does not know: a template the harness cannot run faithfully
-  fails rather than runs differently.
-- GitLab: the test picks the jobs (rules, `when`, image, environment and
-  resource_group are not evaluated); variables (global < job < dotenv <
-  project < pipeline), the default before_script, artifact paths and dotenv
-  reports are honoured; `extends`, `include` and after_script are refused.
+  fails rather than runs differently. $GITHUB_ENV is honoured: what a step
+  writes there is in the environment of the job's later steps.
+- GitLab: the test picks the jobs (rules, `when`, image, environment,
+  resource_group and cache are not evaluated); variables (global < job <
+  dotenv < project < pipeline, `$NAME` / `${NAME}` in a template's variable
+  expanded from those before it and the predefined ones), the default
+  before_script, `id_tokens` (each a JWT the test's fake identity provider
+  signs with nothing: moto's STS does not check it), artifact paths and
+  dotenv reports are honoured; `extends`, `include` and after_script are
+  refused.
 - CodeBuild: env.variables, secrets-manager / parameter-store values (given by
   the test, by variable name) and exported-variables are honoured; one bash
   runs all phases in order (as buildspec 0.2 does) and stops at the first
@@ -47,6 +54,7 @@ SKIPPED_ACTIONS = {
     "actions/checkout": "the job already runs in a fresh copy of the repository",
     "actions/setup-python": "the test's Python is first on PATH",
     "aws-actions/configure-aws-credentials": "the moto credentials are in the environment",
+    "actions/cache": "the harness keeps no cache between jobs: every job starts cold, as a first run does",
 }
 _PIP_INSTALL = re.compile(r"^\s*(python3?\s+-m\s+)?pip3?\s+install\b")
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
@@ -362,13 +370,17 @@ def _run_github_job(doc: Mapping, job_id: str, where: str, context: dict[str, ob
             **_evaluated_env(doc.get("env", {}), context, f"{where} (workflow env)"),
             **_evaluated_env(job.get("env", {}), context, f"{where} env")}
     steps: dict[str, object] = context["steps"]  # type: ignore[assignment]
+    exported: dict[str, str] = {}  # what earlier steps wrote to $GITHUB_ENV
     for step in job["steps"]:
         if "uses" in step:
             continue  # validated: one of SKIPPED_ACTIONS
         step_where = f"{where}: {step.get('name') or step.get('id') or 'run'}"
         output_file = world.runner_file("github_output")
-        env = {**base, **_evaluated_env(step.get("env", {}), context, step_where), "GITHUB_OUTPUT": str(output_file)}
+        env_file = world.runner_file("github_env")
+        env = {**base, **exported, **_evaluated_env(step.get("env", {}), context, step_where),
+               "GITHUB_OUTPUT": str(output_file), "GITHUB_ENV": str(env_file)}
         recorder.run(world, step_where, [evaluate(step["run"], context, step_where)], cwd=workspace, env=env)
+        exported.update(parse_github_output(env_file.read_text(encoding="utf-8")))
         if "id" in step:
             steps[step["id"]] = {"outputs": parse_github_output(output_file.read_text(encoding="utf-8"))}
     if recorder.failed:
@@ -385,7 +397,10 @@ def _evaluated_env(env: Mapping, context: Mapping[str, object], where: str) -> d
 _GL_GLOBAL_KEYS = {"stages", "variables", "workflow", "default", "include", "image", "services", "before_script",
                    "after_script", "cache"}
 _GL_JOB_KEYS = {"stage", "script", "before_script", "variables", "rules", "when", "allow_failure", "needs",
-                "dependencies", "artifacts", "environment", "resource_group", "image", "timeout", "interruptible"}
+                "dependencies", "artifacts", "environment", "resource_group", "image", "timeout", "interruptible",
+                "id_tokens", "cache"}
+_GL_DEFAULT_KEYS = {"image", "before_script", "id_tokens", "cache", "interruptible", "timeout"}
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
 @attrs.frozen
@@ -400,6 +415,7 @@ def gitlab_jobs(doc: Mapping) -> list[GitlabJob]:
     for key in ("include", "after_script"):
         if key in doc or key in doc.get("default", {}):
             raise HarnessError(f".gitlab-ci.yml: the harness cannot run {key!r} faithfully")
+    _refuse_unknown(".gitlab-ci.yml default", doc.get("default", {}), _GL_DEFAULT_KEYS)
     stages = list(doc.get("stages", ["build", "test", "deploy"]))
     jobs = []
     for name, spec in doc.items():
@@ -415,11 +431,33 @@ def gitlab_jobs(doc: Mapping) -> list[GitlabJob]:
     return sorted(jobs, key=lambda job: stages.index(job.stage))
 
 
-def _gitlab_variables(block: Mapping | None) -> dict[str, str]:
-    values = {}
+def _gitlab_variables(block: Mapping | None, known: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A `variables:` block's values, `$NAME` / `${NAME}` expanded from `known` and the block's earlier values.
+
+    As GitLab does; a name it cannot resolve is left as written.
+    """
+    values: dict[str, str] = {}
     for key, value in (block or {}).items():
-        values[key] = str(value.get("value", "")) if isinstance(value, dict) else str(value)
+        text = str(value.get("value", "")) if isinstance(value, dict) else str(value)
+        values[key] = _expand(text, {**(known or {}), **values})
     return values
+
+
+def _expand(text: str, scope: Mapping[str, str]) -> str:
+    return _VARIABLE.sub(lambda m: scope.get(m.group(1) or m.group(2), m.group(0)), text)
+
+
+def fake_id_token(name: str, spec: Mapping, job: str) -> str:
+    """A JWT-shaped token for an `id_tokens:` entry (unsigned: moto's AssumeRoleWithWebIdentity does not check it)."""
+    import base64
+    import json
+
+    def part(doc: Mapping) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
+    claims = {"iss": "https://gitlab.example.com", "aud": spec.get("aud", ""), "sub": f"project_path:group/app:job:{job}",
+              "name": name}
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.sig"
 
 
 def _flatten(lines: object) -> list[str]:
@@ -459,9 +497,14 @@ def run_gitlab(ci_file: Path, world: CiWorld, jobs: Sequence[str], *,
                 folder, values = artifacts[upstream]
                 _copy_artifacts(folder, workspace, doc[upstream].get("artifacts", {}).get("paths", []))
                 dotenv.update(values)
-        env = {**world.env, "CI": "true", "GITLAB_CI": "true", "CI_PROJECT_DIR": str(workspace),
-               "CI_JOB_NAME": job.name, **_gitlab_variables(doc.get("variables")),
-               **_gitlab_variables(job.spec.get("variables")), **dotenv, **project, **(pipeline_variables or {})}
+        predefined = {"CI": "true", "GITLAB_CI": "true", "CI_PROJECT_DIR": str(workspace), "CI_JOB_NAME": job.name,
+                      "CI_PROJECT_ID": "42", "CI_JOB_ID": str(1000 + len(finished)), "CI_PIPELINE_ID": "7"}
+        tokens = job.spec.get("id_tokens", doc.get("default", {}).get("id_tokens", {}))
+        predefined |= {name: fake_id_token(name, spec, job.name) for name, spec in tokens.items()}
+        overrides = {**dotenv, **project, **(pipeline_variables or {})}
+        global_vars = _gitlab_variables(doc.get("variables"), {**predefined, **overrides})
+        job_vars = _gitlab_variables(job.spec.get("variables"), {**predefined, **global_vars, **overrides})
+        env = {**world.env, **predefined, **global_vars, **job_vars, **overrides}
         lines = _flatten(job.spec.get("before_script", doc.get("default", {}).get("before_script", [])))
         recorder.run(world, f"{ci_file.name} {job.name}", lines + _flatten(job.spec["script"]), cwd=workspace, env=env)
         report = job.spec.get("artifacts", {}).get("reports", {}).get("dotenv")
