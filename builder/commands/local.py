@@ -57,13 +57,12 @@ def render_up(result: LocalUp, project: Project) -> str:
     keyid = state.trusted_key["keyid"][:16]
     signing = project.registry.signing if project.registry else None
     if signing is not None and signing.key is not None:
-        lines.append(f"  relay publish signs with relay.toml's key {_shown(signing.key, project.root)}; "
-                     f"the sandbox's key {keyid} is trusted here too")
+        lines.append(f"  signing: relay.toml's key {_shown(signing.key, project.root)} (the sandbox's {keyid} is trusted too)")
     elif signing is not None:
-        lines.append(f"  relay publish signs with relay.toml's {signing.kind} key; the sandbox's key {keyid} is trusted here too")
+        lines.append(f"  signing: relay.toml's {signing.kind} key (the sandbox's {keyid} is trusted too)")
     else:
-        lines.append(f"  relay publish signs with the sandbox's key {keyid} ({_shown(Path(state.signing_key), project.root)}), "
-                     "trusted by this project's commands only")
+        lines.append(f"  signing: the sandbox's key {keyid} ({_shown(Path(state.signing_key), project.root)}), "
+                     "trusted by this project only")
     lines.append("Every relay command in this project now uses it (each says so); `relay local down` stops it.")
     return "\n".join(lines)
 
