@@ -9,7 +9,7 @@ import pytest
 from lock_helpers import make_project, relay
 
 from builder.config import load_project
-from builder.errors import ConfigError, LockStale
+from builder.errors import LockStale, NotFound
 from builder.lock.lockfile import LockHeader, input_sha256, read_lock, with_header
 from builder.lock.resolve import lock_project, normalise
 from builder.lock.resolvers import uv_platform
@@ -86,8 +86,9 @@ def test_check_writes_nothing(tmp_path: Path) -> None:
 
 def test_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
     project = load_project(make_project(tmp_path / "p", layer_in="idna\n") / "relay.toml")
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(NotFound) as caught:
         lock_targets(project, ["nope"])
+    assert caught.value.exit_code == 12  # unknown names: one code in every command
     assert "'nope'" in caught.value.message
     assert "api, common" in caught.value.hint
 
