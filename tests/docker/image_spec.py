@@ -6,8 +6,10 @@ joined, grouped into stages, and the final stage's ENV values.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import attrs
@@ -94,3 +96,57 @@ def image_env(root: Path) -> dict[str, str]:
         parts = [f"{root}{part}" if part.startswith("/") else part for part in value.split(":")]
         env[key] = ":".join(parts)
     return env
+
+
+# -- the build context: Docker's .dockerignore rule --------------------------------------------------------------
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    assert not any(p.startswith("!") for p in patterns), "exceptions (!) are not modelled here"
+    return patterns
+
+
+def ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule, enough for our file: a pattern (anchored at the context's root) matches the path or a parent."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return any(_pattern_regex(p).fullmatch(prefix) for p in patterns for prefix in prefixes)
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    pattern = pattern.strip("/")
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out += "(?:.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+        elif pattern[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pattern[i] == "?":
+            out += "[^/]"
+            i += 1
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    return re.compile(out)
+
+
+def copy_context(dest: Path) -> Path:
+    """Copy what `docker build .` would send: everything .dockerignore does not drop."""
+    patterns = dockerignore_patterns()
+    for folder, dirs, files in os.walk(ROOT):
+        rel_folder = Path(folder).relative_to(ROOT)
+        dirs[:] = [d for d in dirs if not ignored((rel_folder / d).as_posix(), patterns)]
+        for name in files:
+            rel = (rel_folder / name).as_posix()
+            if not ignored(rel, patterns):
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / rel, dest / rel)
+    return dest

@@ -5,7 +5,13 @@ relay's dependencies by sha256 (`pip install --require-hashes`), relay's own
 wheel built by a hash-pinned backend without build isolation. It must work
 with the workspace mounted from a Linux host: the entrypoint runs relay as
 the workspace's owner, and HOME and the caches are writable by any uid
-(tests/docker/test_uid_story.py runs that part for real).
+(tests/docker/test_uid_story.py runs that part for real). It has an
+interpreter for every runtime the config accepts, and the build context holds
+what the wheel needs and none of the host's clutter.
+
+Each rule is a function over the parsed Dockerfile, tested on the real file
+and on small wrong ones, so a rule that can no longer fail is noticed.
+(Moved here, with the image's new rules, from tests/local/test_dockerfile.py.)
 """
 
 from __future__ import annotations
@@ -14,11 +20,22 @@ import re
 import tomllib
 from pathlib import Path
 
-import pathspec
 import pytest
-from image_spec import DOCKER_DIR, DOCKERFILE, ROOT, final_stage, instructions, stages
+from image_spec import (
+    DOCKER_DIR,
+    DOCKERFILE,
+    ROOT,
+    Stage,
+    dockerignore_patterns,
+    final_stage,
+    ignored,
+    instructions,
+    stages,
+)
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from builder.scaffold import supported_runtimes
 
 TEXT = DOCKERFILE.read_text(encoding="utf-8")
 STAGES = stages(TEXT)
@@ -51,19 +68,77 @@ def pins(path: Path) -> dict[str, tuple[str, int]]:
     return found
 
 
+def unpinned_images(parsed: list[Stage]) -> list[str]:
+    """Base images not pinned as python:X.Y.Z-slim-DEBIAN@sha256:<digest> (FROM an earlier stage is fine)."""
+    names = {stage.name for stage in parsed if stage.name}
+    return [stage.base for stage in parsed if stage.base not in names and not PINNED_IMAGE.match(stage.base)]
+
+
+def user_problems(final: Stage) -> list[str]:
+    """The final stage must leave the user to the entrypoint: no fixed USER, ENTRYPOINT the relay entrypoint."""
+    problems = [f"USER {args}: a fixed uid cannot write a workspace mounted from a Linux host"
+                for args in final.args_of("USER")]
+    if final.args_of("ENTRYPOINT") != ['["/usr/local/bin/relay-entrypoint"]']:
+        problems.append(f"ENTRYPOINT {final.args_of('ENTRYPOINT')}: not the relay entrypoint (exec form)")
+    if "docker/entrypoint.sh /usr/local/bin/relay-entrypoint" not in final.args_of("COPY"):
+        problems.append("docker/entrypoint.sh is not copied to /usr/local/bin/relay-entrypoint")
+    return problems
+
+
+def test_the_parser_joins_continuations_and_skips_comments() -> None:
+    parsed = instructions("# c\nFROM a:1.2.3 AS x\nRUN one \\\n  # inside\n  && two\nUSER 10001\n")
+
+    assert [(i.keyword, i.args) for i in parsed] == [("FROM", "a:1.2.3 AS x"), ("RUN", "one && two"), ("USER", "10001")]
+    with pytest.raises(AssertionError):
+        instructions("FROM a:1.2.3\nRUN x \\\n")
+
+
 # -- base images ----------------------------------------------------------------------------------------------
 
 
 def test_every_base_image_is_pinned_by_digest_to_one_debian_release() -> None:
+    assert unpinned_images(STAGES) == []
     external = [stage.base for stage in STAGES if stage.base not in STAGE_NAMES]
     assert len(external) == 5  # python 3.11, 3.13, 3.14, and 3.12 twice (install stage, final image)
     matches = [PINNED_IMAGE.match(ref) for ref in external]
-    assert all(matches), f"not pinned as python:X.Y.Z-slim-DEBIAN@sha256:<digest>: {external}"
     assert {m.group("debian") for m in matches if m} == {"bookworm"}, "copied interpreters need the same Debian"
     versions = {m.group("version")[:4] for m in matches if m}
     assert versions == {"3.11", "3.12", "3.13", "3.14"}
     install, final = STAGES[-2], STAGES[-1]
     assert install.name == "install" and install.base == final.base, "relay is built on the image it runs on"
+
+
+@pytest.mark.parametrize("line", [
+    "FROM python", "FROM python:latest", "FROM python:3.12-slim", "FROM python:3-slim-bookworm",
+    "FROM python:3.12.11-slim-bookworm", "FROM python:3.12.11-slim@sha256:abc",
+    "FROM python:3.12-slim-bookworm@sha256:" + "0" * 64,
+])
+def test_a_floating_base_image_is_caught(line: str) -> None:
+    assert unpinned_images(stages(line + "\n"))
+
+
+def test_has_an_interpreter_for_every_supported_runtime() -> None:
+    final = STAGES[-1]
+    match = PINNED_IMAGE.match(final.base)
+    assert match
+    have = {match.group("version").rsplit(".", 1)[0]}
+    by_name = {stage.name: stage for stage in STAGES if stage.name}
+    for args in final.args_of("COPY"):
+        copied = re.search(r"--from=(\S+)\s+/usr/local/bin/python(\d+\.\d+)\s", args + " ")
+        if copied:
+            stage, version = by_name[copied.group(1)], copied.group(2)
+            assert stage.base.startswith(f"python:{version}."), f"{stage.base} does not hold python{version}"
+            assert f"libpython{version}.so" in TEXT, f"python{version} needs its libpython"
+            have.add(version)
+    wanted = {runtime.removeprefix("python") for runtime in supported_runtimes()}
+    assert wanted <= have, f"no interpreter for {sorted(wanted - have)}"
+
+
+def test_copy_from_names_existing_stages() -> None:
+    for stage in STAGES:
+        for args in stage.args_of("COPY"):
+            for source in re.findall(r"--from=(\S+)", args):
+                assert source in STAGE_NAMES, f"COPY {args}: no stage named {source}"
 
 
 # -- what is installed, and how ---------------------------------------------------------------------------------
@@ -81,6 +156,10 @@ def test_dependencies_are_installed_only_with_require_hashes() -> None:
     (wheel,) = [c for c in commands if " wheel " in c]
     assert "--no-build-isolation" in wheel and "--no-index" in wheel, "no unpinned build backend is downloaded"
     assert "pip check" in " ".join(runs())
+    assert not any(re.search(r"\s(-e|--editable)\s", f" {c} ") for c in installs), "no source tree in the image"
+    install = STAGES[-2]
+    assert ". ." in install.args_of("COPY"), "the wheel is built from the build context"
+    assert any(args.startswith("--from=install /opt/relay") for args in STAGES[-1].args_of("COPY"))
 
 
 @pytest.mark.parametrize("path", [REQUIREMENTS, BUILD_REQUIREMENTS], ids=lambda p: p.name)
@@ -116,13 +195,22 @@ def test_the_hashed_lock_holds_relays_dependencies_at_the_tested_versions() -> N
 
 def test_the_entrypoint_picks_the_user_not_a_fixed_uid() -> None:
     final = final_stage()
-    assert not final.args_of("USER"), "a fixed USER cannot write a workspace mounted from a Linux host"
-    assert final.args_of("ENTRYPOINT") == ['["/usr/local/bin/relay-entrypoint"]']
-    assert "docker/entrypoint.sh /usr/local/bin/relay-entrypoint" in final.args_of("COPY")
+    assert user_problems(final) == []
     assert final.args_of("WORKDIR") == ["/workspace"]
     script = (DOCKER_DIR / "entrypoint.sh").read_text(encoding="utf-8")
     assert "setpriv --reuid" in script and "stat -c %u ." in script
     assert "setpriv --version" in " ".join(final.args_of("RUN")), "setpriv is checked to be in the image"
+
+
+@pytest.mark.parametrize("text", [
+    'FROM a\nUSER 10001\nCOPY docker/entrypoint.sh /usr/local/bin/relay-entrypoint\n'
+    'ENTRYPOINT ["/usr/local/bin/relay-entrypoint"]\n',  # a fixed uid
+    'FROM a\nCOPY docker/entrypoint.sh /usr/local/bin/relay-entrypoint\nENTRYPOINT ["relay"]\n',  # no owner switch
+    'FROM a\nCOPY docker/entrypoint.sh /usr/local/bin/relay-entrypoint\nENTRYPOINT /usr/local/bin/relay-entrypoint\n',
+    'FROM a\nENTRYPOINT ["/usr/local/bin/relay-entrypoint"]\n',  # the script is not in the image
+])
+def test_a_fixed_user_or_another_entrypoint_is_caught(text: str) -> None:
+    assert user_problems(stages(text)[-1])
 
 
 def test_home_and_caches_are_created_writable_by_any_uid() -> None:
@@ -149,13 +237,18 @@ def test_git_is_installed_and_trusts_every_folder() -> None:
 
 
 def test_the_build_context_holds_what_the_dockerfile_copies() -> None:
-    ignored = pathspec.GitIgnoreSpec.from_lines((ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines())
+    patterns = dockerignore_patterns()
     copied = [word for args in (i.args for i in instructions(TEXT) if i.keyword == "COPY" and "--from" not in i.args)
               for word in args.split()[:-1]]
     assert "docker/entrypoint.sh" in copied and "docker/requirements.txt" in copied
     for path in copied:
         if path != ".":
             assert (ROOT / path).exists(), path
-            assert not ignored.match_file(path), f".dockerignore leaves out {path}"
-    for needed in ("pyproject.toml", "README.md", "builder/cli.py", "schemas", "pipelines/github/relay.yml"):
-        assert not ignored.match_file(needed), f".dockerignore leaves out {needed}, which the wheel needs"
+            assert not ignored(path, patterns), f".dockerignore leaves out {path}"
+    needed = ["pyproject.toml", "README.md", "builder/__init__.py", "builder/cli.py", "schemas/config.schema.json",
+              "pipelines/github/relay.yml", "pipelines/gitlab/.gitlab-ci.yml"]  # `relay init` ships the CI templates
+    for path in needed:
+        assert not ignored(path, patterns), f".dockerignore leaves out {path}, which the wheel needs"
+    for path in (".venv/bin/python", ".git/HEAD", "examples/shop/dist/orders.zip", "builder/__pycache__/x.pyc",
+                 "tests/conftest.py", ".mypy_cache/x"):
+        assert ignored(path, patterns), f".dockerignore should leave out {path}"

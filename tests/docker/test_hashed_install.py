@@ -11,15 +11,13 @@ installed, the wheel `--no-deps`, `pip check`) takes minutes: opt-in.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-import pathspec
 import pytest
-from image_spec import DOCKER_DIR, ROOT
+from image_spec import DOCKER_DIR, copy_context
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -38,20 +36,6 @@ def run(argv: list[str | Path], cwd: Path | None = None) -> subprocess.Completed
     return done
 
 
-def build_context(target: Path) -> Path:
-    """A copy of the files `docker build .` sends (gitignore-style reading of .dockerignore)."""
-    spec = pathspec.GitIgnoreSpec.from_lines((ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines())
-    for folder, dirs, files in os.walk(ROOT):
-        rel = Path(folder).relative_to(ROOT)
-        dirs[:] = [d for d in dirs if not spec.match_file(f"{(rel / d).as_posix()}/")]
-        for name in files:
-            path = rel / name
-            if not spec.match_file(path.as_posix()):
-                (target / path).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(ROOT / path, target / path)
-    return target
-
-
 @pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
 def test_relays_dependencies_resolve_with_require_hashes_for_the_images_platforms(arch: str, tmp_path: Path) -> None:
     platforms = [arg for glibc in GLIBC for arg in ("--platform", f"manylinux_{glibc}_{arch}")]
@@ -63,7 +47,7 @@ def test_relays_dependencies_resolve_with_require_hashes_for_the_images_platform
 
 
 def test_the_pinned_backend_builds_relays_wheel_offline_from_the_build_context(tmp_path: Path) -> None:
-    context = build_context(tmp_path / "context")
+    context = copy_context(tmp_path / "context")
     assert not (context / "tests").exists() and (context / "docker" / "requirements.txt").is_file()
     builder_venv, wheels = tmp_path / "wheel-builder", tmp_path / "wheels"
     run([sys.executable, "-m", "venv", "--without-pip", builder_venv])
@@ -78,8 +62,14 @@ def test_the_pinned_backend_builds_relays_wheel_offline_from_the_build_context(t
         (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         requires = [line.split(":", 1)[1] for line in archive.read(metadata).decode().splitlines()
                     if line.startswith("Requires-Dist:") and "extra ==" not in line]
-    assert "builder/pipelines/github/relay.yml" in names, "relay init's templates ship inside the wheel"
-    assert any(n.startswith("builder/schemas/") for n in names)
+    # relay init writes the tested CI templates from the wheel; the schemas validate configs and manifests.
+    assert {"builder/pipelines/github/relay.yml", "builder/pipelines/gitlab/.gitlab-ci.yml",
+            "builder/pipelines/codebuild/buildspec-build.yml"} <= set(names)
+    assert {"builder/schemas/config.schema.json", "builder/schemas/manifest.schema.json"} <= set(names)
+    assert {"builder/cli.py", "builder/scaffold.py"} <= set(names)
+    with zipfile.ZipFile(wheel) as archive:
+        entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        assert "relay = builder.cli:run" in archive.read(entry_points).decode()
     locked = (DOCKER_DIR / "requirements.txt").read_text(encoding="utf-8").lower()
     for line in requires:
         name = canonicalize_name(Requirement(line).name)
@@ -89,7 +79,7 @@ def test_the_pinned_backend_builds_relays_wheel_offline_from_the_build_context(t
 @pytest.mark.skipif(os.environ.get("RELAY_DOCKER_INSTALL_TEST") != "1",
                     reason="the whole install stage takes 2-3 minutes: run it with RELAY_DOCKER_INSTALL_TEST=1")
 def test_the_install_stage_installs_relay_from_the_hashed_locks(tmp_path: Path) -> None:
-    context = build_context(tmp_path / "context")
+    context = copy_context(tmp_path / "context")
     found = find_python("3.12")  # the install stage's Python, found as relay finds it
     python = str(found) if found else sys.executable
     relay_venv, builder_venv, wheels = tmp_path / "relay", tmp_path / "wheel-builder", tmp_path / "wheels"
