@@ -72,9 +72,9 @@ def _width(environ: Mapping[str, str], tty: bool) -> int | None:
     return None
 
 
-def width() -> int | None:
-    """How wide human output on stdout may be (None: do not wrap)."""
-    return Terminal.of().width
+def width(*, err: bool = False) -> int | None:
+    """How wide human output on stdout (stderr with `err`) may be (None: do not wrap)."""
+    return Terminal.of(sys.stderr if err else sys.stdout).width
 
 
 def can_ask(environ: Mapping[str, str] | None = None) -> bool:

@@ -121,7 +121,7 @@ class PlanGate:
 
         asking = self.env.protected and not plan.is_noop and not self.yes and can_ask()
         if not self.as_json or asking:
-            width = output_width()
+            width = output_width(err=self.as_json)
             echo(fit(plan_summary(plan, width=width), width) + "\n", err=self.as_json)
             self.shown = not self.as_json
         if not self.env.protected or plan.is_noop:
