@@ -326,6 +326,11 @@ def test_gitlab_pipeline_releases_twice_then_rolls_back(world: CiWorld) -> None:
     first = run_gitlab(GITLAB_CI, gitlab, release, project_variables=project)
     assert_ran(first)
     assert first.outputs["publish"] == {"VERSION": "0.0.1"}
+    # The ledger's caller is the OIDC role's session, named by the template after GitLab's project and job.
+    history = subprocess.run(["relay", "history", "--env", "prod", "--json"], cwd=world.checkout("history"),
+                             env=dict(world.env), capture_output=True, text=True)
+    assert history.returncode == 0, history.stderr
+    assert re.search(r"arn:aws:sts::111111111111:assumed-role/gitlab-ci/gitlab-42-\d+", history.stdout), history.stdout
 
     change_code(world)
     second = run_gitlab(GITLAB_CI, gitlab, release, project_variables=project)
