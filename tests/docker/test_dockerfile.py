@@ -197,6 +197,7 @@ def test_the_entrypoint_picks_the_user_not_a_fixed_uid() -> None:
     final = final_stage()
     assert user_problems(final) == []
     assert final.args_of("WORKDIR") == ["/workspace"]
+    assert (DOCKER_DIR / "entrypoint.sh").stat().st_mode & 0o111 == 0o111, "COPY keeps the mode: it must be executable"
     script = (DOCKER_DIR / "entrypoint.sh").read_text(encoding="utf-8")
     assert "setpriv --reuid" in script and "stat -c %u ." in script
     assert "setpriv --version" in " ".join(final.args_of("RUN")), "setpriv is checked to be in the image"
