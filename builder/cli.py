@@ -8,9 +8,13 @@ else is a bug and says so. `--debug` shows the traceback.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -113,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     as_json = "--json" in args
     try:
-        code = cli.main(args=args, prog_name="relay", standalone_mode=False)
+        with _one_ctrl_c():
+            code = cli.main(args=args, prog_name="relay", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(Interrupted.exit_code)
@@ -149,6 +154,36 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("hint: this is a bug in relay; rerun with --debug and report the traceback.", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+class _CtrlC:
+    """SIGINT: the first stops the command (KeyboardInterrupt); later ones do not interrupt its clean-up.
+
+    A second Ctrl-C while a canary's aliases are being moved back would leave
+    them split between two versions; Ctrl-\\ (SIGQUIT) still ends relay at once.
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.fired:
+            os.write(2, b"relay: still putting back what was started; Ctrl-\\ quits at once, leaving it as it is\n")
+            return
+        self.fired = True
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _one_ctrl_c() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _CtrlC())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _command(args: list[str]) -> str | None:
