@@ -61,7 +61,7 @@ def test_scaffold_validates_and_holds_what_was_asked(tmp_path: Path) -> None:
     gitignore = (tmp_path / "shop/.gitignore").read_text().split()
     assert "dist/" in gitignore and ".relay/" in gitignore
     assert (tmp_path / "shop/.gitlab-ci.yml").is_file()
-    assert "python:3.11-slim" in (tmp_path / "shop/.gitlab-ci.yml").read_text(encoding="utf-8")
+    assert "image: python:3.11-" in (tmp_path / "shop/.gitlab-ci.yml").read_text(encoding="utf-8")
     assert sorted(result.files) == sorted(
         str(p.relative_to(tmp_path / "shop")) for p in (tmp_path / "shop").rglob("*") if p.is_file()
     )
