@@ -53,17 +53,16 @@ def prepare_accounts(project: Project, sandbox: LocalSandbox, *, known: Iterable
     sandbox prepared: a role not among them is reported as new.
     """
     from builder.aws.iam import Iam
-    from builder.aws.s3 import S3Bucket
     from builder.aws.session import AwsTarget, open_session
+    from builder.registry.factory import open_store
 
     def through_sandbox(target: AwsTarget) -> AwsTarget:
         return target.at_endpoint(sandbox.endpoint, sandbox.credentials, sandbox.region)
 
     seen = set(known)
     prepared: list[Prepared] = []
-    registry = open_session(through_sandbox(AwsTarget()))
-    if project.registry is not None:
-        created = S3Bucket(registry, project.registry.bucket).ensure_bucket()
+    if project.registry is not None:  # reached as `relay publish` reaches it (its role and region, if any)
+        created = open_store(project, sandbox=sandbox).bucket.ensure_bucket()
         prepared.append(Prepared(Resource.BUCKET, f"s3://{project.registry.bucket}", None, created))
     for env in project.environments.values():
         session = open_session(through_sandbox(AwsTarget(region=env.region, role=env.role, account=env.account,
