@@ -154,6 +154,7 @@ class Registry:
     region: str | None = None
     account: str | None = None
     role: str | None = None
+    profile: str | None = None  # the AWS profile whose credentials reach the registry's account
     remote_cache: bool = False
     signing: Signing | None = None
     trusted_keys: tuple[TrustedKey, ...] = attrs.field(default=(), converter=to_tuple)
@@ -414,6 +415,7 @@ def _registry(spec: dict, root: Path) -> Registry:
         region=spec.get("region"),
         account=spec.get("account"),
         role=spec.get("role"),
+        profile=spec.get("profile"),
         remote_cache=spec.get("remote_cache", False),
         signing=Signing(
             kind=signing["kind"],

@@ -85,6 +85,8 @@ def with_aws_options(project: Project, *, profile: str | None, region: str | Non
             name: env if env.profile else attrs.evolve(env, profile=profile)
             for name, env in project.environments.items()
         })
+        if project.registry is not None and not project.registry.profile:
+            project = attrs.evolve(project, registry=attrs.evolve(project.registry, profile=profile))
     if region and project.registry is not None and not project.registry.region:
         project = attrs.evolve(project, registry=attrs.evolve(project.registry, region=region))
     return project

@@ -41,6 +41,7 @@ def through(sandbox: LocalSandbox | None, target: AwsTarget) -> AwsTarget:
 def registry_target(project: Project, sandbox: LocalSandbox | None = None) -> AwsTarget:
     registry = project.require_registry()
     return through(sandbox, AwsTarget(region=registry.region, role=registry.role, account=registry.account,
+                                      profile=registry.profile,
                                       session_name=f"relay-{project.name}"[:64]))
 
 

@@ -13,11 +13,13 @@ import boto3
 import pytest
 
 from builder.aws.credentials import StaticCredentials
-from builder.aws.session import AwsTarget
+from builder.aws.session import AwsTarget, open_session
+from builder.aws.sts import base_caller
 from builder.commands.options import with_aws_options
 from builder.config import load_project
 from builder.errors import AwsError
 from builder.promote.factory import connect
+from builder.registry.factory import registry_target
 
 
 @pytest.fixture
@@ -127,3 +129,18 @@ def test_an_sso_profile_without_a_login_says_how_to_log_in(aws, workspace, tmp_p
 
     assert "AWS profile 'prod-sso': no valid SSO login" in failed.value.message
     assert failed.value.hint == "Run `aws sso login --profile prod-sso`, then rerun."
+
+
+def test_the_registry_reaches_its_account_from_its_profile(aws, workspace, profiles):
+    text = workspace.config.read_text(encoding="utf-8")
+    workspace.config.write_text(text.replace("[registry]\n", '[registry]\nprofile = "staging-sso"\n', 1),
+                                encoding="utf-8")
+    project = load_project(workspace.config)
+
+    assert project.registry is not None and project.registry.profile == "staging-sso"
+    assert base_caller(open_session(registry_target(project))).arn == profiles["staging-sso"]
+    # --profile fills the registry's profile only where relay.toml names none.
+    assert with_aws_options(project, profile="prod-sso", region=None).registry.profile == "staging-sso"
+    workspace.config.write_text(text, encoding="utf-8")
+    unnamed = with_aws_options(load_project(workspace.config), profile="prod-sso", region=None)
+    assert base_caller(open_session(registry_target(unnamed))).arn == profiles["prod-sso"]
