@@ -73,8 +73,8 @@ class Context:
 def with_aws_options(project: Project, *, profile: str | None, region: str | None) -> Project:
     """`project` with relay's global `--profile` and `--region` filled in where the config names none.
 
-    Profile precedence for an environment's account: its own `profile` in
-    relay.toml, then `--profile`, then AWS_PROFILE, then the default chain
+    Profile precedence for an environment's account (and the registry's): its
+    own `profile` in relay.toml, then `--profile`, then AWS_PROFILE, then the default chain
     (botocore reads AWS_PROFILE itself when no profile is given). `--region`
     only fills a region the config leaves out (the registry's): an
     environment's region is where its functions are, so it always wins.
