@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -144,16 +145,22 @@ def main(argv: list[str] | None = None) -> None:
     except (OutputClosed, BrokenPipeError):
         _stdout_closed()
     except OSError as exc:
+        if exc.filename is None:  # not about a file (a socket, a pipe): nothing to name
+            _internal_error(exc, debug)
         error = os_error(exc, kind=OS_ERRORS.get(_command(args) or ""))
         _report(error, debug, as_json=as_json)
         sys.exit(error.exit_code)
     except Exception as exc:
-        if debug:
-            _print_traceback()
-        click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo("hint: this is a bug in relay; rerun with --debug and report the traceback.", err=True)
-        sys.exit(1)
+        _internal_error(exc, debug)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _internal_error(exc: Exception, debug: bool) -> NoReturn:
+    if debug:
+        _print_traceback()
+    click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+    click.echo("hint: this is a bug in relay; rerun with --debug and report the traceback.", err=True)
+    sys.exit(1)
 
 
 class _CtrlC:

@@ -135,7 +135,7 @@ class Interrupted(RelayError):
     hint = "What the command had started was put back (the message says what); rerun it to do the work."
 
 
-# Written to by nothing after stdout was closed (`relay versions | head`): 128 + SIGPIPE, as the shell reports it.
+# stdout's reader went away before relay finished (`relay versions | head`): 128 + SIGPIPE, as a shell reports it.
 OUTPUT_CLOSED = 141
 
 
@@ -152,16 +152,13 @@ def interrupted(exc: BaseException) -> bool:
 
 
 def os_error(exc: OSError, *, kind: type[RelayError] | None = None) -> RelayError:
-    """An OS error (permission denied, disk full, read-only file system) as a typed error naming the path.
+    """An OS error on a file (permission denied, disk full, read-only file system) as a typed error naming the path.
 
     `kind` is the error of the command's own area (an unwritable dist/ is a failed build, exit 4); without it
     the error keeps the "unexpected" exit code 1, but says which path and why instead of calling it a bug.
     """
-    path = exc.filename if exc.filename is not None else "(no path given)"
-    reason = exc.strerror or type(exc).__name__
-    message = f"cannot use {path}: {reason}"
-    if exc.filename2 is not None:
-        message = f"cannot use {path} -> {exc.filename2}: {reason}"
+    path = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+    message = f"cannot use {path}: {exc.strerror or type(exc).__name__}"
     hint = "Check that path: its permissions, its owner (a container's uid), free space, a read-only mount."
     if kind is None:
         return RelayError(message, hint=hint)
@@ -172,7 +169,7 @@ def os_error(exc: OSError, *, kind: type[RelayError] | None = None) -> RelayErro
 
 EXIT_CODES: dict[int, str] = {
     0: "success (also a no-op: nothing to do)",
-    1: "unexpected internal error (a bug: rerun with --debug and report it)",
+    1: "unexpected internal error (a bug: rerun with --debug and report it), or a local file relay could not use",
     UsageError.exit_code: "bad command line usage",
     ConfigError.exit_code: "invalid or missing configuration",
     BuildFailed.exit_code: "lock, install, packaging or import check failed",
