@@ -26,6 +26,7 @@ from builder.runtime.check import (
     ImportVerdict,
     Method,
     Status,
+    WarmInterpreters,
     check_import,
     check_static,
     model_fingerprint,
@@ -34,7 +35,8 @@ from builder.runtime.check import (
 from builder.runtime.mount import Trees, Zipped
 from builder.runtime.static import Finding, Problem, StaticResult
 
-__all__ = ["ImportCheck", "Origin", "Source", "Trees", "Zipped", "check_handler", "model_fingerprint", "plan_check"]
+__all__ = ["ImportCheck", "Origin", "Source", "Trees", "WarmInterpreters", "Zipped", "check_handler", "model_fingerprint",
+           "plan_check"]
 
 STEP = "import-check"
 # Folders never searched for the user's own code when wording a hint.
@@ -72,11 +74,12 @@ class Origin:
 def check_handler(
     *, function: str, handler: str, runtime: str, architecture: str, memory: int,
     bundle: Zipped, layers: Sequence[Zipped], environment: dict[str, str], trees: Trees,
-    plan: CheckPlan | None = None, origin: Origin | None = None,
+    warm: WarmInterpreters | None = None, plan: CheckPlan | None = None, origin: Origin | None = None,
 ) -> ImportCheck:
     """Check `handler`'s init as `plan` says (default: the best this machine can do); raise BuildFailed if it fails.
 
-    `trees` keeps the bundle and layers unpacked (and their bytecode) for every check that mounts them.
+    `trees` keeps the bundle and layers unpacked (and their bytecode) for every check that mounts them;
+    `warm` (optional) forks checks after the first of a layer set from an interpreter that imported its modules.
     """
     plan = plan or plan_check(runtime, architecture)
     judge = _Judge(function, handler, origin)
@@ -86,7 +89,7 @@ def check_handler(
         return ImportCheck(Method.STATIC.value,
                            f"{plan.why}, so init was not run; {resolved_text(result, runtime, architecture)}")
     assert plan.interpreter is not None
-    verdict = check_import(bundle, layers, trees=trees, python=plan.interpreter, function=function, handler=handler,
+    verdict = check_import(bundle, layers, trees=trees, warm=warm, python=plan.interpreter, function=function, handler=handler,
                            runtime=runtime, memory=memory, environment=environment)
     under = f"under {plan.interpreter.describe()}"
     if verdict.status is Status.AWS_CALL:

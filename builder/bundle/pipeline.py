@@ -41,6 +41,7 @@ from builder.bundle.importcheck import (
     Origin,
     Source,
     Trees,
+    WarmInterpreters,
     Zipped,
     check_handler,
     model_fingerprint,
@@ -129,6 +130,8 @@ def build_project(
         # A half-done build leaves dist/ marked failed, naming what it did not finish: publish refuses it.
         dist.mark_failed(project, [t.label for t in [*layer_targets, *function_targets] if t.bundle not in builder.finished])
         raise
+    finally:
+        builder.warm.close()
     dist.stamp_build(project, {r.manifest.bundle_name: r.manifest.build_key for r in results}, previous)
     return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started,
                        cpu_seconds=_cpu_seconds() - cpu, jobs=jobs)
@@ -242,6 +245,7 @@ class _Builder:
         self.finished: set[str] = set()  # bundles written to dist/ by this run
         self.verdicts = Verdicts(self.cache_root)
         self.trees = Trees(self.cache_root)
+        self.warm = WarmInterpreters()  # one per layer set, stopped when the build ends
         self._packaged = Once()  # build key -> its bundle, built by the first function that needs it
         self._checked = Once()  # verdict key -> the check, run by the first function with those inputs
         self.project.dist_dir.mkdir(parents=True, exist_ok=True)
@@ -436,7 +440,7 @@ class _Builder:
                     function=fn.name, handler=fn.handler, runtime=self.project.runtime,
                     architecture=fn.architecture, memory=fn.memory, bundle=bundle,
                     layers=[Zipped(r.zip_path, r.manifest.sha256) for r in layers], environment=fn.environment,
-                    trees=self.trees, plan=plan, origin=Origin(self.project.root, fn.requirements),
+                    trees=self.trees, warm=self.warm, plan=plan, origin=Origin(self.project.root, fn.requirements),
                 )
             self.verdicts.put(inputs, check.status, check.note)
             if check.status != "imported":

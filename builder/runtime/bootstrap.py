@@ -17,6 +17,9 @@ function):
 - "invoke" (`relay invoke`) then calls the handler once with the event and a
   context, and reports its result or Lambda's error document.
 
+A third mode, "serve", keeps one interpreter with the layers' modules
+imported and forks a fresh child per handler to check (see `serve`).
+
 The child talks to the parent over a pipe (b"i": init done, b"d": done) and
 writes its outcome to a result file, so the handler's stdout and stderr (its
 logs) never mix with the outcome.
@@ -39,6 +42,7 @@ HERE = os.path.abspath(__file__)
 
 CHECK = "check"
 INVOKE = "invoke"
+SERVE = "serve"
 
 
 class Fault(Exception):
@@ -249,19 +253,14 @@ def enter(spec: dict) -> None:
     os.chdir(spec["task"])
 
 
-def main(argv: list[str]) -> None:
-    with open(argv[1], encoding="utf-8") as fh:
-        spec = json.load(fh)
-    ctrl = spec["ctrl_fd"]
-    os.set_inheritable(ctrl, False)
-    enter(spec)
-    if spec["mode"] == CHECK:
-        outcome = check(spec)
-        signal_parent(ctrl, b"i")
-    else:
-        outcome = invoke(spec, ctrl)
-        if outcome.get("error"):
-            log_error(outcome["error"])
+def loaded_from(folders: list[str]) -> list[str]:
+    """The modules imported so far from `folders` (the layers, the runtime's packages), in the order they were."""
+    prefixes = tuple(os.path.join(folder, "") for folder in folders)
+    return [name for name, module in list(sys.modules.items())
+            if str(getattr(module, "__file__", None) or "").startswith(prefixes)]
+
+
+def finish(spec: dict, ctrl: int, outcome: dict) -> None:
     with open(spec["result_path"], "w", encoding="utf-8") as fh:
         json.dump(outcome, fh, ensure_ascii=False)
     sys.stdout.flush()
@@ -269,6 +268,87 @@ def main(argv: list[str]) -> None:
     signal_parent(ctrl, b"d")
     # Lambda freezes the sandbox once the response is sent: leftover threads do not hold it up.
     os._exit(0)
+
+
+# -- mode "serve": one warm interpreter per layer set, a fresh fork per handler -------------------
+
+
+def serve(spec: dict) -> None:
+    """Import `preload` (modules of the layers and the runtime), then fork one child per check asked for.
+
+    The parent's sys.path is the mount's without the task root; each child adds its own task root in
+    front, takes its function's environment and runs "check" as a fresh interpreter would, with the
+    preloaded modules already in sys.modules (the parent refuses nothing: which bundles it may serve
+    is decided by relay, `child.ForkServer.serves`). Requests arrive on a UNIX socket, one connection
+    per check; the child reports on that connection as on the control pipe, after its pid.
+    """
+    import signal
+    import socket
+
+    sys.path[:0] = spec["path_before"]
+    sys.path.extend(spec["path_after"])
+    for name in spec["preload"]:
+        with contextlib.suppress(BaseException):
+            importlib.import_module(name)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(spec["socket"])
+    listener.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel; relay reads their verdicts
+    sys.stdout.write(json.dumps({"top": sorted({name.partition(".")[0] for name in sys.modules})}) + "\n")
+    sys.stdout.flush()
+    while True:
+        conn, _ = listener.accept()
+        with conn.makefile("r", encoding="utf-8") as reader:
+            request = json.loads(reader.readline())
+        if os.fork() == 0:
+            try:
+                listener.close()
+                serve_one(request, conn.detach())
+            finally:
+                os._exit(70)  # serve_one ends the process itself; this child never returns to the loop
+        conn.close()
+
+
+def serve_one(request: dict, ctrl: int) -> None:
+    """In the forked child: this check's process (own session, logs, environment, task root), then "check"."""
+    import signal
+
+    os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.write(ctrl, b"%010d" % os.getpid())
+    log = os.open(request["log_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    spec = request["spec"]
+    sys.path.insert(0, spec["task"])
+    os.chdir(spec["task"])
+    outcome = check(spec)
+    signal_parent(ctrl, b"i")
+    finish(spec, ctrl, outcome)
+
+
+def main(argv: list[str]) -> None:
+    with open(argv[1], encoding="utf-8") as fh:
+        spec = json.load(fh)
+    if spec["mode"] == SERVE:
+        serve(spec)
+        return
+    ctrl = spec["ctrl_fd"]
+    os.set_inheritable(ctrl, False)
+    enter(spec)
+    if spec["mode"] == CHECK:
+        outcome = check(spec)
+        if spec.get("report_from"):
+            outcome["loaded"] = loaded_from(spec["report_from"])
+        signal_parent(ctrl, b"i")
+    else:
+        outcome = invoke(spec, ctrl)
+        if outcome.get("error"):
+            log_error(outcome["error"])
+    finish(spec, ctrl, outcome)
 
 
 if __name__ == "__main__":

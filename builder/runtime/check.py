@@ -25,22 +25,23 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
 
-from builder.runtime.child import BOOTSTRAP, Mode, run_child
+from builder.runtime.child import BOOTSTRAP, ChildRun, ForkServer, Mode, run_child
 from builder.runtime.environment import function_identity, lambda_environment
 from builder.runtime.interpreter import Interpreter, emulated_python, host_architecture, runtime_python
-from builder.runtime.mount import Trees, Zipped
+from builder.runtime.mount import Mount, Trees, Zipped
 from builder.runtime.provided import AWS_SDK_MODULES, provided_versions
 from builder.runtime.runtimes import lambda_runtime, machine_of
 from builder.runtime.static import StaticResult, check_statically
 
 # The modules whose code decides a static verdict (with the bootstrap's, what a remembered verdict depends on).
-_STATIC_MODEL = ("static.py", "initcode.py", "stdlib.py", "distributions.py", "extensions.py", "provided.py",
-                 "mount.py")
+_STATIC_MODEL = ("check.py", "child.py", "static.py", "initcode.py", "stdlib.py", "distributions.py", "extensions.py",
+                 "provided.py", "mount.py")
 
 # Cold imports on a busy CI machine take longer than Lambda's 10 s init limit allows.
 INIT_LIMIT_SECONDS = 120.0
@@ -107,15 +108,68 @@ class ImportVerdict:
     note: str = ""
 
 
+class WarmInterpreters:
+    """One `ForkServer` per layer set and Python, started after a first ordinary check of those layers.
+
+    The first check of a layer set runs in a fresh interpreter (alone, `Trees.first_alone`) and says which
+    modules it loaded from the layers and the runtime's packages; a server then imports those once and
+    forks a child per later check, which pays for the handler's own modules only. A bundle the server
+    may not serve (`ForkServer.serves`), an emulated Python, or a server that fails, gets a fresh
+    interpreter as before. `close()` stops them all (the build does, when it ends).
+    """
+
+    def __init__(self) -> None:
+        self._servers: dict[tuple[str, str, str], ForkServer | None] = {}
+        self._folders: list[tempfile.TemporaryDirectory] = []
+        self._guard = threading.Lock()
+
+    def get(self, python: Interpreter, mount: Mount) -> ForkServer | None:
+        with self._guard:
+            return self._servers.get(_server_key(python, mount))
+
+    def start(self, python: Interpreter, mount: Mount, preload: list[str], env: dict[str, str],
+              pycache: Path) -> None:
+        key = _server_key(python, mount)
+        with self._guard:
+            if key in self._servers or python.launcher:
+                return
+            self._servers[key] = None  # being started: the others run fresh meanwhile
+            folder = tempfile.TemporaryDirectory(prefix="relay-serve-")
+            self._folders.append(folder)
+        spec = {"path_before": mount.path_before_stdlib(python.version)[1:], "path_after": mount.path_after_stdlib(),
+                "preload": preload}
+        try:
+            server = ForkServer(python.path, Path(folder.name), spec, env, pycache=pycache,
+                                ready_limit=INIT_LIMIT_SECONDS)
+        except OSError:
+            return
+        with self._guard:
+            self._servers[key] = server
+
+    def close(self) -> None:
+        with self._guard:
+            servers, self._servers = [s for s in self._servers.values() if s is not None], {}
+            folders, self._folders = self._folders, []
+        for server in servers:
+            server.close()
+        for folder in folders:
+            folder.cleanup()
+
+
+def _server_key(python: Interpreter, mount: Mount) -> tuple[str, str, str]:
+    return str(python.path), str(mount.opt), str(mount.runtime)
+
+
 def check_import(
     bundle: Zipped, layers: Sequence[Zipped], *, trees: Trees, python: Interpreter, function: str, handler: str,
-    runtime: str, memory: int, environment: dict[str, str],
+    runtime: str, memory: int, environment: dict[str, str], warm: WarmInterpreters | None = None,
 ) -> ImportVerdict:
     """Import `handler` from `bundle` + `layers` under `python` (the runtime's own, or an emulated one).
 
     The bundle and its layers are read where `trees` keeps them unpacked (each zip once, ever), and the
     bytecode the child compiles from them is kept beside them: a second handler of the same bundle, or
-    the same layer under another function, is neither unpacked nor compiled again.
+    the same layer under another function, is neither unpacked nor compiled again. With `warm`, checks
+    after the first of a layer set are forked from an interpreter that imported the layers' modules once.
     """
     identity = function_identity(function, handler=handler, runtime=runtime, memory=memory, host_env=os.environ)
     mount = trees.mount(bundle, layers)
@@ -131,8 +185,27 @@ def check_import(
             "aws_sdk": list(AWS_SDK_MODULES),
         }
         env = lambda_environment(identity, environment, mount, os.environ, reach_aws=False)
-        child = run_child(python.path, root, spec, env, init_limit=INIT_LIMIT_SECONDS, limit=_WRITE_LIMIT_SECONDS,
-                          launcher=python.launcher, pycache=trees.pycache)
+
+        def served() -> ChildRun | None:
+            server = warm.get(python, mount) if warm is not None else None
+            if server is None or not server.serves(mount.task):
+                return None
+            try:
+                return server.run(root, spec, env, init_limit=INIT_LIMIT_SECONDS, limit=_WRITE_LIMIT_SECONDS)
+            except OSError:  # the server died: a fresh interpreter decides
+                return None
+
+        child = served()
+        if child is None:
+            with trees.first_alone(mount):  # the first of a layer set starts the server the others then use
+                child = served()
+                if child is None:
+                    if warm is not None:
+                        spec["report_from"] = [str(mount.opt), str(mount.runtime)]
+                    child = run_child(python.path, root, spec, env, init_limit=INIT_LIMIT_SECONDS,
+                                      limit=_WRITE_LIMIT_SECONDS, launcher=python.launcher, pycache=trees.pycache)
+                    if warm is not None and child.outcome is not None and child.outcome.get("status") == "ok":
+                        warm.start(python, mount, list(child.outcome.get("loaded", [])), env, trees.pycache)
     if child.timed_out_in is not None:
         return ImportVerdict(Status.TIMED_OUT)
     if child.outcome is None:

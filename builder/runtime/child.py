@@ -38,6 +38,7 @@ class Mode(enum.StrEnum):
 
     CHECK = "check"  # only load it: the build's import check
     INVOKE = "invoke"  # call it once: `relay invoke`
+    SERVE = "serve"  # import the layers' modules, then fork a "check" child per request (`ForkServer`)
 
 
 class Phase(enum.StrEnum):
@@ -158,3 +159,99 @@ def _read_outcome(path: Path) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+class ForkServer:
+    """A warm interpreter for one layer set (bootstrap's "serve" mode): a fresh fork of it per check.
+
+    It has imported the modules a first, ordinary check of the same layers loaded from them (`preload`),
+    so a check run by it costs the handler's own modules only. It may serve a bundle only when nothing
+    in the bundle could have changed what those imports found (`serves`).
+    """
+
+    def __init__(self, python: Path, root: Path, spec: dict[str, Any], env: dict[str, str], *,
+                 pycache: Path | None, ready_limit: float) -> None:
+        self.socket_path = root / "serve.sock"
+        spec_path = root / "serve.json"
+        spec_path.write_text(json.dumps({**spec, "mode": Mode.SERVE.value, "socket": str(self.socket_path)}),
+                             encoding="utf-8")
+        bytecode = ["-X", f"pycache_prefix={pycache}"] if pycache is not None else ["-B"]
+        argv = [str(python), "-I", "-S", *bytecode, "-u", "-X", "utf8", str(BOOTSTRAP), str(spec_path)]
+        self._log = open(root / "serve.log", "wb")  # noqa: SIM115 (closed in close())
+        self.proc = subprocess.Popen(argv, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self._log, start_new_session=True)
+        self.top: frozenset[str] = frozenset()
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], ready_limit)
+        line = self.proc.stdout.readline() if ready else b""
+        try:
+            self.top = frozenset(json.loads(line)["top"])
+        except (ValueError, KeyError, TypeError):
+            self.close()
+            raise OSError(f"the check's warm interpreter did not start: {line[-200:]!r}") from None
+
+    def serves(self, task: Path) -> bool:
+        """Whether a check of the bundle at `task` sees the same as in a fresh interpreter.
+
+        Not when the bundle ships a top-level name the server has imported (the bundle's would win),
+        or native code (its libraries would need the child's own LD_LIBRARY_PATH from the start).
+        """
+        for _folder, dirs, files in os.walk(task):
+            if any(name.endswith(".so") or ".so." in name for name in files):
+                return False
+            if _folder == str(task):
+                names = {name.partition(".")[0] for name in [*dirs, *files]}
+                if names & self.top or "lib" in dirs:
+                    return False
+        return self.proc.poll() is None
+
+    def run(self, root: Path, spec: dict[str, Any], env: dict[str, str], *, init_limit: float,
+            limit: float) -> ChildRun:
+        """Like `run_child`, in a child forked from the server (its figures: wall time only)."""
+        import socket
+
+        result_path, log_path = root / "result.json", root / "logs.txt"
+        request = {"spec": {**spec, "result_path": str(result_path)}, "env": env, "log_path": str(log_path)}
+        started = time.monotonic()
+        pid, finished = 0, False
+        init_ms: float | None = None
+        timed_out_in: Phase | None = None
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(str(self.socket_path))
+            conn.sendall(json.dumps(request).encode() + b"\n")
+            try:
+                pid = _read_pid(conn, started + init_limit)
+                init_ms, timed_out_in = _await(_Signals(conn.fileno()), started, init_limit, limit)
+                finished = timed_out_in is None
+            finally:
+                if pid:  # out of time, interrupted, or done: nothing the handler started outlives the check
+                    _kill_group(pid)
+        wall_ms = (time.monotonic() - started) * 1000
+        outcome = _read_outcome(result_path) if finished else None
+        logs = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
+        status = 0 if outcome is not None else (1 if finished else -signal.SIGKILL)
+        return ChildRun(outcome, logs, status, 0, init_ms, wall_ms, timed_out_in)
+
+    def close(self) -> None:
+        _kill_group(self.proc.pid)
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            self.proc.wait(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+def _read_pid(conn: Any, deadline: float) -> int:
+    """The forked child's pid: the first ten bytes it writes on its connection."""
+    data = b""
+    while len(data) < 10:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the check's warm interpreter did not fork in time")
+        ready, _, _ = select.select([conn], [], [], remaining)
+        if ready:
+            chunk = conn.recv(10 - len(data))
+            if not chunk:
+                raise OSError("the check's warm interpreter closed the connection")
+            data += chunk
+    return int(data)

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
 import attrs
@@ -90,6 +90,7 @@ class Trees:
         self.pycache = cache / "pycache"
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._warmed: dict[Path, threading.Event] = {}
 
     def mount(self, bundle: Zipped, layers: Sequence[Zipped]) -> Mount:
         return Mount(task=self.tree(bundle), opt=self.opt(layers), runtime=self.runtime())
@@ -112,6 +113,27 @@ class Trees:
         # The provided packages are relay's own environment's: a new version of them is a new folder.
         where = json.dumps([sys.prefix, provided_versions()], sort_keys=True).encode()
         return self._once(f"runtime-{hashlib.sha256(where).hexdigest()[:32]}", link_provided)
+
+    @contextlib.contextmanager
+    def first_alone(self, mount: Mount) -> Iterator[None]:
+        """The first run over a mount's layers goes alone; the others of this process wait for it, then overlap.
+
+        The first interpreter compiles what the layers hold into `pycache`; the others then load that
+        bytecode instead of each compiling the same modules at the same time.
+        """
+        with self._guard:
+            done = self._warmed.get(mount.opt)
+            first = done is None
+            if done is None:
+                done = self._warmed[mount.opt] = threading.Event()
+        if not first:
+            done.wait()
+            yield
+            return
+        try:
+            yield
+        finally:
+            done.set()
 
     def _once(self, name: str, fill: Callable[[Path], object]) -> Path:
         folder = self.root / name

@@ -1,0 +1,106 @@
+"""Checks forked from a warm interpreter see what a fresh one would: a missing module is still missing.
+
+After a first ordinary check of a layer set, relay starts one interpreter that
+imported the modules that check loaded from the layers, and forks a child per
+later check (`builder.runtime.check.WarmInterpreters`). These tests drive the
+runtime's `check_import` directly, with real zips and the runtime's Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from builder.bundle.pythons import find_python
+from builder.runtime.check import Status, WarmInterpreters, check_import
+from builder.runtime.interpreter import runtime_python
+from builder.runtime.mount import Trees, Zipped
+
+RUNTIME = "python3.12"
+
+pytestmark = pytest.mark.skipif(find_python("3.12") is None, reason=f"{RUNTIME} is not installed here")
+
+
+def zipped(path: Path, files: dict[str, str]) -> Zipped:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return Zipped(path, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+@pytest.fixture
+def layer(tmp_path: Path) -> Zipped:
+    return zipped(tmp_path / "layer.zip", {
+        "python/money/__init__.py": "import os\nSTARTED_IN = os.environ.get('AWS_LAMBDA_FUNCTION_NAME')\n",
+        "python/money/cents.py": "def cents(a):\n    return round(a * 100)\n",
+    })
+
+
+def check(tmp_path: Path, bundle: Zipped, layer: Zipped, warm: WarmInterpreters, handler: str = "app.handler",
+          environment: dict[str, str] | None = None, function: str = "fn"):
+    python = runtime_python(RUNTIME)
+    assert python is not None
+    return check_import(bundle, [layer], trees=Trees(tmp_path / "cache"), python=python, function=function,
+                        handler=handler, runtime=RUNTIME, memory=128, environment=environment or {}, warm=warm)
+
+
+APP = "from money import cents\n{extra}\n\ndef handler(event, context):\n    return cents.cents(1)\n"
+
+
+def test_a_served_check_still_fails_on_a_module_missing_from_the_bundle(tmp_path: Path, layer: Zipped) -> None:
+    warm = WarmInterpreters()
+    python = runtime_python(RUNTIME)
+    try:
+        first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
+        assert check(tmp_path, first, layer, warm).status is Status.OK
+        mount = Trees(tmp_path / "cache").mount(first, [layer])
+        server = warm.get(python, mount)
+        assert server is not None and "money" in server.top  # warmed with what the first check loaded
+
+        missing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import greeting")})
+        verdict = check(tmp_path, missing, layer, warm)
+
+        assert verdict.status is Status.MISSING and verdict.module == "greeting"
+        broken = zipped(tmp_path / "three.zip", {"app.py": APP.format(extra="raise RuntimeError('init failed')")})
+        assert check(tmp_path, broken, layer, warm).status is Status.ERROR
+        no_handler = zipped(tmp_path / "four.zip", {"app.py": APP.format(extra="")})
+        assert check(tmp_path, no_handler, layer, warm, handler="app.missing").status is Status.NO_HANDLER
+    finally:
+        warm.close()
+    assert server.proc.poll() is not None  # stopped with the build
+
+
+def test_each_served_check_gets_its_own_function_environment(tmp_path: Path, layer: Zipped) -> None:
+    warm = WarmInterpreters()
+    try:
+        first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
+        assert check(tmp_path, first, layer, warm).status is Status.OK
+        needs_table = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import os\nTABLE = os.environ['TABLE']")})
+
+        assert check(tmp_path, needs_table, layer, warm).status is Status.ERROR
+        assert check(tmp_path, needs_table, layer, warm, environment={"TABLE": "orders"}).status is Status.OK
+    finally:
+        warm.close()
+
+
+def test_a_bundle_shipping_a_module_the_server_imported_is_checked_fresh(tmp_path: Path, layer: Zipped) -> None:
+    warm = WarmInterpreters()
+    python = runtime_python(RUNTIME)
+    try:
+        first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
+        assert check(tmp_path, first, layer, warm).status is Status.OK
+        # The bundle's own `money` wins over the layer's on Lambda: and it has no `cents`.
+        shadowing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra=""), "money/__init__.py": ""})
+        mount = Trees(tmp_path / "cache").mount(shadowing, [layer])
+        server = warm.get(python, mount)
+        assert server is not None and not server.serves(mount.task)
+
+        verdict = check(tmp_path, shadowing, layer, warm)
+
+        assert verdict.status is Status.ERROR
+        assert "cannot import name 'cents' from 'money' (/var/task/money/__init__.py)" in verdict.error
+    finally:
+        warm.close()
