@@ -426,6 +426,21 @@ def status_unreachable(shop: Shop, relay, monkeypatch):
     return relay("status", cwd=shop.root)
 
 
+@case(11, "promote", "relay status --check with one environment out of reach (strict: any, not only all)", world="aws",
+      says="cannot read prod")
+def status_check_one_unreachable(shop: Shop, relay, monkeypatch):
+    config = shop.config.read_text()
+    # prod in a region its account does not answer in (as an opt-in region not enabled would): moto fails the calls.
+    shop.config.write_text(config.replace('[environments.prod]\naccount = "333333333333"\nregion = "us-east-1"',
+                                          '[environments.prod]\naccount = "333333333333"\nregion = "nowhere-1"'))
+    try:
+        lenient = relay("status", cwd=shop.root)
+        assert lenient.code == 0 and "cannot read" in lenient.stdout, lenient  # the rest is shown; not a failure
+        return relay("status", "--check", cwd=shop.root)
+    finally:
+        shop.config.write_text(config)
+
+
 @case(14, "promote", "relay status after code was changed by hand (no --check needed)", world="aws",
       says="drift in staging/orders")
 def status_drift(shop: Shop, relay, monkeypatch):
