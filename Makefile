@@ -25,8 +25,9 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist): the suite mostly waits on moto and subprocesses, one module per worker at a time.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
