@@ -173,11 +173,14 @@ def _unpack(archive: Path, dest: Path) -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 made.add(target.parent)
             mode = ((info.external_attr >> 16) & 0o777 or 0o644) & ~0o222
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(target, 0o644)  # an earlier layer's copy: overwritten, as in /opt
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
-            os.chmod(target, mode)
+            try:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            except PermissionError:  # an earlier layer's copy, read-only: overwritten, as in /opt
+                os.chmod(target, 0o644)
+                fd = os.open(target, os.O_WRONLY | os.O_TRUNC)
+                os.fchmod(fd, mode)
+            with os.fdopen(fd, "wb") as out:
+                out.write(zf.read(info))
 
 
 def _member(dest: Path, name: str) -> Path:

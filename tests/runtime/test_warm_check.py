@@ -104,3 +104,28 @@ def test_a_bundle_shipping_a_module_the_server_imported_is_checked_fresh(tmp_pat
         assert "cannot import name 'cents' from 'money' (/var/task/money/__init__.py)" in verdict.error
     finally:
         warm.close()
+
+
+def test_layers_are_kept_unpacked_in_order_later_ones_winning_read_only(tmp_path: Path) -> None:
+    first = zipped(tmp_path / "l1.zip", {"python/shared.py": "V = 'first'\n", "python/only1.py": ""})
+    second = zipped(tmp_path / "l2.zip", {"python/shared.py": "V = 'second'\n"})
+    trees = Trees(tmp_path / "cache")
+
+    opt = trees.opt([first, second])
+
+    assert (opt / "python/shared.py").read_text() == "V = 'second'\n"
+    assert (opt / "python/only1.py").is_file()
+    assert not (opt / "python/shared.py").stat().st_mode & 0o222
+    assert trees.opt([first, second]) == opt  # kept: the same folder, not unpacked again
+    assert trees.opt([second, first]) != opt and (trees.opt([second, first]) / "python/shared.py").read_text() == "V = 'first'\n"
+    assert trees.opt([first]) == trees.tree(first)  # one layer is its own tree
+
+
+def test_a_zip_member_outside_the_tree_is_refused(tmp_path: Path) -> None:
+    from builder.errors import VerificationFailed
+
+    evil = zipped(tmp_path / "evil.zip", {"../outside.py": "X = 1\n"})
+
+    with pytest.raises(VerificationFailed):
+        Trees(tmp_path / "cache").tree(evil)
+    assert not (tmp_path / "cache/outside.py").exists() and not (tmp_path / "cache/trees/outside.py").exists()
