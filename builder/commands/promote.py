@@ -49,7 +49,7 @@ def promote(obj: Context, version: str, env_name: str, only: tuple[str, ...], dr
     request = PromoteRequest(version, only=only, dry_run=dry_run, force=force, reason=reason,
                              allow_unqualified=allow_unqualified, on_plan=show)
     result = run_promote(project, env_name, request, sandbox=obj.sandbox(), counter=RequestCounter(),
-                         reporter=reporter, environ=os.environ)
+                         reporter=reporter, environ=os.environ, on_signer=obj.signing_with)
     if as_json:
         emit_json(result.to_json())
         return
@@ -86,7 +86,7 @@ def rollback(obj: Context, env_name: str, to_version: str | None, only: tuple[st
     show = PlanGate(project.environment(env_name), "rollback", yes=yes, as_json=as_json, reporter=reporter)
     request = RollbackRequest(to=to_version, only=only, force=force, reason=reason, dry_run=dry_run, on_plan=show)
     result = run_rollback(project, env_name, request, sandbox=obj.sandbox(), counter=RequestCounter(),
-                          reporter=reporter, environ=os.environ)
+                          reporter=reporter, environ=os.environ, on_signer=obj.signing_with)
     if as_json:
         emit_json(result.to_json())
     else:

@@ -30,7 +30,7 @@ from builder.promote.instructions import Plan
 from builder.promote.promoter import Promoter, PromoteRequest, PromoteResult
 from builder.promote.rollback import RollbackRequest, RollbackResult, RollbackRunner
 from builder.promote.status import ReleaseLookup, StatusReport, collect_status
-from builder.registry.factory import choose_signer, open_store, through, trusted_keys
+from builder.registry.factory import SigningKey, choose_signer, open_store, through, trusted_keys
 from builder.registry.signing import Signer, TrustedKeys
 from builder.registry.store import S3Store
 
@@ -101,7 +101,10 @@ def probe_registry(
     return store, None
 
 
-def ledger_signer(project: Project, store: S3Store | None, *, sandbox: LocalSandbox | None = None) -> Signer | None:
+def ledger_signer(
+    project: Project, store: S3Store | None, *, sandbox: LocalSandbox | None = None,
+    on_signer: Callable[[SigningKey], None] | None = None,
+) -> Signer | None:
     """The key that signs ledger records: the registry's signer (`choose_signer`), None when there is none here.
 
     CI promotes with the pipeline that publishes, so it holds the release key
@@ -113,9 +116,12 @@ def ledger_signer(project: Project, store: S3Store | None, *, sandbox: LocalSand
     if store is None or project.registry is None:
         return None
     try:
-        return choose_signer(project, store, sandbox=sandbox).signer
+        key = choose_signer(project, store, sandbox=sandbox)
     except ConfigError:
         return None
+    if on_signer is not None:
+        on_signer(key)  # the command says which key signs this run's records, as relay publish does
+    return key.signer
 
 
 def ledger_trust(project: Project, sandbox: LocalSandbox | None = None) -> TrustedKeys | None:
@@ -152,13 +158,14 @@ def create_promoter(
     clock: Clock | None = None,
     reporter: Reporter | None = None,
     before_apply: Callable[[Plan], None] | None = None,
+    on_signer: Callable[[SigningKey], None] | None = None,
 ) -> Promoter:
     clock = clock or SystemClock()
     return Promoter(
         project, access.env, actor=access.actor, lam=access.lam,
         executor=create_executor(access, store, clock=clock, reporter=reporter, before_apply=before_apply),
         store=store, trusted=trusted_keys(project, sandbox), clock=clock, reporter=reporter,
-        ledger_signer=ledger_signer(project, store, sandbox=sandbox),
+        ledger_signer=ledger_signer(project, store, sandbox=sandbox, on_signer=on_signer),
         required_lambda=_required_lambda(project, access.env, sandbox),
     )
 
@@ -181,11 +188,13 @@ def run_promote(
     clock: Clock | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
+    on_signer: Callable[[SigningKey], None] | None = None,
 ) -> PromoteResult:
     """`relay promote`: connect to the environment and the registry, then promote."""
     access = connect(project, env_name, sandbox=sandbox, counter=counter, environ=environ)
     store = open_registry(project, sandbox=sandbox, counter=counter)
-    result = create_promoter(project, access, store, sandbox=sandbox, clock=clock, reporter=reporter).promote(request)
+    result = create_promoter(project, access, store, sandbox=sandbox, clock=clock, reporter=reporter,
+                             on_signer=on_signer).promote(request)
     return attrs.evolve(result, requests=counter.by_operation() if counter else {})
 
 
@@ -198,12 +207,13 @@ def create_rollback(
     clock: Clock | None = None,
     reporter: Reporter | None = None,
     sandbox: LocalSandbox | None = None,
+    on_signer: Callable[[SigningKey], None] | None = None,
 ) -> RollbackRunner:
     clock = clock or SystemClock()
     return RollbackRunner(project, access.env, actor=access.actor,
                           executor=create_executor(access, None, clock=clock, reporter=reporter),
                           store=store, registry_problem=registry_problem, clock=clock, reporter=reporter,
-                          ledger_signer=ledger_signer(project, store, sandbox=sandbox),
+                          ledger_signer=ledger_signer(project, store, sandbox=sandbox, on_signer=on_signer),
                           ledger_trusted=ledger_trust(project, sandbox) if store is not None else None)
 
 
@@ -217,13 +227,14 @@ def run_rollback(
     clock: Clock | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
+    on_signer: Callable[[SigningKey], None] | None = None,
 ) -> RollbackResult:
     """`relay rollback`: needs the environment's account; uses the registry only when it answers."""
     access = connect(project, env_name, sandbox=sandbox, counter=counter, environ=environ)
     store, problem = (probe_registry(project, sandbox=sandbox, counter=counter) if project.registry
                       else (None, "no [registry] in the config"))
     result = create_rollback(project, access, store, registry_problem=problem, clock=clock, reporter=reporter,
-                             sandbox=sandbox).rollback(request)
+                             sandbox=sandbox, on_signer=on_signer).rollback(request)
     return attrs.evolve(result, requests=counter.by_operation() if counter else {})
 
 

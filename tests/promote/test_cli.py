@@ -22,6 +22,7 @@ def test_promote_dry_run_then_promote_then_status_then_rollback(shop, relay_cli)
 
     done = relay_cli("promote", "1.0.0", "--to", "staging", "--json", cwd=shop.root)
     assert done.code == 0, done.stderr
+    assert "note: signing with key" in done.stderr  # the ledger's records are signed: relay says with which key
     result = done.json()
     assert result["status"] == "succeeded" and set(result["versions"]) == set(FUNCTIONS)
     assert result["aws_requests"]["by_operation"]["lambda.PublishVersion"] == 3
