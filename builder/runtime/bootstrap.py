@@ -296,7 +296,13 @@ def serve(spec: dict) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel; relay reads their verdicts
     sys.stdout.write(json.dumps({"top": sorted({name.partition(".")[0] for name in sys.modules})}) + "\n")
     sys.stdout.flush()
+    import select
+
     while True:
+        # relay holds the other end of stdin: when it goes away (done, or killed), so does the server.
+        ready, _, _ = select.select([listener, sys.stdin], [], [])
+        if sys.stdin in ready:
+            os._exit(0)
         conn, _ = listener.accept()
         with conn.makefile("r", encoding="utf-8") as reader:
             request = json.loads(reader.readline())
@@ -315,6 +321,9 @@ def serve_one(request: dict, ctrl: int) -> None:
 
     os.setsid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # as a fresh check's: not the server's pipe from relay
+    os.close(devnull)
     os.write(ctrl, b"%010d" % os.getpid())
     log = os.open(request["log_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(log, 1)

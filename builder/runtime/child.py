@@ -178,7 +178,8 @@ class ForkServer:
         bytecode = ["-X", f"pycache_prefix={pycache}"] if pycache is not None else ["-B"]
         argv = [str(python), "-I", "-S", *bytecode, "-u", "-X", "utf8", str(BOOTSTRAP), str(spec_path)]
         self._log = open(root / "serve.log", "wb")  # noqa: SIM115 (closed in close())
-        self.proc = subprocess.Popen(argv, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        # Its stdin is a pipe relay never writes to: at relay's end, EOF tells the server to end too.
+        self.proc = subprocess.Popen(argv, cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log, start_new_session=True)
         self.top: frozenset[str] = frozenset()
         assert self.proc.stdout is not None
@@ -233,6 +234,8 @@ class ForkServer:
         return ChildRun(outcome, logs, status, 0, init_ms, wall_ms, timed_out_in)
 
     def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
         _kill_group(self.proc.pid)
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             self.proc.wait(timeout=5)

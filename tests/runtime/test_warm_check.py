@@ -129,3 +129,18 @@ def test_a_zip_member_outside_the_tree_is_refused(tmp_path: Path) -> None:
     with pytest.raises(VerificationFailed):
         Trees(tmp_path / "cache").tree(evil)
     assert not (tmp_path / "cache/outside.py").exists() and not (tmp_path / "cache/trees/outside.py").exists()
+
+
+def test_the_warm_interpreter_ends_when_relay_goes_away(tmp_path: Path, layer: Zipped) -> None:
+    """relay killed mid-build never calls close(): the server sees its stdin close and exits."""
+    warm = WarmInterpreters()
+    python = runtime_python(RUNTIME)
+    first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
+    assert check(tmp_path, first, layer, warm).status is Status.OK
+    server = warm.get(python, Trees(tmp_path / "cache").mount(first, [layer]))
+    assert server is not None and server.proc.stdin is not None
+
+    server.proc.stdin.close()  # what the kernel does when relay dies
+
+    assert server.proc.wait(timeout=10) == 0
+    warm.close()
