@@ -128,9 +128,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(UsageError.exit_code)
     except RelayError as exc:
         if interrupted(exc):
-            # Ctrl-C while applying: the error says what was put back (aliases, the ledger record). The executor
-            # names the exception that stopped it by its type; people know it as Ctrl-C.
-            exc.message = "interrupted (Ctrl-C): " + exc.message.replace("KeyboardInterrupt: ;", "Ctrl-C;")
+            # Ctrl-C while applying: the error says what was put back (aliases, the ledger record).
+            exc.message = "interrupted (Ctrl-C): " + exc.message
             exc.exit_code = Interrupted.exit_code
             if not getattr(exc, "stuck", ()):
                 exc.hint = Interrupted.hint

@@ -245,6 +245,8 @@ dist/
 __pycache__/
 *.pyc
 .venv/
+# relay's cache when CI keeps it in the checkout (pipelines/: GitLab, CodeBuild)
+.cache/
 """
 
 HANDLER = '''\

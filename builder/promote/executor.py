@@ -388,6 +388,8 @@ def _updating(config: FunctionConfig) -> bool:
 
 
 def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "Ctrl-C"  # what the person pressed; the ledger's failure reason says so too
     return exc.message if isinstance(exc, RelayError) else f"{type(exc).__name__}: {exc}"
 
 
