@@ -22,7 +22,7 @@ import click
 
 from builder import __version__
 from builder.commands.options import Context, profile_option, region_option
-from builder.commands.output import emit_json
+from builder.commands.output import emit_json, labelled
 from builder.errors import (
     EXIT_CODES,
     OUTPUT_CLOSED,
@@ -213,9 +213,9 @@ def _report(exc: RelayError, debug: bool, *, as_json: bool) -> None:
         _print_traceback()
     if as_json and not exc.reported:
         emit_json(exc.to_json())
-    click.echo(f"error: {exc.message}", err=True)
+    labelled("error", exc.message)
     if exc.hint:
-        click.echo(f"hint: {exc.hint}", err=True)
+        labelled("hint", exc.hint)
 
 
 def run() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import attrs
 import click
 
+from builder.commands.output import labelled
 from builder.config import Project, find_config, load_project
 
 if TYPE_CHECKING:
@@ -60,14 +61,13 @@ class Context:
 
             sandbox = read_sandbox(self.root(), os.environ)
             if sandbox is not None:
-                click.echo(f"note: using the local AWS at {sandbox.endpoint} (relay local; settings in {sandbox.state_file})",
-                           err=True)
+                labelled("note", f"using the local AWS at {sandbox.endpoint} (relay local; settings in {sandbox.state_file})")
             self._sandbox = (sandbox,)
         return self._sandbox[0]
 
     def signing_with(self, key: SigningKey) -> None:
         """Say which key signs this run's documents, and where it came from."""
-        click.echo(f"note: signing with key {key.keyid[:16]} from {key.source}", err=True)
+        labelled("note", f"signing with key {key.keyid[:16]} from {key.source}")
 
 
 def with_aws_options(project: Project, *, profile: str | None, region: str | None) -> Project:

@@ -89,6 +89,18 @@ def echo(text: str, *, err: bool = False) -> None:
     click.echo(text, err=err, color=Terminal.of(sys.stderr if err else sys.stdout).color)
 
 
+def labelled(label: str, text: str) -> None:
+    """`label: text` on stderr (error:, hint:, note:), wrapped to the terminal under its label; unwrapped off one."""
+    import textwrap
+
+    line = f"{label}: {text}"
+    wide = width(err=True)
+    if wide is not None and len(line) > wide:
+        line = "\n".join(textwrap.wrap(line, width=wide, subsequent_indent=" " * (len(label) + 2),
+                                       break_on_hyphens=False, break_long_words=True))
+    click.echo(line, err=True)
+
+
 class StderrReporter:
     """Progress lines on stderr, safe to call from worker threads; long waits as countdowns."""
 
