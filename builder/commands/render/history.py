@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from builder.commands.output import width
+from builder.commands.render.text import fit, table
 from builder.promote.history import RUNNING, SUPERSEDED, History, HistoryEntry
 from builder.promote.records import REFUSED, LedgerRecord, human_duration
-from builder.textfmt import table
 
 
 def history_summary(history: History) -> str:
@@ -16,10 +17,10 @@ def history_summary(history: History) -> str:
     more = "\n(older entries exist: raise --limit)" if history.truncated else ""
     text = table(rows, ["seq", "when (UTC)", "who", "event", "from -> to", "status", "reason, notes"]) + more
     if history.problems:
-        text += (f"\n\nWARNING: this ledger cannot be trusted ({'; '.join(history.problems)}); gates that require "
-                 f"{history.env} refuse until it is repaired.\n{history.repair}")
+        text += fit(f"\n\nWARNING: this ledger cannot be trusted ({'; '.join(history.problems)}); gates that require "
+                 f"{history.env} refuse until it is repaired.\n{history.repair}", width())
     elif history.flagged:
-        text += f"\n\nFlagged, acknowledged by a forced run or not replayed: {'; '.join(history.flagged)}"
+        text += fit(f"\n\nFlagged, acknowledged by a forced run or not replayed: {'; '.join(history.flagged)}", width())
     return text
 
 
