@@ -29,6 +29,10 @@ import pytest
 
 from builder.local.server import call, free_port
 
+# pytest-xdist runs its workers with COLUMNS=80; relay wraps human output to COLUMNS (as to a terminal),
+# so tests see relay as a pipe sees it, whether the suite runs on one process or several.
+os.environ.pop("COLUMNS", None)
+
 REGION = "us-east-1"
 ACCOUNTS = {"registry": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 ROLES = {"registry": "relay-publisher", "staging": "relay-deployer", "prod": "relay-deployer"}
