@@ -62,7 +62,7 @@ def translate(exc: Exception, *, operation: str, where: str) -> RelayError:
                         hint="Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run inside a role.")
     if isinstance(exc, NoRegionError):
         return AwsError(f"{operation} {where}: no AWS region",
-                        hint="Set region in relay.toml, or AWS_DEFAULT_REGION / AWS_REGION.")
+                        hint="Set region in relay.toml, pass --region, or set AWS_REGION / AWS_DEFAULT_REGION.")
     if isinstance(exc, EndpointConnectionError):
         return AwsError(f"{operation} {where}: cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}",
                         hint="Check the network, the region and AWS_ENDPOINT_URL.")
