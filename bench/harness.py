@@ -11,6 +11,7 @@ import datetime as dt
 import glob
 import hashlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,10 +44,12 @@ class Runner:
 
     logs: Path
     base_env: dict[str, str]
+    last_cpu: float = 0.0  # CPU seconds (user + system) of the last command and every process it waited for
 
     def run(self, label: str, cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None,
             umask: int = 0o022) -> float:
         log = self.logs / f"{label}.log"
+        cpu_before = children_cpu()
         started = time.perf_counter()
         with open(log, "wb") as out:
             try:
@@ -57,9 +60,21 @@ class Runner:
             except subprocess.TimeoutExpired:
                 raise ToolFailed(f"{label}: timed out after {COMMAND_TIMEOUT} s (log: {log})") from None
         elapsed = time.perf_counter() - started
+        self.last_cpu = children_cpu() - cpu_before
         if proc.returncode != 0:
             raise ToolFailed(f"{label}: `{' '.join(cmd[:3])} ...` exited {proc.returncode}\n{tail(log)}")
         return elapsed
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of every child process waited for so far (and of their waited-for children).
+
+    Commands run one at a time, so the difference around one command is its CPU,
+    threads and worker processes included: CPU / wall shows how much of the
+    machine a tool used.
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def tail(log: Path, lines: int = 12) -> str:
@@ -174,6 +189,7 @@ class Outcome:
     """One tool's record over every repetition: seconds per step, bundle digests, what changed."""
 
     times: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # CPU seconds per step, as `times`
     cold_bundles: list[dict[str, str]] = field(default_factory=list)
     edit_changed: list[list[str]] = field(default_factory=list)
     noop_changed: list[list[str]] = field(default_factory=list)
@@ -197,6 +213,10 @@ def identical(runs: list[dict[str, str]]) -> dict:
 
 def medians(outcome: Outcome) -> dict[str, float]:
     return {step: statistics.median(values) for step, values in outcome.times.items()}
+
+
+def cpu_medians(outcome: Outcome) -> dict[str, float]:
+    return {step: round(statistics.median(values), 3) for step, values in outcome.cpu.items()}
 
 
 def ratio(med: dict[str, dict[str, float]], tool_a: str, step_a: str, tool_b: str, step_b: str) -> float | None:

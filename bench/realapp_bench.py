@@ -44,6 +44,7 @@ from harness import (
     ToolFailed,
     bench_env,
     changed,
+    cpu_medians,
     ensure_sam,
     identical,
     medians,
@@ -277,8 +278,10 @@ class Tool:
         raise NotImplementedError
 
     def measure(self, step: str, app: App, copy: Path, runner: Runner, label: str, env: dict[str, str],
-                umask: int) -> float:
-        return runner.run(label, self.command(step, copy), cwd=copy, env=env, umask=umask)
+                umask: int) -> tuple[float, float]:
+        """(wall seconds, CPU seconds) of one step."""
+        wall = runner.run(label, self.command(step, copy), cwd=copy, env=env, umask=umask)
+        return wall, runner.last_cpu
 
     def bundles(self, copy: Path) -> dict[str, str]:
         """Bundle name -> sha256 of its zip."""
@@ -402,13 +405,13 @@ class Floor(Tool):
         return ["(in-process)", "decompress wheels + deflate level 6"]
 
     def measure(self, step: str, app: App, copy: Path, runner: Runner, label: str, env: dict[str, str],
-                umask: int) -> float:
+                umask: int) -> tuple[float, float]:
         out = copy / "floor-out"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         floor_build(self.wheels["bumped" if step == "bump" else "base"], app, copy, out)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
 
     def bundles(self, copy: Path) -> dict[str, str]:
         return zip_digests(copy / "floor-out")
@@ -479,10 +482,11 @@ def run_tool_once(tool: Tool, app: App, runner: Runner, folder: Path, rep: int, 
             edit_handler(copy)
         elif step == "bump":
             write_files(copy, tool.bump_files(app))
-        seconds = tool.measure(step, app, copy, runner, f"{app.key}-{tool.name}-{tag}-{step}", env, umask)
+        seconds, cpu = tool.measure(step, app, copy, runner, f"{app.key}-{tool.name}-{tag}-{step}", env, umask)
         if outcome is None:
             continue
         outcome.times.setdefault(step, []).append(seconds)
+        outcome.cpu.setdefault(step, []).append(cpu)
         after = tool.bundles(copy)
         if step == "cold":
             outcome.cold_bundles.append(after)
@@ -587,6 +591,11 @@ def render_app(tools: list[Tool], outcomes: dict[str, Outcome], med: dict[str, d
         cells = [cell(med.get(t.name, {}), step) for t in tools]
         if any(c.strip() != "-" for c in cells):
             lines.append(f"{title:<44}" + "".join(cells))
+    cpu = {t.name: cpu_medians(outcomes[t.name]) for t in tools}
+    for step, title in STEP_TITLES.items():
+        cells = [f"{cpu[t.name][step]:>14.2f} s" if step in cpu[t.name] else f"{'-':>16}" for t in tools]
+        if any(c.strip() != "-" for c in cells):
+            lines.append(f"{'  CPU, ' + title:<44}" + "".join(cells))
     lines.append(f"{'identical zips, cold builds':<44}" + "".join(
         f"{'FAILED' if outcomes[t.name].error else {True: 'yes', False: 'NO', None: 'n/a'}[repro[t.name].get('identical')]:>16}"
         for t in tools))
@@ -608,11 +617,14 @@ def render_app(tools: list[Tool], outcomes: dict[str, Outcome], med: dict[str, d
 def render_scale(tools: list[Tool], runs: dict[int, dict[str, Outcome]], meds: dict[int, dict[str, dict[str, float]]],
                  rat: dict[str, float | None]) -> list[str]:
     columns = [(t, step) for t in tools for step in ("cold", "noop") if step in t.steps]
-    header = f"{'scale: median seconds':<24}" + "".join(f"{t.name + ' ' + step:>16}" for t, step in columns)
+    header = f"{'scale: median seconds':<24}" + "".join(f"{t.name + ' ' + step:>16}" for t, step in columns) + \
+        "".join(f"{t.name + ' cold CPU':>18}" for t in tools if "cold" in t.steps)
     lines = [header, "-" * len(header)]
     for n, med in meds.items():
         lines.append(f"{str(n) + ' functions':<24}" + "".join(
-            f"{'FAILED':>16}" if runs[n][t.name].error else cell(med.get(t.name, {}), step) for t, step in columns))
+            f"{'FAILED':>16}" if runs[n][t.name].error else cell(med.get(t.name, {}), step) for t, step in columns)
+            + "".join(f"{'-':>18}" if runs[n][t.name].error or "cold" not in cpu_medians(runs[n][t.name])
+                      else f"{cpu_medians(runs[n][t.name])['cold']:>16.2f} s" for t in tools if "cold" in t.steps))
     lines += ["", *ratio_lines(rat, scale_targets(meds))]
     for n, outcomes in runs.items():
         for name, o in outcomes.items():
@@ -798,6 +810,8 @@ def tool_records(tools: list[Tool], outcomes: dict[str, Outcome], med: dict[str,
             "commands": {step: " ".join(t.command(step, Path("."))) for step in t.steps if step in app.steps},
             "seconds": outcomes[t.name].times,
             "median_seconds": med[t.name],
+            "cpu_seconds": outcomes[t.name].cpu,
+            "median_cpu_seconds": cpu_medians(outcomes[t.name]),
             "cold_bundles": outcomes[t.name].cold_bundles,
             "cold_variants": outcomes[t.name].variants,
             "reproducible": repro[t.name],
