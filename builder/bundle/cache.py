@@ -41,11 +41,15 @@ class BuildCache:
         return CachedBundle(zip_path, stats)
 
     def put(self, key: str, zip_path: Path, stats: BundleStats) -> CachedBundle:
+        """Store `zip_path` (a temp file of the caller's: it may be moved) under `key`."""
         folder = self.root / key
         if not folder.exists():
             self.root.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=self.root))
-            shutil.copyfile(zip_path, staging / "bundle.zip")
+            try:  # the caller's temp file, moved when on the same file system (a layer's zip is tens of MiB)
+                os.rename(zip_path, staging / "bundle.zip")
+            except OSError:
+                shutil.copyfile(zip_path, staging / "bundle.zip")
             (staging / "stats.json").write_text(json.dumps(_stats_to_json(stats), sort_keys=True), encoding="utf-8")
             try:
                 os.rename(staging, folder)

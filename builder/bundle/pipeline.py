@@ -51,7 +51,7 @@ from builder.bundle.layout import bundle_entries
 from builder.bundle.results import BuildResult, BundleResult
 from builder.bundle.selection import Selection, refuse_secrets
 from builder.bundle.targets import Target, select_targets
-from builder.bundle.zipwriter import BundleStats, contributors, write_zip, zip_epoch
+from builder.bundle.zipwriter import EXEC_MODE, FILE_MODE, BundleStats, ZipEntry, contributors, write_zip, zip_epoch
 from builder.config import Project
 from builder.errors import BuildFailed, LockStale, RelayError
 from builder.frozen import to_tuple
@@ -316,7 +316,10 @@ class _Builder:
     def _package(self, prepared: Prepared) -> CachedBundle:
         target = prepared.target
         self.reporter.step(f"{target.label}: building")
-        with tempfile.TemporaryDirectory(prefix=f"relay-{target.bundle}-") as tmp:
+        # On the cache's file system: what was installed is moved into the check's tree, not copied.
+        scratch = self.cache_root / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f"relay-{target.bundle}-", dir=scratch) as tmp:
             installed = Path(tmp) / "installed"
             if prepared.lock is not None and prepared.lock.requirements:
                 found = wheels.wheels_for(prepared.lock, self.wheels, runtime=self.project.runtime,
@@ -333,7 +336,18 @@ class _Builder:
                 zip_path = Path(tmp) / "bundle.zip"
                 stats = write_zip(entries, zip_path, epoch=self.epoch)
                 limits.check_bundle(target.bundle, stats)
-                return self.cache.put(prepared.key, zip_path, stats)
+                cached = self.cache.put(prepared.key, zip_path, stats)
+            if self.options.import_check:
+                self._keep_tree(stats.sha256, entries, Path(tmp))
+            return cached
+
+    def _keep_tree(self, sha256: str, entries: list[ZipEntry], scratch: Path) -> None:
+        """The files just zipped become the bundle's tree for the import check: it does not unpack the zip again."""
+        members = [(e.path, e.source, EXEC_MODE if e.executable else FILE_MODE) for e in entries]
+        try:
+            self.trees.adopt(sha256, members, take_from=scratch)
+        except OSError as exc:  # the check unpacks the zip instead
+            self.reporter.note(f"could not keep the unpacked files of {sha256[:12]} ({exc}); the import check unpacks the zip")
 
     def finish(self, prepared: Prepared, layers: list[BundleResult]) -> BundleResult:
         target, cached = prepared.target, prepared.cached

@@ -20,7 +20,10 @@ import stat
 import tempfile
 import time
 import zipfile
+import zlib
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import BinaryIO
@@ -40,7 +43,6 @@ ZIP_MIN_EPOCH = calendar.timegm((1980, 1, 1, 0, 0, 0))
 ZIP_MAX_EPOCH = calendar.timegm((2107, 12, 31, 23, 59, 59))
 _CREATE_SYSTEM_UNIX = 3  # so unzip and Lambda read the Unix modes in external_attr
 _ZIP_VERSION = 20  # 2.0: deflate; zipfile raises it only for zip64 entries (> 2 GiB)
-_CHUNK = 1 << 20
 _INTEGER = re.compile(r"^-?[0-9]+$")
 _PATH_HINT = "Archive paths must be relative, '/'-separated, without '..', '.', empty parts or backslashes."
 
@@ -284,24 +286,73 @@ def _mode(entry: ZipEntry) -> int:
 
 
 def _write_archive(raw: BinaryIO, ordered: list[ZipEntry], date_time: ZipDateTime) -> list[tuple[str, int, str, int]]:
-    """Write the entries; return (path, mode, sha256, size) of each, read in the same pass."""
+    """Write the entries; return (path, mode, sha256, size) of each, read in the same pass.
+
+    Members are read, hashed and deflated on a few threads (zlib and hashlib release the GIL) a little
+    ahead of the one thread that writes them in order: the bytes are those of deflating each member in
+    one stream at `COMPRESS_LEVEL`, however many threads did it.
+    """
     written = []
+    workers = _workers()
     # A seekable file object: zipfile then rewrites each local header in place
     # instead of appending data descriptors (flag bit 3), which would vary with
     # how the output is opened.
-    with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        for entry in ordered:
-            with _open_source(entry) as source:
-                size = os.fstat(source.fileno()).st_size
-                digest = hashlib.sha256()
-                total = 0
-                with archive.open(_zip_info(entry, date_time, size), "w") as sink:
-                    while chunk := source.read(_CHUNK):
-                        digest.update(chunk)
-                        sink.write(chunk)
-                        total += len(chunk)
-            written.append((entry.path, _mode(entry), digest.hexdigest(), total))
+    with (zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
+          ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-zip") as pool):
+        ahead: deque[tuple[ZipEntry, Future[_Member]]] = deque()
+        queue = iter(ordered)
+        while True:
+            while len(ahead) < workers * _AHEAD and (entry := next(queue, None)) is not None:
+                ahead.append((entry, pool.submit(_deflated, entry)))
+            if not ahead:
+                break
+            entry, future = ahead.popleft()
+            try:
+                member = future.result()
+            except BaseException:
+                for _, pending in ahead:
+                    pending.cancel()
+                raise
+            with archive.open(_zip_info(entry, date_time, len(member.data)), "w") as sink:
+                sink._compressor = member  # type: ignore[attr-defined]  # hands zipfile the deflated bytes
+                sink.write(member.data)  # the CRC and sizes, as zipfile counts them
+            written.append((entry.path, _mode(entry), member.sha256, len(member.data)))
     return written
+
+
+# Members read and deflated ahead of the writer, per thread: bounds the memory held for it.
+_AHEAD = 8
+
+
+def _workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+@attrs.frozen
+class _Member:
+    """A member's bytes, their sha256 and their raw deflate stream; stands in for zipfile's compressor."""
+
+    data: bytes
+    sha256: str
+    deflated: bytes
+
+    def compress(self, data: bytes) -> bytes:
+        return b""
+
+    def flush(self) -> bytes:
+        return self.deflated
+
+
+def _deflated(entry: ZipEntry) -> _Member:
+    with _open_source(entry) as source:
+        data = source.read()
+    # What zipfile's own compressor for ZIP_DEFLATED is: a raw stream (wbits -15) at the member's level.
+    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
+    return _Member(data, hashlib.sha256(data).hexdigest(), compressor.compress(data) + compressor.flush())
 
 
 def _open_source(entry: ZipEntry) -> BinaryIO:

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
 import attrs
@@ -109,6 +109,30 @@ class Trees:
 
         return self._once(f"opt-{digest}", unpack_in_order)
 
+    def adopt(self, sha256: str, members: Iterable[tuple[str, Path, int]], *, take_from: Path | None = None) -> Path:
+        """Keep the files just zipped into the bundle `sha256` as its tree, instead of unpacking the zip later.
+
+        `members` are (archive path, file, mode): what the zip holds, read from those very files. A file
+        under `take_from` (the build's own temp folder, on the cache's file system) is moved, any other
+        copied; each is made read-only with the zip's mode, as an unpacked one would be.
+        """
+        listed = list(members)
+
+        def place(into: Path) -> None:
+            made: set[Path] = {into}
+            for name, source, mode in listed:
+                target = _member(into, name)
+                if target.parent not in made:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(target.parent)
+                if take_from is not None and source.is_relative_to(take_from):
+                    os.rename(source, target)
+                    os.chmod(target, mode & ~0o222)
+                else:
+                    _write_read_only(target, mode, source.read_bytes())
+
+        return self._once(sha256, place)
+
     def runtime(self) -> Path:
         # The provided packages are relay's own environment's: a new version of them is a new folder.
         where = json.dumps([sys.prefix, provided_versions()], sort_keys=True).encode()
@@ -172,15 +196,19 @@ def _unpack(archive: Path, dest: Path) -> None:
             if target.parent not in made:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 made.add(target.parent)
-            mode = ((info.external_attr >> 16) & 0o777 or 0o644) & ~0o222
-            try:
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-            except PermissionError:  # an earlier layer's copy, read-only: overwritten, as in /opt
-                os.chmod(target, 0o644)
-                fd = os.open(target, os.O_WRONLY | os.O_TRUNC)
-                os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as out:
-                out.write(zf.read(info))
+            _write_read_only(target, (info.external_attr >> 16) & 0o777 or 0o644, zf.read(info))
+
+
+def _write_read_only(target: Path, mode: int, data: bytes) -> None:
+    mode &= ~0o222
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    except PermissionError:  # an earlier layer's copy, read-only: overwritten, as in /opt
+        os.chmod(target, 0o644)
+        fd = os.open(target, os.O_WRONLY | os.O_TRUNC)
+        os.fchmod(fd, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
 
 
 def _member(dest: Path, name: str) -> Path:

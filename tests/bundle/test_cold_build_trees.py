@@ -1,0 +1,82 @@
+"""A cold build keeps what it just installed and zipped as the import check's tree: no zip is unpacked again.
+
+Issue 13 (cold build near the decompress + deflate floor): the layer's files are on disk once, in
+the build's scratch folder; they are zipped from there and then moved into relay's cache as the
+tree the import check mounts (`Trees.adopt`), instead of the check unpacking the zip it was just
+made from. The tree must still be exactly the zip: the same members, bytes and (read-only) modes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from builder.bundle.pipeline import BuildOptions, build_project
+from builder.config import load_project
+from builder.runtime import mount
+
+
+@pytest.fixture
+def unpacked(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every zip the import check's trees unpack, in order."""
+    seen: list[Path] = []
+    original = mount._unpack
+
+    def counting(archive: Path, dest: Path) -> None:
+        seen.append(archive)
+        original(archive, dest)
+
+    monkeypatch.setattr(mount, "_unpack", counting)
+    return seen
+
+
+def assert_tree_is_the_zip(tree: Path, zip_path: Path) -> None:
+    with zipfile.ZipFile(zip_path) as archive:
+        members = {info.filename: info for info in archive.infolist()}
+        files = {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()}
+        assert files == set(members)
+        for name, info in members.items():
+            assert (tree / name).read_bytes() == archive.read(info), name
+            zip_mode = (info.external_attr >> 16) & 0o777
+            assert stat.S_IMODE((tree / name).stat().st_mode) == zip_mode & ~0o222, name
+
+
+def test_a_cold_build_unpacks_no_zip_for_the_import_check(tiny_project: Path, cache_dir: Path,
+                                                          unpacked: list[Path]) -> None:
+    result = build_project(load_project(tiny_project / "relay.toml"))
+
+    assert unpacked == []
+    checked = [b for b in result.bundles if b.manifest.kind == "function"]
+    assert checked and all(b.import_check is not None and b.import_check.status != "skipped" for b in checked)
+    for bundle in result.bundles:
+        assert_tree_is_the_zip(cache_dir / "trees" / bundle.manifest.sha256, bundle.zip_path)
+    # Nothing is left in the scratch folder the files were installed into.
+    assert list((cache_dir / "tmp").iterdir()) == []
+
+
+def test_a_build_that_lost_its_trees_unpacks_them_again(tiny_project: Path, cache_dir: Path,
+                                                        unpacked: list[Path]) -> None:
+
+
+    project = load_project(tiny_project / "relay.toml")
+    first = build_project(project)
+    shutil.rmtree(cache_dir / "trees")
+    shutil.rmtree(cache_dir / "verdicts")
+    (tiny_project / "dist/.relay-build.json").unlink(missing_ok=True)
+
+    second = build_project(project)
+
+    assert {b.manifest.sha256 for b in second.bundles} == {b.manifest.sha256 for b in first.bundles}
+    assert unpacked  # taken from the build cache: nothing installed to keep, so the check unpacks the zips
+    for bundle in second.bundles:
+        assert_tree_is_the_zip(cache_dir / "trees" / bundle.manifest.sha256, bundle.zip_path)
+
+
+def test_without_the_import_check_nothing_is_kept(tiny_project: Path, cache_dir: Path) -> None:
+    build_project(load_project(tiny_project / "relay.toml"), options=BuildOptions(import_check=False))
+
+    assert not (cache_dir / "trees").exists()
