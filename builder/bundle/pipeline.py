@@ -49,7 +49,7 @@ from builder.bundle.importcheck import (
 )
 from builder.bundle.layout import bundle_entries
 from builder.bundle.results import BuildResult, BundleResult
-from builder.bundle.selection import Selection, refuse_secrets
+from builder.bundle.selection import LAYER_ROOT, Selection, refuse_secrets
 from builder.bundle.targets import Target, select_targets
 from builder.bundle.zipwriter import EXEC_MODE, FILE_MODE, BundleStats, ZipEntry, contributors, write_zip, zip_epoch
 from builder.config import Project
@@ -320,7 +320,9 @@ class _Builder:
         scratch = self.cache_root / "tmp"
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"relay-{target.bundle}-", dir=scratch) as tmp:
-            installed = Path(tmp) / "installed"
+            # Installed where the zip has them (a layer's under python/): the folder can become the tree.
+            tree = Path(tmp) / "tree"
+            installed = tree / LAYER_ROOT if target.kind == "layer" else tree
             if prepared.lock is not None and prepared.lock.requirements:
                 found = wheels.wheels_for(prepared.lock, self.wheels, runtime=self.project.runtime,
                                           arch=target.architecture)
@@ -338,14 +340,16 @@ class _Builder:
                 limits.check_bundle(target.bundle, stats)
                 cached = self.cache.put(prepared.key, zip_path, stats)
             if self.options.import_check:
-                self._keep_tree(stats.sha256, entries, Path(tmp))
+                self._keep_tree(stats.sha256, tree, entries)
             return cached
 
-    def _keep_tree(self, sha256: str, entries: list[ZipEntry], scratch: Path) -> None:
-        """The files just zipped become the bundle's tree for the import check: it does not unpack the zip again."""
-        members = [(e.path, e.source, EXEC_MODE if e.executable else FILE_MODE) for e in entries]
+    def _keep_tree(self, sha256: str, tree: Path, entries: list[ZipEntry]) -> None:
+        """The files just installed and zipped become the bundle's tree for the import check (not unpacked again)."""
+        copies = [(e.path, e.source, EXEC_MODE if e.executable else FILE_MODE) for e in entries
+                  if not e.source.is_relative_to(tree)]  # the project's own files, shipped as they are
         try:
-            self.trees.adopt(sha256, members, take_from=scratch)
+            _prune_empty_folders(tree)  # a folder the zip does not have could import as a namespace package
+            self.trees.keep(sha256, tree, copies)
         except OSError as exc:  # the check unpacks the zip instead
             self.reporter.note(f"could not keep the unpacked files of {sha256[:12]} ({exc}); the import check unpacks the zip")
 
@@ -467,6 +471,15 @@ class _Builder:
 
     def _rel(self, path: Path) -> str:
         return Path(os.path.relpath(path, self.project.root)).as_posix()
+
+
+def _prune_empty_folders(root: Path) -> None:
+    """Remove every folder under `root` left holding no file (a zip has no folder entries to make it)."""
+    emptied: set[str] = set()
+    for folder, dirs, files in os.walk(root, topdown=False):
+        if folder != str(root) and not files and all(os.path.join(folder, d) in emptied for d in dirs):
+            os.rmdir(folder)
+            emptied.add(folder)
 
 
 def verdict_inputs(bundle: Zipped, layers: list[str], *, runtime: str, architecture: str, handler: str,

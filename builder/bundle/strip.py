@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from builder.errors import BuildFailed
@@ -113,8 +114,11 @@ def _shipped_file(site: Path, path: str, target: Path) -> Path | None:
 
 
 def _replace_text(path: Path, text: str) -> None:
+    """Replace `path` with `text`, keeping its mode (an installed file may be read-only)."""
     staged = path.with_name(f".{path.name}.tmp")
-    staged.write_bytes(text.encode("utf-8"))
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IMODE(path.stat().st_mode))
+    with os.fdopen(fd, "wb") as out:
+        out.write(text.encode("utf-8"))
     os.replace(staged, path)
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -111,12 +113,16 @@ def wheels_for(lock: LockFile, cache: WheelCache, *, runtime: str, arch: str) ->
 
 
 def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> None:
-    """Unpack each wheel into `target` the way `pip install --target` lays it out, hashes re-checked."""
+    """Unpack each wheel into `target` the way `pip install --target` lays it out, hashes re-checked.
+
+    Files are created read-only (0444, scripts 0555, less the umask): zipped, they become the import
+    check's tree as they are.
+    """
     from installer import install as install_wheel  # imported here: a no-op build installs nothing
-    from installer.destinations import SchemeDictionaryDestination
     from installer.sources import WheelFile
 
     target.mkdir(parents=True, exist_ok=True)
+    destination_type = _destination({str(target)})  # one set of folders made so far, for every wheel
     for req, wheel in wheels:
         digest = sha256_file(wheel)
         if f"sha256:{digest}" not in req.hashes:
@@ -126,7 +132,7 @@ def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> None:
                 "which the lock does not pin",
                 hint="The wheel cache was changed on disk: delete it (see RELAY_CACHE_DIR) and rebuild.",
             )
-        destination = SchemeDictionaryDestination(
+        destination = destination_type(
             {
                 "purelib": str(target),
                 "platlib": str(target),
@@ -144,6 +150,38 @@ def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> None:
             raise BuildFailed("install", f"two locked packages ship the same file: {exc.filename}") from None
         except Exception as exc:  # installer raises plain exceptions for invalid wheels
             raise BuildFailed("install", f"{wheel.name}: {exc}") from exc
+
+
+def _destination(made: set[str]) -> type:
+    """installer's destination, writing each file read-only with one open and making each folder once.
+
+    The same files, modes and RECORD rows as `SchemeDictionaryDestination.write_to_fs` (which checks,
+    makes the parent and opens through pathlib per file, the bulk of installing a layer of small files).
+    """
+    import base64
+
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.records import Hash, RecordEntry
+
+    class Destination(SchemeDictionaryDestination):
+        def write_to_fs(self, scheme, path, stream, is_executable):
+            target = str(self._path_with_destdir(scheme, path))  # refuses a path outside its folder
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            data = stream.read()
+            # O_EXCL: a file another wheel wrote is refused (FileExistsError), as installer refuses it.
+            # Created read-only (less the umask), as the import check's tree has them once zipped (`Trees.keep`).
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o555 if is_executable else 0o444)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                if is_executable:  # every x bit whatever the umask, as installer does: the zip says 0755
+                    os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | 0o111)
+            digest = base64.urlsafe_b64encode(hashlib.new(self.hash_algorithm, data).digest()).decode("ascii").rstrip("=")
+            return RecordEntry(path, Hash(self.hash_algorithm, digest), len(data))
+
+    return Destination
 
 
 def _batches(reqs: list[LockedRequirement]) -> list[list[LockedRequirement]]:

@@ -109,27 +109,25 @@ class Trees:
 
         return self._once(f"opt-{digest}", unpack_in_order)
 
-    def adopt(self, sha256: str, members: Iterable[tuple[str, Path, int]], *, take_from: Path | None = None) -> Path:
-        """Keep the files just zipped into the bundle `sha256` as its tree, instead of unpacking the zip later.
+    def keep(self, sha256: str, folder: Path, copies: Iterable[tuple[str, Path, int]] = ()) -> Path:
+        """Make `folder`, the files just zipped into the bundle `sha256`, its tree: nothing is unpacked again.
 
-        `members` are (archive path, file, mode): what the zip holds, read from those very files. A file
-        under `take_from` (the build's own temp folder, on the cache's file system) is moved, any other
-        copied; each is made read-only with the zip's mode, as an unpacked one would be.
+        `folder` is on the cache's file system (it is moved, not copied) and its files are already
+        read-only with their zip modes; `copies` are the zip's other members (archive path, file, mode),
+        written read-only. What the tree then holds is what the zip holds, as if it had been unpacked.
         """
-        listed = list(members)
+        listed = list(copies)
 
         def place(into: Path) -> None:
+            if folder.is_dir():
+                os.rename(folder, into)  # over the empty staging folder
             made: set[Path] = {into}
             for name, source, mode in listed:
                 target = _member(into, name)
                 if target.parent not in made:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     made.add(target.parent)
-                if take_from is not None and source.is_relative_to(take_from):
-                    os.rename(source, target)
-                    os.chmod(target, mode & ~0o222)
-                else:
-                    _write_read_only(target, mode, source.read_bytes())
+                _write_read_only(target, mode, source.read_bytes())
 
         return self._once(sha256, place)
 

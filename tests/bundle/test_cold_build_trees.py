@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from bundle_helpers import make_wheel, write_lock
 
 from builder.bundle.pipeline import BuildOptions, build_project
 from builder.config import load_project
@@ -43,6 +44,7 @@ def assert_tree_is_the_zip(tree: Path, zip_path: Path) -> None:
             assert (tree / name).read_bytes() == archive.read(info), name
             zip_mode = (info.external_attr >> 16) & 0o777
             assert stat.S_IMODE((tree / name).stat().st_mode) == zip_mode & ~0o222, name
+    assert [p for p in tree.rglob("*") if p.is_dir() and not any(p.iterdir())] == []  # the zip has no empty folder
 
 
 def test_a_cold_build_unpacks_no_zip_for_the_import_check(tiny_project: Path, cache_dir: Path,
@@ -60,8 +62,6 @@ def test_a_cold_build_unpacks_no_zip_for_the_import_check(tiny_project: Path, ca
 
 def test_a_build_that_lost_its_trees_unpacks_them_again(tiny_project: Path, cache_dir: Path,
                                                         unpacked: list[Path]) -> None:
-
-
     project = load_project(tiny_project / "relay.toml")
     first = build_project(project)
     shutil.rmtree(cache_dir / "trees")
@@ -80,3 +80,20 @@ def test_without_the_import_check_nothing_is_kept(tiny_project: Path, cache_dir:
     build_project(load_project(tiny_project / "relay.toml"), options=BuildOptions(import_check=False))
 
     assert not (cache_dir / "trees").exists()
+
+
+def test_a_folder_left_empty_by_the_strip_is_not_in_the_tree(tiny_project: Path, cache_dir: Path,
+                                                             wheelhouse: dict[str, Path]) -> None:
+    """`ghost/` holds only bytecode, which the zip leaves out: in the tree it would import as a namespace package."""
+    ghost = make_wheel(wheelhouse["money"].parent, "ghost", "1.0", {"ghost/mod.pyc": "bytecode of the host"})
+    (tiny_project / "layers/base/requirements.in").write_text("money\nghost\n", encoding="utf-8")
+    write_lock(tiny_project / "layers/base/requirements.in",
+               [("money", "2.1", wheelhouse["money"]), ("ghost", "1.0", ghost)])
+
+    result = build_project(load_project(tiny_project / "relay.toml"))
+
+    layer = next(b for b in result.bundles if b.manifest.kind == "layer")
+    tree = cache_dir / "trees" / layer.manifest.sha256
+    assert_tree_is_the_zip(tree, layer.zip_path)
+    assert (tree / "python/money").is_dir()
+    assert not (tree / "python/ghost").exists()
