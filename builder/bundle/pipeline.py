@@ -300,7 +300,8 @@ class _Builder:
 
         def download(item: tuple[str, list]) -> None:
             arch, reqs = item
-            wheels.fetch(reqs, self.wheels, runtime=runtime, arch=arch, offline=self.options.offline)
+            wheels.fetch(reqs, self.wheels, runtime=runtime, arch=arch, offline=self.options.offline,
+                         jobs=self.options.jobs or available_cores())
 
         _run_parallel(download, work, None)
 
