@@ -80,7 +80,9 @@ class Trees:
     of several layers unpacked in order (one layer is its own tree); `runtime-<digest>/`
     the provided packages linked for this relay. A tree is unpacked into a
     temp folder and renamed into place, so it exists only once complete; its
-    files are made read-only, as Lambda's `/var/task` and `/opt` are. Paths of
+    files are made read-only, as Lambda's `/var/task` and `/opt` are. A bundle
+    relay has just built is not unpacked at all: the folder it was zipped from
+    becomes its tree (`keep`). Paths of
     a tree never change content, which is what lets bytecode compiled from
     them be kept (`pycache`).
     """
