@@ -1,8 +1,8 @@
 """Lambda as a function's callers meet it: invoke an alias, and where the function logs.
 
-Invoke gets a client of its own: an invocation may run for up to 15 minutes
-(the session's clients give up reading after a minute), and it is never
-retried, because a retried Invoke runs the function again.
+Invoke gets a client of its own from the session: an invocation may run for
+up to 15 minutes (the session's clients give up reading after a minute), and
+it is never retried, because a retried Invoke runs the function again.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import base64
 import binascii
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from builder.aws.errors import aws_call, translate
@@ -33,7 +32,6 @@ class LambdaRemote:
         self.session = session
         self.account = account
         self._client = session.client("lambda")
-        self._invoke_client: Any = None
 
     def where(self, name: str, qualifier: str) -> str:
         return f"function {name}:{qualifier} (account {self.account}, {self.session.region})"
@@ -63,16 +61,7 @@ class LambdaRemote:
         )
 
     def _client_for_invoke(self) -> Any:
-        if self._invoke_client is None:
-            config = Config(read_timeout=_INVOKE_READ_TIMEOUT, retries={"total_max_attempts": 1})
-            # The session's own boto3 session (same credentials, refreshed role); AwsSession.client() has one
-            # config for every client, so Invoke's client is made here (AwsSession does the same in _new_client).
-            boto = self.session._boto
-            with aws_call("lambda client", self.session.label):
-                self._invoke_client = boto.client("lambda", config=config, endpoint_url=self.session.target.endpoint)
-            if self.session.counter is not None:
-                self.session.counter.register(self._invoke_client)
-        return self._invoke_client
+        return self.session.client("lambda", read_timeout=_INVOKE_READ_TIMEOUT, attempts=1)
 
 
 def _decoded(log_result: str | None) -> str:

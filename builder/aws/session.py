@@ -139,7 +139,7 @@ class AwsSession:
         self.target = target
         self.counter = counter
         self._base = base
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, int | None, int | None], Any] = {}
         self._lock = threading.Lock()
         self._memo: dict[str, Any] = {}
         self._memo_lock = threading.Lock()
@@ -175,15 +175,22 @@ class AwsSession:
             return f"profile {self.target.profile}"
         return "default credentials"
 
-    def client(self, service: str) -> Any:
-        """The session's client for `service` (boto3 clients are thread-safe; sessions are not)."""
-        with self._lock:
-            if service not in self._clients:
-                self._clients[service] = self._new_client(service)
-            return self._clients[service]
+    def client(self, service: str, *, read_timeout: int | None = None, attempts: int | None = None) -> Any:
+        """The session's client for `service` (boto3 clients are thread-safe; sessions are not).
 
-    def _new_client(self, service: str) -> Any:
-        config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=_MAX_POOL)
+        `read_timeout` (seconds) and `attempts` (in all, the first included) give a client of its own for
+        calls that wait long or must never be retried (Lambda's Invoke); otherwise up to 5 attempts.
+        """
+        key = (service, read_timeout, attempts)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._new_client(service, read_timeout=read_timeout, attempts=attempts)
+            return self._clients[key]
+
+    def _new_client(self, service: str, *, read_timeout: int | None, attempts: int | None) -> Any:
+        retries = {"mode": "standard", "max_attempts": 5} if attempts is None else {"total_max_attempts": attempts}
+        options: dict[str, Any] = {"read_timeout": read_timeout} if read_timeout is not None else {}
+        config = Config(retries=retries, max_pool_connections=_MAX_POOL, **options)
         try:
             client = self._boto.client(service, config=config, endpoint_url=self.target.endpoint)
         except BotoCoreError as exc:
