@@ -85,6 +85,11 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except BrokenPipeError as exc:  # click would turn it into a silent exit 1, the "bug" code
             raise OutputClosed() from exc
+        except OSError as exc:
+            if exc.filename is None:  # not about a file (a socket, a pipe): nothing to name; reported as a bug
+                raise
+            # Here the command that ran is known: its area's error gives the exit code.
+            raise os_error(exc, kind=OS_ERRORS.get(ctx.invoked_subcommand or "")) from exc
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.lazy:
@@ -143,12 +148,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(Interrupted.exit_code)
     except (OutputClosed, BrokenPipeError):
         _stdout_closed()
-    except OSError as exc:
-        if exc.filename is None:  # not about a file (a socket, a pipe): nothing to name
-            _internal_error(exc, debug)
-        error = os_error(exc, kind=OS_ERRORS.get(_command(args) or ""))
-        _report(error, debug, as_json=as_json)
-        sys.exit(error.exit_code)
     except Exception as exc:
         _internal_error(exc, debug)
     sys.exit(code if isinstance(code, int) else 0)
@@ -157,8 +156,8 @@ def main(argv: list[str] | None = None) -> None:
 def _internal_error(exc: Exception, debug: bool) -> NoReturn:
     if debug:
         _print_traceback()
-    click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
-    click.echo("hint: this is a bug in relay; rerun with --debug and report the traceback.", err=True)
+    labelled("error", f"internal error: {type(exc).__name__}: {exc}")
+    labelled("hint", "this is a bug in relay; rerun with --debug and report the traceback.")
     sys.exit(1)
 
 
@@ -190,10 +189,6 @@ def _one_ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _command(args: list[str]) -> str | None:
-    return next((arg for arg in args if arg in COMMANDS), None)
 
 
 def _stdout_closed() -> None:
