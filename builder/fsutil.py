@@ -14,7 +14,7 @@ import os
 import secrets
 import shutil
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 
 def atomic_copy(src: Path, dest: Path) -> None:
@@ -68,13 +68,49 @@ def inside(folder: Path, relative: str) -> Path:
     return target
 
 
-def extract_zip(archive: Path, dest: Path) -> None:
-    """Extract keeping each file's permission bits (zipfile drops them): bundled executables still run."""
+def extract_zip(archive: Path, dest: Path, *, read_only: bool = False) -> None:
+    """Extract keeping each file's permission bits (zipfile drops them): bundled executables still run.
+
+    Every member's name is checked to stay inside `dest` (`zip_member`). `read_only`: no write bits, as
+    Lambda's /var/task and /opt are. A later archive's file overwrites an earlier one's, as layers do in /opt.
+    """
     dest.mkdir(parents=True, exist_ok=True)
+    made: set[Path] = {dest}
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
-            inside(dest, info.filename)  # zipfile sanitises names too: this says so instead of rewriting them
-            target = Path(zf.extract(info, dest))
-            mode = (info.external_attr >> 16) & 0o777
-            if mode and not info.is_dir():
-                os.chmod(target, mode)
+            target = zip_member(dest, info.filename)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            mode = (info.external_attr >> 16) & 0o777 or 0o644
+            write_with_mode(target, mode & ~0o222 if read_only else mode, zf.read(info))
+
+
+def write_with_mode(target: Path, mode: int, data: bytes) -> None:
+    """Write `data` to `target` with exactly `mode`, over an earlier read-only copy if there is one."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    except PermissionError:  # an earlier layer's copy, read-only: overwritten, as in /opt
+        os.chmod(target, 0o644)
+        fd = os.open(target, os.O_WRONLY | os.O_TRUNC)
+    os.fchmod(fd, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def zip_member(dest: Path, name: str) -> Path:
+    """`dest / name` for a zip member, refused unless it stays inside `dest`.
+
+    Read lexically (no resolve per member: an unpack makes thousands): nothing an unpack writes is a link.
+    """
+    parts = PurePosixPath(name).parts
+    if "\0" in name or not parts or parts[0] == "/" or ".." in parts:
+        from builder.errors import VerificationFailed
+        from builder.names import shown
+
+        raise VerificationFailed(f"{shown(name)} would be written outside {dest}",
+                                 hint="A zip member's name points outside its folder: check who built the zip.")
+    return dest.joinpath(*parts)

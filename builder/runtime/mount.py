@@ -19,13 +19,12 @@ import shutil
 import sys
 import tempfile
 import threading
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import attrs
 
-from builder.fsutil import extract_zip
+from builder.fsutil import extract_zip, write_with_mode, zip_member
 from builder.runtime.provided import link_provided, provided_versions
 
 TASK_ROOT = "/var/task"
@@ -125,11 +124,11 @@ class Trees:
                 os.rename(folder, into)  # over the empty staging folder
             made: set[Path] = {into}
             for name, source, mode in listed:
-                target = _member(into, name)
+                target = zip_member(into, name)
                 if target.parent not in made:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     made.add(target.parent)
-                _write_read_only(target, mode, source.read_bytes())
+                write_with_mode(target, mode & ~0o222, source.read_bytes())
 
         return self._once(sha256, place)
 
@@ -184,40 +183,5 @@ class Trees:
 
 
 def _unpack(archive: Path, dest: Path) -> None:
-    """Extract `archive` into `dest` (every name checked to stay inside), files read-only, modes kept."""
-    dest.mkdir(parents=True, exist_ok=True)
-    made: set[Path] = {dest}
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            target = _member(dest, info.filename)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
-            _write_read_only(target, (info.external_attr >> 16) & 0o777 or 0o644, zf.read(info))
-
-
-def _write_read_only(target: Path, mode: int, data: bytes) -> None:
-    mode &= ~0o222
-    try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    except PermissionError:  # an earlier layer's copy, read-only: overwritten, as in /opt
-        os.chmod(target, 0o644)
-        fd = os.open(target, os.O_WRONLY | os.O_TRUNC)
-        os.fchmod(fd, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-
-
-def _member(dest: Path, name: str) -> Path:
-    """`dest / name` for a zip member, refused unless it stays inside `dest` (read lexically: nothing here is a link)."""
-    parts = PurePosixPath(name).parts
-    if "\0" in name or not parts or parts[0] == "/" or ".." in parts:
-        from builder.errors import VerificationFailed
-        from builder.names import shown
-
-        raise VerificationFailed(f"{shown(name)} would be written outside {dest}",
-                                 hint="A zip member's name points outside its folder: check who built the zip.")
-    return dest.joinpath(*parts)
+    """A tree's files: read-only, as Lambda's /var/task and /opt are."""
+    extract_zip(archive, dest, read_only=True)
