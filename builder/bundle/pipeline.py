@@ -34,6 +34,7 @@ import attrs
 from builder import __version__, dist
 from builder.bundle import limits, wheels
 from builder.bundle.cache import BuildCache, CachedBundle, Verdicts
+from builder.bundle.cores import available_cores
 from builder.bundle.digest import sha256_file, tree_digest
 from builder.bundle.gitinfo import GitView, git_view
 from builder.bundle.importcheck import (
@@ -135,14 +136,6 @@ def build_project(
     dist.stamp_build(project, {r.manifest.bundle_name: r.manifest.build_key for r in results}, previous)
     return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started,
                        cpu_seconds=_cpu_seconds() - cpu, jobs=jobs)
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity, e.g. a CI container's share), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
 
 
 def _cpu_seconds() -> float:

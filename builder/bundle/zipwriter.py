@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 import attrs
 
+from builder.bundle.cores import available_cores
 from builder.bundle.digest import code_sha256, tree_digest
 from builder.errors import BuildFailed
 from builder.frozen import to_tuple
@@ -325,11 +326,7 @@ _AHEAD = 8
 
 
 def _workers() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
+    return min(available_cores(), 8)
 
 
 @attrs.frozen
