@@ -1,12 +1,20 @@
-"""Wheels for the Lambda platform: a content-addressed wheel cache, pip to fetch, installer to unpack.
+"""Wheels for the Lambda platform: a content-addressed wheel cache, the index or pip to fetch, installer to unpack.
 
-Fetching is pip's job (`pip download --require-hashes --platform ...`): pip
-knows indexes, credentials and mirrors. relay calls it once per target
-platform for everything missing, not once per bundle, and files each wheel
-under the sha256 the lock pins (`<cache>/wheels/<sha256>/<file>`). Which of a
-requirement's pinned files pip chose for a platform is remembered
-(`<cache>/wheels/chosen/...`), so the same lock gives the same wheel on every
-machine whatever else the cache holds, and a warm machine needs no index.
+Fetching a locked wheel needs no resolver: every requirement is `name==version` with its sha256
+pins, so the index's file list for the name, kept to the pinned hashes and the wheels Lambda
+loads, names the file, and the choice among several is pip's (`index.choose`: the best-ranked
+tag of `pip download --platform ...`, then build tag). relay reads that page and downloads the
+file itself (`index.py`, threads, no pip process), hashing as it streams; bytes that match no pin
+are refused, as pip refuses them. It does so only when the index pip would use is certain
+(`index.route`: no pip configuration file, no `PIP_*` setting but `PIP_INDEX_URL` and harmless
+ones); otherwise, and for any requirement the index does not serve plainly (HTTP error, a page
+it cannot read, no pinned loadable file), pip does the download as before
+(`pip download --require-hashes --platform ...`, once per target platform for everything left,
+shared out to `jobs` processes): pip knows mirrors, find-links, certificates and credentials.
+Either way each wheel is filed under the sha256 the lock pins (`<cache>/wheels/<sha256>/<file>`),
+and which pinned file was chosen for a platform is remembered (`<cache>/wheels/chosen/...`), so
+the same lock gives the same wheel on every machine whatever else the cache holds, and a warm
+machine needs no index.
 
 Unpacking is done in-process with `installer` (pypa's wheel installer) after
 checking each wheel's sha256 against the lock again: the same hash
@@ -19,17 +27,24 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import stat
 import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from builder.bundle import platform, subproc
+import attrs
+
+from builder.bundle import index, platform, subproc
 from builder.bundle.digest import sha256_file
 from builder.errors import BuildFailed
 from builder.fsutil import atomic_copy, atomic_write_text
 from builder.lock.lockfile import LockedRequirement, LockFile
+
+if TYPE_CHECKING:
+    from builder.progress import Reporter
 
 _HASH_MISMATCH = re.compile(r"DO NOT MATCH THE HASHES.*?\n\s+(\S+==\S+)", re.S)
 _GOT = re.compile(r"Got\s+([0-9a-f]{64})")
@@ -48,18 +63,33 @@ class WheelCache:
         path = self.root / choice["sha256"] / choice["file"]
         return path if path.is_file() else None
 
-    def remember(self, req: LockedRequirement, runtime: str, arch: str, wheel: Path) -> Path:
-        digest = sha256_file(wheel)
+    def remember(self, req: LockedRequirement, runtime: str, arch: str, wheel: Path, *,
+                 digest: str | None = None, move: bool = False) -> Path:
+        """File `wheel` under its pin and record it as the choice for the platform.
+
+        `digest`: its sha256, when the caller hashed it as it was written; `move`: the file is a
+        scratch file on the cache's file system (`incoming`), renamed into place instead of copied.
+        """
+        digest = digest or sha256_file(wheel)
         if f"sha256:{digest}" not in req.hashes:
             raise BuildFailed("download", f"{req.name}=={req.version}: pip returned {wheel.name}, which the lock does not pin")
         stored = self.root / digest / wheel.name
         if not stored.is_file():
             stored.parent.mkdir(parents=True, exist_ok=True)
-            atomic_copy(wheel, stored)
+            if move:
+                os.replace(wheel, stored)
+            else:
+                atomic_copy(wheel, stored)
         record = self._choice_path(req, runtime, arch)
         record.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(record, json.dumps({"sha256": digest, "file": wheel.name}))
         return stored
+
+    def incoming(self) -> Path:
+        """A fresh scratch folder on the cache's file system for downloads in progress (the caller removes it)."""
+        base = self.root / "incoming"
+        base.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="dl-", dir=base))
 
     def _choice_path(self, req: LockedRequirement, runtime: str, arch: str) -> Path:
         pins = hashlib.sha256("\n".join(sorted(req.hashes)).encode()).hexdigest()[:32]
@@ -76,15 +106,84 @@ def missing(locks: Iterable[LockFile], cache: WheelCache, runtime: str, arch: st
     return list(seen.values())
 
 
+@attrs.frozen
+class Fetched:
+    """How a fetch went: wheels downloaded straight from the index, and wheels pip downloaded (and why)."""
+
+    source: str  # "from <index, password redacted>" or "with pip (<why>)"
+    direct: int = 0
+    pip: int = 0
+    pip_reason: str = ""
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "direct": self.direct, "pip": self.pip, "pip_reason": self.pip_reason}
+
+
+DIRECT_THREADS = 8  # downloads are I/O bound
+
+
+def source() -> str:
+    """Where a fetch would take wheels from now, safe to print (for the download step's progress line)."""
+    return index.route().shown
+
+
 def fetch(reqs: list[LockedRequirement], cache: WheelCache, *, runtime: str, arch: str, offline: bool,
-          jobs: int = 1) -> None:
-    """Download every requirement in `reqs` for the platform with pip (`jobs` processes at once), hashes enforced."""
+          jobs: int = 1, reporter: Reporter | None = None) -> Fetched:
+    """Download every requirement in `reqs` for the platform, hashes enforced: from the index directly, else pip."""
     if not reqs:
-        return
+        return Fetched(source="")
     if offline:
         names = ", ".join(f"{r.name}=={r.version}" for r in reqs)
         raise BuildFailed("download", f"not in the wheel cache for {runtime}/{arch}: {names}",
                           hint="Run once without --offline to fill the wheel cache.")
+    way = index.route()
+    left, why = reqs, way.reason
+    if way.index is not None:
+        left, why = _fetch_direct(reqs, cache, index.Client(way.index), runtime=runtime, arch=arch)
+        if left and reporter is not None:
+            reporter.note(f"pip fetches {len(left)} of {len(reqs)} wheels for {runtime}/{arch}: {why}")
+    if left:
+        _fetch_with_pip(left, cache, runtime=runtime, arch=arch, jobs=jobs)
+    return Fetched(source=way.shown, direct=len(reqs) - len(left), pip=len(left), pip_reason=why if left else "")
+
+
+def _fetch_direct(reqs: list[LockedRequirement], cache: WheelCache, client: index.Client, *, runtime: str,
+                  arch: str) -> tuple[list[LockedRequirement], str]:
+    """Each requirement's wheel from the index into the cache; the ones it could not serve, and the first reason."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    scratch = cache.incoming()
+    try:
+        def one(req: LockedRequirement) -> str | None:
+            folder = Path(tempfile.mkdtemp(dir=scratch))  # one per requirement: two pins may share a file name
+            try:
+                wheel, digest = index.fetch_one(client, req, runtime, arch, folder)
+            except index.Unserved as exc:
+                return str(exc)
+            cache.remember(req, runtime, arch, wheel, digest=digest, move=True)
+            return None
+
+        with ThreadPoolExecutor(max_workers=min(DIRECT_THREADS, len(reqs)), thread_name_prefix="relay-fetch") as pool:
+            futures = [pool.submit(one, req) for req in reqs]
+            outcomes = []
+            failure: BaseException | None = None
+            for future in futures:
+                try:
+                    outcomes.append(future.result())
+                except BaseException as exc:  # the first error is raised once every download has ended
+                    outcomes.append("failed")
+                    failure = failure or exc
+        if failure is not None:
+            raise failure
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    left = [req for req, reason in zip(reqs, outcomes, strict=True) if reason is not None]
+    reasons = [reason for reason in outcomes if reason is not None]
+    return left, reasons[0] if reasons else ""
+
+
+def _fetch_with_pip(reqs: list[LockedRequirement], cache: WheelCache, *, runtime: str, arch: str, jobs: int) -> None:
+    """`reqs` downloaded by pip (`jobs` processes at once), hashes enforced."""
     # pip spends most of a cold download on one thread (its start, reading each index page): the
     # requirements are shared out to `jobs` pip processes at once.
     parts = [part for batch in _batches(reqs) for part in _shares(batch, jobs)]
