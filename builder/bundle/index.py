@@ -292,7 +292,10 @@ class Client:
         self._attempts = attempts
         # As requests does for pip: a CA bundle named in the environment is the one trusted.
         cafile = env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None
-        context = ssl.create_default_context(cafile=cafile)
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise Unserved(f"CA bundle {cafile}: {exc}") from None
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))  # + env proxies
 
     def files(self, name: str) -> list[IndexFile]:

@@ -139,7 +139,12 @@ def fetch(reqs: list[LockedRequirement], cache: WheelCache, *, runtime: str, arc
     way = index.route()
     left, why = reqs, way.reason
     if way.index is not None:
-        left, why = _fetch_direct(reqs, cache, index.Client(way.index), runtime=runtime, arch=arch)
+        try:
+            client = index.Client(way.index)
+        except index.Unserved as exc:
+            why = str(exc)
+        else:
+            left, why = _fetch_direct(reqs, cache, client, runtime=runtime, arch=arch)
         if left and reporter is not None:
             reporter.note(f"pip fetches {len(left)} of {len(reqs)} wheels for {runtime}/{arch}: {why}")
     if left:

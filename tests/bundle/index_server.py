@@ -26,6 +26,8 @@ class Index:
     user: str | None = None  # Basic auth required when set
     password: str | None = None
     tamper: dict[str, bytes] = attrs.field(factory=dict)  # file name -> the bytes served instead
+    garbage_for: set[str] = attrs.field(factory=set)  # projects whose page only pip gets right
+    failures: int = 0  # the first N requests get a 503
     log: list[dict[str, str]] = attrs.field(factory=list)
     url: str = ""
 
@@ -69,6 +71,10 @@ def _handler(index: Index) -> type[BaseHTTPRequestHandler]:
                     self.send_header("WWW-Authenticate", 'Basic realm="index"')
                     self.end_headers()
                     return
+            if index.failures > 0:
+                index.failures -= 1
+                self._send(503, "text/plain", b"try again")
+                return
             parts = [p for p in self.path.split("?")[0].split("/") if p]
             if len(parts) == 2 and parts[0] == "simple":
                 self._page(parts[1], ua)
@@ -80,7 +86,7 @@ def _handler(index: Index) -> type[BaseHTTPRequestHandler]:
 
         def _page(self, project: str, ua: str) -> None:
             mode = index.mode
-            if mode == "garbage-unless-pip":
+            if mode == "garbage-unless-pip" or project in index.garbage_for:
                 mode = "html" if ua.startswith("pip/") else "garbage"
             if mode == "404":
                 self._send(404, "text/plain", b"not found")

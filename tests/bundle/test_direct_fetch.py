@@ -157,3 +157,35 @@ def test_a_failing_index_with_a_password_never_shows_it(app, house, relay, monke
         run = relay("build", cwd=app)
     assert run.code == 4, run.stderr
     assert "s3cret-pw" not in run.stdout + run.stderr
+
+
+def test_a_requirement_the_index_does_not_serve_plainly_goes_to_pip_the_rest_does_not(app, house, relay, monkeypatch,
+                                                                                     tmp_path):
+    with serving(Index(house["greeting"].parent, garbage_for={"money"})) as index:
+        monkeypatch.setenv("PIP_INDEX_URL", index.simple)
+        run = relay("build", cwd=app)
+    assert run.code == 0, run.stderr
+    assert "pip fetches 1 of 2 wheels for python3.12/x86_64" in run.stderr
+    assert {e["path"] for e in index.pip_requests()} == {"/simple/money/", "/files/money-2.1-py3-none-any.whl"}
+    assert wheel_dirs(tmp_path / "cache") == {sha256_of(house["greeting"]), sha256_of(house["money"])}
+
+
+def test_a_server_error_is_retried_then_left_to_pip(house, clean_pip_env, tmp_path):
+    from builder.bundle import index as direct
+
+    with serving(Index(house["greeting"].parent, failures=2)) as flaky:
+        files = direct.Client(flaky.simple).files("greeting")
+        assert [f.filename for f in files] == ["greeting-1.0-py3-none-any.whl"]
+        flaky.failures = 10
+        with pytest.raises(direct.Unserved, match="HTTP 503"):
+            direct.Client(flaky.simple, attempts=3).files("greeting")
+    assert len(flaky.log) == 3 + 3
+
+
+def test_an_unreadable_ca_bundle_leaves_the_download_to_pip(app, house, relay, monkeypatch, tmp_path):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "no-such-ca.pem"))
+    with serving(Index(house["greeting"].parent)) as index:
+        monkeypatch.setenv("PIP_INDEX_URL", index.simple)
+        run = relay("build", cwd=app)
+    assert "no-such-ca.pem" in run.stderr
+    assert index.pip_requests(), "pip had its turn"
