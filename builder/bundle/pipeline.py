@@ -149,21 +149,27 @@ def _build(builder: _Builder, layer_targets: list[Target], function_targets: lis
     # Every bundle's inputs first, then one download per platform for all that must be built.
     # Then one pool runs everything else with no barrier between steps: each layer is packaged and
     # finished; each function is packaged (once per build key: five handlers of one package share
-    # one build) and finished (limits, import check, manifest) as soon as the layers it names are,
-    # so one function's zip, another's check and a layer's install overlap on all cores.
+    # one build), import-checked as soon as its layers' files are in place (while a layer's zip is
+    # still being written) and finished (limits, manifest) once its layers are, so one function's
+    # zip, another's check and a layer's install or zip overlap on all cores.
     prepared = _run_parallel(builder.prepare, [*layer_targets, *function_targets], jobs)
     builder.fetch_wheels([p for p in prepared if p.cached is None])
     prepared_layers, prepared_functions = prepared[: len(layer_targets)], prepared[len(layer_targets):]
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="relay-build") as pool:
+    # Layers have threads of their own beside the `jobs` that functions use: a layer's zip (written on
+    # threads of its own) never holds back the functions whose checks only need the layer's files.
+    with ThreadPoolExecutor(max_workers=jobs + len(prepared_layers), thread_name_prefix="relay-build") as pool:
         # Layers are queued first: a function's task waits only for layer tasks already running or done.
         layer_futures = [pool.submit(lambda p: builder.finish(builder.package(p), []), p) for p in prepared_layers]
-        by_layer = {(p.target.name, p.target.architecture): f for p, f in zip(prepared_layers, layer_futures, strict=True)}
+        by_layer = {(p.target.name, p.target.architecture): (p.key, f)
+                    for p, f in zip(prepared_layers, layer_futures, strict=True)}
 
         def function(p: Prepared) -> BundleResult:
             packaged = builder.package(p)
             fn = p.target.function
             assert fn is not None
-            return builder.finish(packaged, [by_layer[(name, fn.architecture)].result() for name in fn.layers])
+            layers = [by_layer[(name, fn.architecture)] for name in fn.layers]
+            check = builder.import_check(packaged, [builder.tree_of(key) for key, _ in layers])
+            return builder.finish(packaged, [future.result() for _, future in layers], check)
 
         futures = [*layer_futures, *(pool.submit(function, p) for p in prepared_functions)]
         return tuple(_results(futures))
@@ -241,6 +247,8 @@ class _Builder:
         self.warm = WarmInterpreters()  # one per layer set, stopped when the build ends
         self._packaged = Once()  # build key -> its bundle, built by the first function that needs it
         self._checked = Once()  # verdict key -> the check, run by the first function with those inputs
+        self._trees: dict[str, Future[Zipped]] = {}  # build key -> the bundle's files, as soon as they are kept
+        self._trees_guard = threading.Lock()
         self.project.dist_dir.mkdir(parents=True, exist_ok=True)
 
     # -- per bundle ---------------------------------------------------------------------------
@@ -289,25 +297,51 @@ class _Builder:
             raise BuildFailed("download", f"not in the wheel cache: {missing}",
                               hint="Run once without --offline to fill the wheel cache.")
         for arch, reqs in work:
-            self.reporter.step(f"downloading {len(reqs)} wheels for {runtime}/{arch}")
+            self.reporter.step(f"downloading {len(reqs)} wheels for {runtime}/{arch} {wheels.source()}")
 
         def download(item: tuple[str, list]) -> None:
             arch, reqs = item
             wheels.fetch(reqs, self.wheels, runtime=runtime, arch=arch, offline=self.options.offline,
-                         jobs=self.options.jobs or available_cores())
+                         jobs=self.options.jobs or available_cores(), reporter=self.reporter)
 
         _run_parallel(download, work, None)
 
     def package(self, prepared: Prepared) -> Prepared:
         """The bundle's bytes in the build cache: built once per build key (however many functions share it)."""
         if prepared.cached is not None:
+            self._tree_ready(prepared.key, Zipped(prepared.cached.zip_path, prepared.cached.stats.content_digest))
             return prepared
         cached, built_here = self._packaged.run(prepared.key, lambda: self._package(prepared))
         if not built_here:
             self.reporter.step(f"{prepared.target.label}: same inputs as a bundle built in this run, shared")
         return attrs.evolve(prepared, cached=cached, status="built")
 
+    def tree_of(self, key: str) -> Zipped:
+        """The files of the bundle with build key `key`, once they are in place for the import check (waits)."""
+        return self._tree_future(key).result()
+
+    def _tree_future(self, key: str) -> Future[Zipped]:
+        with self._trees_guard:
+            return self._trees.setdefault(key, Future())
+
+    def _tree_ready(self, key: str, zipped: Zipped | BaseException) -> None:
+        future = self._tree_future(key)
+        with self._trees_guard:
+            if future.done():
+                return
+            if isinstance(zipped, BaseException):
+                future.set_exception(zipped)
+            else:
+                future.set_result(zipped)
+
     def _package(self, prepared: Prepared) -> CachedBundle:
+        try:
+            return self._install_and_zip(prepared)
+        except BaseException as exc:  # the functions waiting for this bundle's files fail with it
+            self._tree_ready(prepared.key, exc)
+            raise
+
+    def _install_and_zip(self, prepared: Prepared) -> CachedBundle:
         target = prepared.target
         self.reporter.step(f"{target.label}: building")
         # On the cache's file system: what was installed is moved into the check's tree, not copied.
@@ -329,33 +363,57 @@ class _Builder:
                     strip.rewrite_records(installed)
             with step("package", target):
                 entries = bundle_entries(prepared.selection, installed)
+            # The files are final: kept as the check's tree now, so functions are checked while this zip is written.
+            kept = self._keep_tree(target, tree, entries) if self.options.import_check else None
+            if kept is not None:
+                digest, entries = kept
+                self._tree_ready(prepared.key, Zipped(None, digest))
+            with step("package", target):
                 zip_path = Path(tmp) / "bundle.zip"
                 stats = write_zip(entries, zip_path, epoch=self.epoch)
+                if kept is not None and stats.content_digest != kept[0]:
+                    raise BuildFailed("package", f"{target.label}: its files changed while they were being zipped",
+                                      hint="Run the build again; if it repeats, delete relay's cache (RELAY_CACHE_DIR).")
                 limits.check_bundle(target.bundle, stats)
                 cached = self.cache.put(prepared.key, zip_path, stats)
-            if self.options.import_check:
-                self._keep_tree(stats.sha256, tree, entries)
+            self._tree_ready(prepared.key, Zipped(cached.zip_path, stats.content_digest))
             return cached
 
-    def _keep_tree(self, sha256: str, tree: Path, entries: list[ZipEntry]) -> None:
-        """The files just installed and zipped become the bundle's tree for the import check (not unpacked again)."""
-        copies = [(e.path, e.source, EXEC_MODE if e.executable else FILE_MODE) for e in entries
+    def _keep_tree(self, target: Target, tree: Path, entries: list[ZipEntry]) -> tuple[str, list[ZipEntry]] | None:
+        """Make the bundle's files its tree for the import check, named by their content digest (not unpacked again).
+
+        Returns the digest and the entries to zip: read from the kept tree when `tree` was moved there.
+        None when the files could not be kept (the check then unpacks the zip).
+        """
+        copies = [(e.path, e.source, _mode(e)) for e in entries
                   if not e.source.is_relative_to(tree)]  # the project's own files, shipped as they are
         try:
+            with step("package", target):
+                digest = _content_digest(entries)
             _prune_empty_folders(tree)  # a folder the zip does not have could import as a namespace package
-            self.trees.keep(sha256, tree, copies)
+            had_tree = tree.is_dir()
+            kept = self.trees.keep(digest, tree, copies)
         except OSError as exc:  # the check unpacks the zip instead
-            self.reporter.note(f"could not keep the unpacked files of {sha256[:12]} ({exc}); the import check unpacks the zip")
+            self.reporter.note(f"{target.label}: could not keep its unpacked files ({exc}); the import check unpacks the zip")
+            return None
+        if had_tree and not tree.exists():  # moved: the zip reads the same files where they now are
+            entries = [attrs.evolve(e, source=kept / e.path) for e in entries]
+        return digest, entries
 
-    def finish(self, prepared: Prepared, layers: list[BundleResult]) -> BundleResult:
+    def import_check(self, prepared: Prepared, layers: list[Zipped]) -> ImportCheck | None:
+        """A function's import check, on its files and its layers' (`tree_of`); before it reaches dist/."""
+        cached = prepared.cached
+        assert cached is not None
+        return self._import_check(prepared.target, Zipped(cached.zip_path, cached.stats.content_digest), layers)
+
+    def finish(self, prepared: Prepared, layers: list[BundleResult], check: ImportCheck | None = None) -> BundleResult:
         target, cached = prepared.target, prepared.cached
         assert cached is not None
         with step("limits", target):
             limits.check_bundle(target.bundle, cached.stats)
             if target.kind == "function":
                 limits.check_function(target.name, cached.stats, {r.manifest.name: r.stats for r in layers})
-        # Checked before the bundle reaches dist/: a bundle that fails is never left there.
-        check = self._import_check(target, Zipped(cached.zip_path, cached.stats.sha256), layers)
+        # A function's check (`import_check`) ran before this: a bundle that fails is never left in dist/.
         manifest = self._manifest(prepared, cached.stats, layers)
         with step("manifest", target):
             written = dist.write_bundle(self.project.dist_dir, cached.zip_path, manifest)
@@ -431,7 +489,7 @@ class _Builder:
             source_date_epoch=self.epoch,
         )
 
-    def _import_check(self, target: Target, bundle: Zipped, layers: list[BundleResult]) -> ImportCheck | None:
+    def _import_check(self, target: Target, bundle: Zipped, layers: list[Zipped]) -> ImportCheck | None:
         fn = target.function
         if fn is None:
             return None
@@ -440,7 +498,7 @@ class _Builder:
         # How this machine checks it (imported, and under which Python, or static) is part of the key:
         # a verdict reached statically is not reused once the runtime's Python is installed.
         plan = plan_check(self.project.runtime, fn.architecture)
-        inputs = verdict_inputs(bundle, [r.manifest.sha256 for r in layers], runtime=self.project.runtime,
+        inputs = verdict_inputs(bundle, [layer.digest for layer in layers], runtime=self.project.runtime,
                                 architecture=fn.architecture, handler=fn.handler, environment=fn.environment,
                                 plan=plan.key())
 
@@ -451,7 +509,7 @@ class _Builder:
                 check = check_handler(
                     function=fn.name, handler=fn.handler, runtime=self.project.runtime,
                     architecture=fn.architecture, memory=fn.memory, bundle=bundle,
-                    layers=[Zipped(r.zip_path, r.manifest.sha256) for r in layers], environment=fn.environment,
+                    layers=layers, environment=fn.environment,
                     trees=self.trees, warm=self.warm, plan=plan, origin=Origin(self.project.root, fn.requirements),
                 )
             self.verdicts.put(inputs, check.status, check.note)
@@ -467,6 +525,17 @@ class _Builder:
         return Path(os.path.relpath(path, self.project.root)).as_posix()
 
 
+def _mode(entry: ZipEntry) -> int:
+    return EXEC_MODE if entry.executable else FILE_MODE
+
+
+def _content_digest(entries: list[ZipEntry]) -> str:
+    """`BundleStats.content_digest` of what zipping `entries` gives, from the files (hashed on a few threads)."""
+    with ThreadPoolExecutor(max_workers=min(available_cores(), 8), thread_name_prefix="relay-hash") as pool:
+        hashes = list(pool.map(lambda e: sha256_file(e.source), entries))
+    return tree_digest((e.path, _mode(e), sha) for e, sha in zip(entries, hashes, strict=True))
+
+
 def _prune_empty_folders(root: Path) -> None:
     """Remove every folder under `root` left holding no file (a zip has no folder entries to make it)."""
     emptied: set[str] = set()
@@ -480,12 +549,13 @@ def verdict_inputs(bundle: Zipped, layers: list[str], *, runtime: str, architect
                    environment: dict[str, str], plan: str) -> dict:
     """What an import check's verdict depends on: a verdict is reused only when all of it is the same.
 
-    The bundle's and its layers' digests (in order), the runtime, architecture and handler, the
-    function's variables (init may read them; only their digest is kept), how this machine checks
-    (`CheckPlan.key`) and the check's own code (`model_fingerprint`, with `CHECK_VERSION`).
+    The bundle's and its layers' content digests (in order; what their files are, whatever zlib made
+    of them), the runtime, architecture and handler, the function's variables (init may read them;
+    only their digest is kept), how this machine checks (`CheckPlan.key`) and the check's own code
+    (`model_fingerprint`, with `CHECK_VERSION`).
     """
     variables = hashlib.sha256(json.dumps(sorted(environment.items())).encode()).hexdigest()
-    return {"check": f"{CHECK_VERSION}:{model_fingerprint()}", "bundle": bundle.sha256, "layers": list(layers),
+    return {"check": f"{CHECK_VERSION}:{model_fingerprint()}", "bundle": bundle.digest, "layers": list(layers),
             "runtime": runtime, "architecture": architecture, "handler": handler, "variables": variables,
             "plan": plan}
 

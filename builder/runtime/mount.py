@@ -66,16 +66,22 @@ def mount_bundles(bundle: Path, layers: tuple[Path, ...] | list[Path], root: Pat
 
 @attrs.frozen
 class Zipped:
-    """A bundle's zip and the sha256 of its bytes (what names its unpacked tree)."""
+    """A bundle's zip and the digest that names its unpacked tree.
 
-    path: Path
-    sha256: str
+    relay names a tree by the bundle's content digest (its files' paths, modes and contents,
+    `zipwriter.BundleStats.content_digest`): known as soon as the files are, before they are zipped,
+    so a layer's tree can be checked while its zip is still being written (`path` is then None: the
+    tree is already kept). Any digest that changes with the zip's files would do.
+    """
+
+    path: Path | None
+    digest: str
 
 
 class Trees:
     """Bundles unpacked once and kept, named by their digest: what the import check mounts.
 
-    `<cache>/trees/<sha256>/` is one zip's files; `opt-<digest>/` the `/opt`
+    `<cache>/trees/<digest>/` is one bundle's files (see `Zipped`); `opt-<digest>/` the `/opt`
     of several layers unpacked in order (one layer is its own tree); `runtime-<digest>/`
     the provided packages linked for this relay. A tree is unpacked into a
     temp folder and renamed into place, so it exists only once complete; its
@@ -97,21 +103,23 @@ class Trees:
         return Mount(task=self.tree(bundle), opt=self.opt(layers), runtime=self.runtime())
 
     def tree(self, zipped: Zipped) -> Path:
-        return self._once(zipped.sha256, lambda into: _unpack(zipped.path, into))
+        return self._once(zipped.digest, lambda into: _unpack(_zip_of(zipped), into))
 
     def opt(self, layers: Sequence[Zipped]) -> Path:
         if len(layers) == 1:
             return self.tree(layers[0])
-        digest = hashlib.sha256(" ".join(layer.sha256 for layer in layers).encode()).hexdigest()
+        digest = hashlib.sha256(" ".join(layer.digest for layer in layers).encode()).hexdigest()
 
         def unpack_in_order(into: Path) -> None:
             for layer in layers:  # a later layer overwrites an earlier one's files, as in /opt
-                _unpack(layer.path, into)
+                _unpack(_zip_of(layer), into)
 
         return self._once(f"opt-{digest}", unpack_in_order)
 
-    def keep(self, sha256: str, folder: Path, copies: Iterable[tuple[str, Path, int]] = ()) -> Path:
-        """Make `folder`, the files just zipped into the bundle `sha256`, its tree: nothing is unpacked again.
+    def keep(self, digest: str, folder: Path, copies: Iterable[tuple[str, Path, int]] = ()) -> Path:
+        """Make `folder`, the files of the bundle whose content digest is `digest`, its tree: nothing is unpacked.
+
+        When that tree exists already, `folder` is left where it is. The tree's folder is returned.
 
         `folder` is on the cache's file system (it is moved, not copied) and its files are already
         read-only with their zip modes; `copies` are the zip's other members (archive path, file, mode),
@@ -130,7 +138,7 @@ class Trees:
                     made.add(target.parent)
                 write_with_mode(target, mode & ~0o222, source.read_bytes())
 
-        return self._once(sha256, place)
+        return self._once(digest, place)
 
     def runtime(self) -> Path:
         # The provided packages are relay's own environment's: a new version of them is a new folder.
@@ -180,6 +188,12 @@ class Trees:
                 if staging.exists():
                     shutil.rmtree(staging, ignore_errors=True)
         return folder
+
+
+def _zip_of(zipped: Zipped) -> Path:
+    if zipped.path is None:  # kept before it was zipped: its tree exists, or was deleted under a running build
+        raise FileNotFoundError(f"the unpacked files of {zipped.digest[:12]} are gone from relay's cache")
+    return zipped.path
 
 
 def _unpack(archive: Path, dest: Path) -> None:

@@ -1,23 +1,27 @@
-"""A cold build keeps what it just installed and zipped as the import check's tree: no zip is unpacked again.
+"""A cold build keeps what it just installed as the import check's tree: no zip is unpacked again.
 
-Issue 13 (cold build near the decompress + deflate floor): the layer's files are on disk once, in
-the build's scratch folder; they are zipped from there and then moved into relay's cache as the
-tree the import check mounts (`Trees.adopt`), instead of the check unpacking the zip it was just
-made from. The tree must still be exactly the zip: the same members, bytes and (read-only) modes.
+Issue 13 (cold build near the decompress + deflate floor): the layer's files are on disk once. As
+soon as they are final they are moved into relay's cache as the tree the import check mounts
+(`Trees.keep`, named by their content digest) and zipped from there, so functions are checked while
+the zip is written, instead of the check unpacking the zip it was just made from. The tree must
+still be exactly the zip: the same members, bytes and (read-only) modes.
 """
 
 from __future__ import annotations
 
 import shutil
 import stat
+import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 from bundle_helpers import make_wheel, write_lock
 
+from builder.bundle import pipeline
 from builder.bundle.pipeline import BuildOptions, build_project
 from builder.config import load_project
+from builder.errors import BuildFailed
 from builder.runtime import mount
 
 
@@ -55,7 +59,7 @@ def test_a_cold_build_unpacks_no_zip_for_the_import_check(tiny_project: Path, ca
     checked = [b for b in result.bundles if b.manifest.kind == "function"]
     assert checked and all(b.import_check is not None and b.import_check.status != "skipped" for b in checked)
     for bundle in result.bundles:
-        assert_tree_is_the_zip(cache_dir / "trees" / bundle.manifest.sha256, bundle.zip_path)
+        assert_tree_is_the_zip(cache_dir / "trees" / bundle.manifest.content_digest, bundle.zip_path)
     # Nothing is left in the scratch folder the files were installed into.
     assert list((cache_dir / "tmp").iterdir()) == []
 
@@ -73,7 +77,7 @@ def test_a_build_that_lost_its_trees_unpacks_them_again(tiny_project: Path, cach
     assert {b.manifest.sha256 for b in second.bundles} == {b.manifest.sha256 for b in first.bundles}
     assert unpacked  # taken from the build cache: nothing installed to keep, so the check unpacks the zips
     for bundle in second.bundles:
-        assert_tree_is_the_zip(cache_dir / "trees" / bundle.manifest.sha256, bundle.zip_path)
+        assert_tree_is_the_zip(cache_dir / "trees" / bundle.manifest.content_digest, bundle.zip_path)
 
 
 def test_without_the_import_check_nothing_is_kept(tiny_project: Path, cache_dir: Path) -> None:
@@ -93,7 +97,47 @@ def test_a_folder_left_empty_by_the_strip_is_not_in_the_tree(tiny_project: Path,
     result = build_project(load_project(tiny_project / "relay.toml"))
 
     layer = next(b for b in result.bundles if b.manifest.kind == "layer")
-    tree = cache_dir / "trees" / layer.manifest.sha256
+    tree = cache_dir / "trees" / layer.manifest.content_digest
     assert_tree_is_the_zip(tree, layer.zip_path)
     assert (tree / "python/money").is_dir()
     assert not (tree / "python/ghost").exists()
+
+
+def test_a_function_is_checked_while_its_layer_is_still_being_zipped(tiny_project: Path, cache_dir: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The layer's files are kept (named by their content digest) before its zip is written, so the check need not wait."""
+    checking = threading.Event()
+    seen_while_zipping: list[bool] = []
+    write_zip, check_handler = pipeline.write_zip, pipeline.check_handler
+
+    def zip_layer_after_a_check(entries, dest, *, epoch):
+        entries = list(entries)
+        if entries and entries[0].path.startswith("python/"):  # the layer's zip: wait (bounded) for a check
+            seen_while_zipping.append(checking.wait(timeout=30))
+        return write_zip(entries, dest, epoch=epoch)
+
+    def noting_check(**kwargs):
+        checking.set()
+        return check_handler(**kwargs)
+
+    monkeypatch.setattr(pipeline, "write_zip", zip_layer_after_a_check)
+    monkeypatch.setattr(pipeline, "check_handler", noting_check)
+
+    result = build_project(load_project(tiny_project / "relay.toml"), options=BuildOptions(jobs=2))
+
+    assert seen_while_zipping == [True, True]  # each layer zip (x86_64, arm64) waited for a function's check, and it came
+    layer = next(b for b in result.bundles if b.manifest.kind == "layer")
+    assert_tree_is_the_zip(cache_dir / "trees" / layer.manifest.content_digest, layer.zip_path)
+
+
+def test_a_layer_that_fails_before_its_files_are_kept_fails_its_functions_without_waiting(
+        tiny_project: Path, cache_dir: Path, wheelhouse: dict[str, Path]) -> None:
+    """A corrupt cached wheel fails the layer's install: the functions waiting for its files fail with it, at once."""
+    build_project(load_project(tiny_project / "relay.toml"))
+    shutil.rmtree(cache_dir / "builds")
+    wheel = next((cache_dir / "wheels").glob("*/money-2.1-*.whl"))
+    wheel.chmod(0o644)
+    wheel.write_bytes(b"not the wheel the lock pins")
+
+    with pytest.raises(BuildFailed, match="hash mismatch for money==2.1"):
+        build_project(load_project(tiny_project / "relay.toml"), options=BuildOptions(jobs=2))

@@ -274,9 +274,10 @@ def test_a_verdict_filed_for_a_failing_bundle_does_not_pass_it(tmp_path: Path, h
 
 
 def failing_bundle_digest(tmp_path: Path, good: str) -> str:
-    """The digest of the bundle that failed its check: the build cache keeps its bytes (dist/ never got them)."""
-    digests = {json.loads(p.read_text())["sha256"] for p in (tmp_path / "cache/builds").glob("*/stats.json")}
-    layers = {json.loads(p.read_text())["sha256"] for p in (tmp_path / "app/dist").glob("layer-*.manifest.json")}
+    """The content digest of the bundle that failed its check: the build cache keeps it (dist/ never got it)."""
+    digests = {json.loads(p.read_text())["content_digest"] for p in (tmp_path / "cache/builds").glob("*/stats.json")}
+    layers = {json.loads(p.read_text())["content_digest"]
+              for p in (tmp_path / "app/dist").glob("layer-*.manifest.json")}
     [bad] = digests - layers - {good}
     return bad
 
@@ -289,8 +290,9 @@ def test_the_layer_is_unpacked_once_for_every_function_and_kept_read_only(tmp_pa
     run = relay("build", "--json", cwd=root)
     assert run.code == 0, run
     bundles = run.json()["bundles"]
-    layer = next(b["sha256"] for b in bundles if b["kind"] == "layer")
-    function = next(b["sha256"] for b in bundles if b["kind"] == "function")
+    # Trees are named by the bundle's content digest (its files), which the manifest records.
+    layer, function = (next(json.loads(Path(b["manifest"]).read_text())["content_digest"] for b in bundles
+                            if b["kind"] == kind) for kind in ("layer", "function"))
 
     trees = {p.name for p in (tmp_path / "cache/trees").iterdir() if not p.name.startswith("runtime-")}
 
