@@ -270,7 +270,10 @@ def choose(files: list[IndexFile], req: LockedRequirement, runtime: str, arch: s
 
 
 class Client:
-    """Reads one index's project pages and downloads its files: timeouts, retries, Basic auth for the index's host."""
+    """Reads one index's project pages and downloads its files: timeouts, retries, Basic auth for the index's host.
+
+    The timeout per request is pip's own when PIP_TIMEOUT/PIP_DEFAULT_TIMEOUT sets one, else `timeout`.
+    """
 
     def __init__(self, index: str, *, environ: Mapping[str, str] | None = None, timeout: float = TIMEOUT_SECONDS,
                  attempts: int = ATTEMPTS) -> None:
@@ -288,7 +291,7 @@ class Client:
         if not self.index.endswith("/"):
             self.index += "/"
         self.shown = redact(index)
-        self._timeout = timeout
+        self._timeout = _pip_timeout(env) or timeout
         self._attempts = attempts
         # As requests does for pip: a CA bundle named in the environment is the one trusted.
         cafile = env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None
@@ -359,6 +362,18 @@ class Client:
             return response.read()
         except (OSError, http_errors()) as exc:
             raise Unserved(f"{redact(url)}: read broke off ({exc.__class__.__name__})") from None
+
+
+def _pip_timeout(env: Mapping[str, str]) -> float | None:
+    """pip's own `--timeout` from the environment (PIP_TIMEOUT or PIP_DEFAULT_TIMEOUT), when one is set."""
+    for key in ("PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT"):
+        try:
+            seconds = float(env.get(key, ""))
+        except ValueError:
+            continue
+        if seconds > 0:
+            return seconds
+    return None
 
 
 def http_errors() -> type[Exception]:
