@@ -109,47 +109,70 @@ class ImportVerdict:
 
 
 class WarmInterpreters:
-    """One `ForkServer` per layer set and Python, started after a first ordinary check of those layers.
+    """One `ForkServer` per layer set and Python, started when a second check of those layers comes.
 
     The first check of a layer set runs in a fresh interpreter (alone, `Trees.first_alone`) and says which
-    modules it loaded from the layers and the runtime's packages; a server then imports those once and
-    forks a child per later check, which pays for the handler's own modules only. A bundle the server
-    may not serve (`ForkServer.serves`), an emulated Python, or a server that fails, gets a fresh
-    interpreter as before. `close()` stops them all (the build does, when it ends).
+    modules it loaded from the layers and the runtime's packages (`remember`). When another check of the
+    same layers asks (`get`), a server imports those once and forks a child per check from then on, which
+    pays for the handler's own modules only; a build that checks one function of a layer set (one
+    handler edited) starts no server. A bundle the server may not serve (`ForkServer.serves`), an
+    emulated Python, or a server that fails, gets a fresh interpreter as before. `close()` stops them
+    all (the build does, when it ends).
     """
 
     def __init__(self) -> None:
-        self._servers: dict[tuple[str, str, str], ForkServer | None] = {}
+        self._servers: dict[tuple[str, str, str], ForkServer | None] = {}  # None: it failed to start
+        self._waiting: dict[tuple[str, str, str], tuple[Interpreter, Mount, list[str], dict[str, str], Path]] = {}
+        self._starting: dict[tuple[str, str, str], threading.Lock] = {}
         self._folders: list[tempfile.TemporaryDirectory] = []
         self._guard = threading.Lock()
 
     def get(self, python: Interpreter, mount: Mount) -> ForkServer | None:
-        with self._guard:
-            return self._servers.get(_server_key(python, mount))
-
-    def start(self, python: Interpreter, mount: Mount, preload: list[str], env: dict[str, str],
-              pycache: Path) -> None:
+        """The layer set's server, started now if a first check was remembered; None: check fresh."""
         key = _server_key(python, mount)
         with self._guard:
-            if key in self._servers or python.launcher:
+            if key in self._servers:
+                return self._servers[key]
+            if key not in self._waiting:
+                return None
+            starting = self._starting.setdefault(key, threading.Lock())
+        with starting:  # one thread starts it; the others of this layer set wait for it, then use it
+            with self._guard:
+                if key in self._servers:
+                    return self._servers[key]
+                waiting = self._waiting.pop(key, None)
+            server = self._start(*waiting) if waiting is not None else None
+            with self._guard:
+                self._servers[key] = server
+            return server
+
+    def remember(self, python: Interpreter, mount: Mount, preload: list[str], env: dict[str, str],
+                 pycache: Path) -> None:
+        """What the first check of a layer set loaded: a server is started from it if another check comes."""
+        key = _server_key(python, mount)
+        with self._guard:
+            if key in self._servers or key in self._waiting or python.launcher:
                 return
-            self._servers[key] = None  # being started: the others run fresh meanwhile
-            folder = tempfile.TemporaryDirectory(prefix="relay-serve-")
+            self._waiting[key] = (python, mount, preload, env, pycache)
+
+    def _start(self, python: Interpreter, mount: Mount, preload: list[str], env: dict[str, str],
+               pycache: Path) -> ForkServer | None:
+        folder = tempfile.TemporaryDirectory(prefix="relay-serve-")
+        with self._guard:
             self._folders.append(folder)
         spec = {"path_before": mount.path_before_stdlib(python.version)[1:], "path_after": mount.path_after_stdlib(),
                 "preload": preload}
         try:
-            server = ForkServer(python.path, Path(folder.name), spec, env, pycache=pycache,
-                                ready_limit=INIT_LIMIT_SECONDS)
+            return ForkServer(python.path, Path(folder.name), spec, env, pycache=pycache,
+                              ready_limit=INIT_LIMIT_SECONDS)
         except OSError:
-            return
-        with self._guard:
-            self._servers[key] = server
+            return None
 
     def close(self) -> None:
         with self._guard:
             servers, self._servers = [s for s in self._servers.values() if s is not None], {}
             folders, self._folders = self._folders, []
+            self._waiting.clear()
         for server in servers:
             server.close()
         for folder in folders:
@@ -205,7 +228,7 @@ def check_import(
                     child = run_child(python.path, root, spec, env, init_limit=INIT_LIMIT_SECONDS,
                                       limit=_WRITE_LIMIT_SECONDS, launcher=python.launcher, pycache=trees.pycache)
                     if warm is not None and child.outcome is not None and child.outcome.get("status") == "ok":
-                        warm.start(python, mount, list(child.outcome.get("loaded", [])), env, trees.pycache)
+                        warm.remember(python, mount, list(child.outcome.get("loaded", [])), env, trees.pycache)
     if child.timed_out_in is not None:
         return ImportVerdict(Status.TIMED_OUT)
     if child.outcome is None:

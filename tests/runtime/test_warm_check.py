@@ -1,6 +1,6 @@
 """Checks forked from a warm interpreter see what a fresh one would: a missing module is still missing.
 
-After a first ordinary check of a layer set, relay starts one interpreter that
+After a first ordinary check of a layer set, relay starts (when a second check comes) one interpreter that
 imported the modules that check loaded from the layers, and forks a child per
 later check (`builder.runtime.check.WarmInterpreters`). These tests drive the
 runtime's `check_import` directly, with real zips and the runtime's Python.
@@ -144,3 +144,35 @@ def test_the_warm_interpreter_ends_when_relay_goes_away(tmp_path: Path, layer: Z
 
     assert server.proc.wait(timeout=10) == 0
     warm.close()
+
+
+def test_one_check_of_a_layer_set_starts_no_warm_interpreter_and_a_second_one_does(
+        tmp_path: Path, layer: Zipped, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One handler edited: its check alone pays for no server (~0.2-0.5 s); a second check of the layers starts it."""
+    from builder.runtime import check as check_module
+
+    started: list[object] = []
+    original = check_module.ForkServer
+
+    def counting(*args, **kwargs):
+        server = original(*args, **kwargs)
+        started.append(server)
+        return server
+
+    monkeypatch.setattr(check_module, "ForkServer", counting)
+    warm = WarmInterpreters()
+    try:
+        first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
+        assert check(tmp_path, first, layer, warm).status is Status.OK
+        assert started == []
+
+        second = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import greeting")})
+        verdict = check(tmp_path, second, layer, warm)
+
+        assert verdict.status is Status.MISSING and verdict.module == "greeting"
+        assert len(started) == 1  # started for the second check, which it then served
+        third = zipped(tmp_path / "three.zip", {"app.py": APP.format(extra="")})
+        assert check(tmp_path, third, layer, warm).status is Status.OK
+        assert len(started) == 1
+    finally:
+        warm.close()
