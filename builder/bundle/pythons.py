@@ -35,10 +35,13 @@ def running_version() -> str:
 def find_python(version: str) -> Path | None:
     """An interpreter of exactly `version` ("3.12"), or None when none is installed.
 
-    Looks on PATH (`python3.12`), then in pyenv's versions (newest patch first).
-    Each candidate is run, because a pyenv shim exists for every version but
-    fails for those not selected; the interpreter's own `sys.executable` is
-    returned so that later runs do not depend on the shim or the folder.
+    Looks on PATH (`python3.12`), then in pyenv's versions (newest patch first),
+    then at a pyenv shim on PATH. Each candidate is run, because a pyenv shim
+    exists for every version but fails for those not selected; a shim goes last
+    because running one costs ~0.3 s (bash and pyenv) against ~0.03 s for the
+    interpreter it would pick from the same versions. The interpreter's own
+    `sys.executable` is returned so that later runs do not depend on the shim or
+    the folder.
     """
     for candidate in _candidates(version):
         found = _probe(candidate, version)
@@ -50,10 +53,13 @@ def find_python(version: str) -> Path | None:
 def _candidates(version: str) -> list[Path]:
     name = f"python{version}"
     on_path = shutil.which(name)
-    candidates = [Path(on_path)] if on_path else []
     pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    shim = on_path is not None and Path(on_path).parent == pyenv_root / "shims"
+    candidates = [Path(on_path)] if on_path and not shim else []
     installed = (pyenv_root / "versions").glob(f"{version}.*/bin/{name}")
     candidates.extend(sorted(installed, key=_patch_key, reverse=True))
+    if on_path and shim:
+        candidates.append(Path(on_path))
     return candidates
 
 

@@ -45,6 +45,33 @@ def test_find_python_skips_shims_and_folders_that_do_not_run(tmp_path: Path, mon
         pythons.find_python.cache_clear()
 
 
+def test_a_pyenv_shim_is_run_only_when_no_installed_version_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shim costs ~0.3 s per run (bash + pyenv) on every build that looks for the runtime's Python."""
+    real = Path(sys.executable).resolve()
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    pyenv = tmp_path / "pyenv"
+    (pyenv / "shims").mkdir(parents=True)
+    ran = tmp_path / "shim-ran"
+    shim = pyenv / "shims" / f"python{version}"
+    shim.write_text(f"#!/bin/sh\necho x >> {ran}\nexec {real} \"$@\"\n")
+    shim.chmod(0o755)
+    installed = pyenv / "versions" / f"{version}.0" / "bin"
+    installed.mkdir(parents=True)
+    (installed / f"python{version}").symlink_to(real)
+    monkeypatch.setenv("PATH", str(pyenv / "shims"))
+    monkeypatch.setenv("PYENV_ROOT", str(pyenv))
+    pythons.find_python.cache_clear()
+    try:
+        assert pythons.find_python(version) is not None
+        assert not ran.exists()  # the installed version answered: the shim was never run
+        (installed / f"python{version}").unlink()
+        pythons.find_python.cache_clear()
+        assert pythons.find_python(version) is not None  # only the shim left: it is still found
+        assert ran.read_text().count("x") == 1
+    finally:
+        pythons.find_python.cache_clear()
+
+
 def test_find_python_prefers_the_newest_pyenv_patch_release() -> None:
     paths = [Path(f"/p/versions/3.12.{n}/bin/python3.12") for n in (1, 10, 9)]
     assert sorted(paths, key=pythons._patch_key, reverse=True)[0].parts[3] == "3.12.10"
