@@ -31,7 +31,7 @@ from pathlib import Path
 
 import attrs
 
-from builder.runtime.child import BOOTSTRAP, ChildRun, ForkServer, Mode, run_child
+from builder.runtime.child import BOOTSTRAP, ChildRun, ForkServer, Mode, run_child, servable
 from builder.runtime.environment import function_identity, lambda_environment
 from builder.runtime.interpreter import Interpreter, emulated_python, host_architecture, runtime_python
 from builder.runtime.mount import Mount, Trees, Zipped
@@ -128,12 +128,14 @@ class WarmInterpreters:
         self._guard = threading.Lock()
 
     def get(self, python: Interpreter, mount: Mount) -> ForkServer | None:
-        """The layer set's server, started now if a first check was remembered; None: check fresh."""
+        """The layer set's server, started now if a first check was remembered and it could serve `mount`'s
+        bundle (one it may not serve starts none); None: check fresh."""
         key = _server_key(python, mount)
         with self._guard:
             if key in self._servers:
                 return self._servers[key]
-            if key not in self._waiting:
+            waiting = self._waiting.get(key)
+            if waiting is None or not servable(mount.task, frozenset(name.partition(".")[0] for name in waiting[2])):
                 return None
             starting = self._starting.setdefault(key, threading.Lock())
         with starting:  # one thread starts it; the others of this layer set wait for it, then use it

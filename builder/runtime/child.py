@@ -197,14 +197,8 @@ class ForkServer:
         Not when the bundle ships a top-level name the server has imported (the bundle's would win),
         or native code (its libraries would need the child's own LD_LIBRARY_PATH from the start).
         """
-        for _folder, dirs, files in os.walk(task):
-            if any(name.endswith(".so") or ".so." in name for name in files):
-                return False
-            if _folder == str(task):
-                names = {name.partition(".")[0] for name in [*dirs, *files]}
-                if names & self.top or "lib" in dirs:
-                    return False
-        return self.proc.poll() is None
+        return servable(task, self.top) and self.proc.poll() is None
+
 
     def run(self, root: Path, spec: dict[str, Any], env: dict[str, str], *, init_limit: float,
             limit: float) -> ChildRun:
@@ -258,3 +252,15 @@ def _read_pid(conn: Any, deadline: float) -> int:
                 raise OSError("the check's warm interpreter closed the connection")
             data += chunk
     return int(data)
+
+
+def servable(task: Path, top: frozenset[str]) -> bool:
+    """Whether a server that imported the top-level names `top` may check the bundle at `task` (`ForkServer.serves`)."""
+    for folder, dirs, files in os.walk(task):
+        if any(name.endswith(".so") or ".so." in name for name in files):
+            return False
+        if folder == str(task):
+            names = {name.partition(".")[0] for name in [*dirs, *files]}
+            if names & top or "lib" in dirs:
+                return False
+    return True

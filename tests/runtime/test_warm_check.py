@@ -95,7 +95,8 @@ def test_a_bundle_shipping_a_module_the_server_imported_is_checked_fresh(tmp_pat
         # The bundle's own `money` wins over the layer's on Lambda: and it has no `cents`.
         shadowing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra=""), "money/__init__.py": ""})
         mount = Trees(tmp_path / "cache").mount(shadowing, [layer])
-        server = warm.get(python, mount)
+        assert warm.get(python, mount) is None  # no server is started for a bundle it could not serve
+        server = warm.get(python, Trees(tmp_path / "cache").mount(first, [layer]))
         assert server is not None and not server.serves(mount.task)
 
         verdict = check(tmp_path, shadowing, layer, warm)
@@ -164,6 +165,11 @@ def test_one_check_of_a_layer_set_starts_no_warm_interpreter_and_a_second_one_do
     try:
         first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
         assert check(tmp_path, first, layer, warm).status is Status.OK
+        assert started == []
+        # A bundle shipping its own `money` could not be served (its money would win): it starts no server.
+        shadowing = zipped(tmp_path / "shadow.zip", {"app.py": APP.format(extra=""),
+                                                     "money/__init__.py": "", "money/cents.py": "def cents(a):\n    return 0\n"})
+        assert check(tmp_path, shadowing, layer, warm).status is Status.OK
         assert started == []
 
         second = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import greeting")})
