@@ -142,10 +142,10 @@ class WarmInterpreters:
             with self._guard:
                 if key in self._servers:
                     return self._servers[key]
-                waiting = self._waiting.pop(key, None)
-            server = self._start(*waiting) if waiting is not None else None
-            with self._guard:
+            server = self._start(*waiting)
+            with self._guard:  # remembered until now: a check arriving meanwhile waits above, not fresh
                 self._servers[key] = server
+                self._waiting.pop(key, None)
             return server
 
     def remember(self, python: Interpreter, mount: Mount, preload: list[str], env: dict[str, str],

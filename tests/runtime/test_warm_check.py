@@ -182,3 +182,44 @@ def test_one_check_of_a_layer_set_starts_no_warm_interpreter_and_a_second_one_do
         assert len(started) == 1
     finally:
         warm.close()
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_checks_arriving_while_the_server_starts_all_wait_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 attempt: int) -> None:
+    """Racing checks of one layer set: one starts the server, every other one waits and is served (none runs fresh)."""
+    import threading
+    import time
+
+    from builder.runtime import check as check_module
+    from builder.runtime.interpreter import Interpreter
+    from builder.runtime.mount import Mount
+
+    started: list[int] = []
+
+    class SlowServer:
+        def __init__(self, *args, **kwargs) -> None:
+            time.sleep(0.2)  # a server takes a while to import the layers' modules
+            started.append(1)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(check_module, "ForkServer", SlowServer)
+    for name in ("task", "opt", "runtime"):
+        (tmp_path / name).mkdir()
+    mount = Mount(task=tmp_path / "task", opt=tmp_path / "opt", runtime=tmp_path / "runtime")
+    python = Interpreter(Path("/usr/bin/python3"), "3.12")
+    warm = WarmInterpreters()
+    warm.remember(python, mount, ["money"], {}, tmp_path / "pycache")
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(warm.get(python, mount))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.02 * attempt)
+    for thread in threads:
+        thread.join()
+    warm.close()
+
+    assert len(started) == 1
+    assert len(got) == 4 and all(isinstance(server, SlowServer) for server in got)
