@@ -360,7 +360,7 @@ class _Builder:
                     from builder.bundle import strip
 
                     strip.strip_host_files(installed)
-                    strip.rewrite_records(installed)
+                    strip.rewrite_records(installed, fresh=True)
             with step("package", target):
                 entries = bundle_entries(prepared.selection, installed)
             # The files are final: kept as the check's tree now, so functions are checked while this zip is written.

@@ -54,17 +54,21 @@ def strip_host_files(target: Path) -> list[str]:
     return sorted(removed)
 
 
-def rewrite_records(target: Path) -> None:
+def rewrite_records(target: Path, *, fresh: bool = False) -> None:
     """Make every `*.dist-info/RECORD` under `target` list exactly the files still shipped.
 
     Rows whose file is gone (or points outside `target`, like a script under
     ../../bin) are dropped; every kept row gets a fresh hash and size; RECORD's
     own row has neither; rows are sorted by path and written with "\\n".
+    `fresh`: the RECORDs were just written by relay's installer, whose rows hold
+    the sha256 and size of the very bytes it wrote: a row with both is kept as
+    it is instead of hashing its file again (the same bytes, without reading
+    every file of a layer a second time).
     """
     target = Path(os.path.abspath(target))  # normalised, so the inside-target test is lexical
     for record in sorted(target.rglob("*.dist-info/RECORD")):
         if record.is_file() and not record.is_symlink():
-            _rewrite_record(record, target)
+            _rewrite_record(record, target, fresh)
 
 
 def record_hash(path: Path) -> str:
@@ -74,15 +78,19 @@ def record_hash(path: Path) -> str:
     return "sha256=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _rewrite_record(record: Path, target: Path) -> None:
+def _rewrite_record(record: Path, target: Path, fresh: bool) -> None:
     site = record.parent.parent  # RECORD paths are relative to the folder holding the .dist-info
     own = f"{record.parent.name}/RECORD"
     rows: dict[str, tuple[str, str, str]] = {own: (own, "", "")}
-    for path in _record_paths(record):
+    for path, recorded, size in _record_rows(record):
         if path == own or path in rows:
             continue
         file = _shipped_file(site, path, target)
-        if file is not None:
+        if file is None:
+            continue
+        if fresh and recorded.startswith("sha256=") and size.isdigit():
+            rows[path] = (path, recorded, size)
+        else:
             rows[path] = (path, record_hash(file), str(file.stat().st_size))
     buffer = io.StringIO()
     # pip's csv dialect (excel: minimal quoting), with "\n" so the bytes do not depend on the writer's platform.
@@ -91,10 +99,12 @@ def _rewrite_record(record: Path, target: Path) -> None:
     _replace_text(record, buffer.getvalue())
 
 
-def _record_paths(record: Path) -> list[str]:
+def _record_rows(record: Path) -> list[tuple[str, str, str]]:
+    """(path, hash, size) of each row; a missing field is ""."""
     try:
         text = record.read_text(encoding="utf-8")
-        return [row[0] for row in csv.reader(io.StringIO(text, newline="")) if row and row[0]]
+        rows = [[*row, "", ""] for row in csv.reader(io.StringIO(text, newline="")) if row and row[0]]
+        return [(row[0], row[1], row[2]) for row in rows]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise BuildFailed(
             STEP,

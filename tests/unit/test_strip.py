@@ -136,3 +136,30 @@ def test_record_hash_matches_the_wheel_spec(tmp_path):
     (tmp_path / "f").write_bytes(b"hello")
     # urlsafe base64 of sha256(b"hello"), padding stripped.
     assert record_hash(tmp_path / "f") == "sha256=LPJNul-wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ"
+
+
+def test_a_fresh_record_keeps_its_rows_and_gives_the_bytes_a_full_rehash_gives(tmp_path):
+    """After relay's installer (rows = the written bytes' sha256 and size), the rows are not hashed again."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    for target in (one, two):
+        fabricate(target)
+        strip_host_files(target)
+        rewrite_records(target)  # the rows an installer would have written: true hashes and sizes
+    record = two / DIST / "RECORD"
+    # A row without a hash (as RECORD's own) is still hashed; one with both fields is taken as written.
+    text = record.read_text(encoding="utf-8").replace(f"{DIST}/WHEEL,sha256=", f"{DIST}/WHEEL,,#")
+    record.write_text(text, encoding="utf-8")
+
+    rewrite_records(one)
+    rewrite_records(two, fresh=True)
+
+    assert (two / DIST / "RECORD").read_bytes() == (one / DIST / "RECORD").read_bytes()
+    # Taken as written: a row claiming other bytes is kept in fresh mode (which is why only the installer's own
+    # RECORDs may be rewritten that way), and hashed again otherwise.
+    stale = (two / DIST / "RECORD").read_text(encoding="utf-8").replace(expected_hash(KEPT["demo_pkg/core.py"]),
+                                                                         "sha256=stale")
+    (two / DIST / "RECORD").write_text(stale, encoding="utf-8")
+    rewrite_records(two, fresh=True)
+    assert "sha256=stale" in (two / DIST / "RECORD").read_text(encoding="utf-8")
+    rewrite_records(two)
+    assert (two / DIST / "RECORD").read_bytes() == (one / DIST / "RECORD").read_bytes()
