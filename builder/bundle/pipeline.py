@@ -32,7 +32,7 @@ from typing import Protocol, TypeVar
 import attrs
 
 from builder import __version__, dist
-from builder.bundle import limits, wheels
+from builder.bundle import install, limits, wheels
 from builder.bundle.cache import BuildCache, CachedBundle, Verdicts
 from builder.bundle.cores import available_cores
 from builder.bundle.digest import sha256_file, tree_digest
@@ -355,7 +355,7 @@ class _Builder:
                 found = wheels.wheels_for(prepared.lock, self.wheels, runtime=self.project.runtime,
                                           arch=target.architecture)
                 with step("install", target):
-                    wheels.install(found, installed)
+                    install.install(found, installed)
                 with step("strip", target):
                     from builder.bundle import strip
 

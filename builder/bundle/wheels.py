@@ -1,4 +1,4 @@
-"""Wheels for the Lambda platform: a content-addressed wheel cache, the index or pip to fetch, installer to unpack.
+"""Wheels for the Lambda platform: a content-addressed wheel cache, and the index or pip to fetch them.
 
 Fetching a locked wheel needs no resolver: every requirement is `name==version` with its sha256
 pins, so the index's file list for the name, kept to the pinned hashes and the wheels Lambda
@@ -16,9 +16,7 @@ and which pinned file was chosen for a platform is remembered (`<cache>/wheels/c
 the same lock gives the same wheel on every machine whatever else the cache holds, and a warm
 machine needs no index.
 
-Unpacking is done in-process with `installer` (pypa's wheel installer) after
-checking each wheel's sha256 against the lock again: the same hash
-enforcement as `pip install --require-hashes`, without a pip process per bundle.
+Unpacking them into a bundle is `install.py`'s.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -234,78 +231,6 @@ def wheels_for(lock: LockFile, cache: WheelCache, *, runtime: str, arch: str) ->
             raise BuildFailed("download", f"pip gave no usable wheel for {req.name}=={req.version} ({runtime}/{arch})")
         found.append((req, path))
     return found
-
-
-def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> None:
-    """Unpack each wheel into `target` the way `pip install --target` lays it out, hashes re-checked.
-
-    Files are created read-only (0444, scripts 0555, less the umask): zipped, they become the import
-    check's tree as they are.
-    """
-    from installer import install as install_wheel  # imported here: a no-op build installs nothing
-    from installer.sources import WheelFile
-
-    target.mkdir(parents=True, exist_ok=True)
-    destination_type = _destination({str(target)})  # one set of folders made so far, for every wheel
-    for req, wheel in wheels:
-        digest = sha256_file(wheel)
-        if f"sha256:{digest}" not in req.hashes:
-            raise BuildFailed(
-                "install",
-                f"hash mismatch for {req.name}=={req.version}: cached {wheel.name} has sha256 {digest}, "
-                "which the lock does not pin",
-                hint="The wheel cache was changed on disk: delete it (see RELAY_CACHE_DIR) and rebuild.",
-            )
-        destination = destination_type(
-            {
-                "purelib": str(target),
-                "platlib": str(target),
-                "headers": str(target / "include" / req.name),
-                "scripts": str(target / "bin"),
-                "data": str(target),
-            },
-            interpreter="/var/lang/bin/python",
-            script_kind="posix",
-        )
-        try:
-            with WheelFile.open(wheel) as source:
-                install_wheel(source=source, destination=destination, additional_metadata={})
-        except FileExistsError as exc:
-            raise BuildFailed("install", f"two locked packages ship the same file: {exc.filename}") from None
-        except Exception as exc:  # installer raises plain exceptions for invalid wheels
-            raise BuildFailed("install", f"{wheel.name}: {exc}") from exc
-
-
-def _destination(made: set[str]) -> type:
-    """installer's destination, writing each file read-only with one open and making each folder once.
-
-    The same files, modes and RECORD rows as `SchemeDictionaryDestination.write_to_fs` (which checks,
-    makes the parent and opens through pathlib per file, the bulk of installing a layer of small files).
-    """
-    import base64
-
-    from installer.destinations import SchemeDictionaryDestination
-    from installer.records import Hash, RecordEntry
-
-    class Destination(SchemeDictionaryDestination):
-        def write_to_fs(self, scheme, path, stream, is_executable):
-            target = str(self._path_with_destdir(scheme, path))  # refuses a path outside its folder
-            parent = os.path.dirname(target)
-            if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
-            data = stream.read()
-            # O_EXCL: a file another wheel wrote is refused (FileExistsError), as installer refuses it.
-            # Created read-only (less the umask), as the import check's tree has them once zipped (`Trees.keep`).
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o555 if is_executable else 0o444)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                if is_executable:  # every x bit whatever the umask, as installer does: the zip says 0755
-                    os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | 0o111)
-            digest = base64.urlsafe_b64encode(hashlib.new(self.hash_algorithm, data).digest()).decode("ascii").rstrip("=")
-            return RecordEntry(path, Hash(self.hash_algorithm, digest), len(data))
-
-    return Destination
 
 
 def _batches(reqs: list[LockedRequirement]) -> list[list[LockedRequirement]]:

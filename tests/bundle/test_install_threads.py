@@ -1,0 +1,98 @@
+"""Wheels are unpacked by one reader and a few file-writing threads (`builder.bundle.install`).
+
+What lands on disk must not depend on the threads: the same files, bytes and read-only modes as one
+thread writing them in order, every folder made, a file two wheels ship refused, and a wheel that
+differs from its pin refused before anything of it is written.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from bundle_helpers import make_wheel, sha256_of
+
+from builder.bundle import install
+from builder.errors import BuildFailed
+from builder.lock.lockfile import LockedRequirement
+
+
+def pinned(wheel: Path, name: str, version: str) -> tuple[LockedRequirement, Path]:
+    return LockedRequirement(name=name, version=version, hashes=(f"sha256:{sha256_of(wheel)}",)), wheel
+
+
+def tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.relative_to(root).as_posix(): (p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def many_files(count: int) -> dict[str, str]:
+    return {f"deep/pkg{i % 37}/sub{i % 5}/mod{i}.py": f"VALUE = {i}\n" * (i % 50 + 1) for i in range(count)}
+
+
+def test_a_threaded_install_writes_what_one_thread_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wheels = [pinned(make_wheel(tmp_path / "house", "big", "1.0", many_files(600)), "big", "1.0"),
+              pinned(make_wheel(tmp_path / "house", "small", "2.0", {"small/__init__.py": "X = 1\n"}), "small", "2.0")]
+
+    install.install(wheels, tmp_path / "threads")
+    monkeypatch.setattr(install, "_WRITERS", 1)
+    install.install(wheels, tmp_path / "one")
+
+    threaded = tree(tmp_path / "threads")
+    assert threaded == tree(tmp_path / "one")
+    assert len(threaded) == 600 + 1 + 2 * 3  # every file, and each wheel's METADATA, WHEEL and RECORD
+    assert all(not mode & 0o222 for _, mode in threaded.values())  # read-only, as the check's tree keeps them
+    record = (tmp_path / "threads/big-1.0.dist-info/RECORD").read_text(encoding="utf-8")
+    assert "deep/pkg0/sub0/mod0.py,sha256=" in record
+
+
+def test_a_file_two_wheels_ship_is_refused(tmp_path: Path) -> None:
+    one = make_wheel(tmp_path / "house", "one", "1.0", {"shared/util.py": "A = 1\n", **many_files(50)})
+    two = make_wheel(tmp_path / "house", "two", "1.0", {"shared/util.py": "A = 2\n"})
+
+    with pytest.raises(BuildFailed, match=r"two locked packages ship the same file: .*shared/util.py"):
+        install.install([pinned(one, "one", "1.0"), pinned(two, "two", "1.0")], tmp_path / "out")
+
+
+def test_a_wheel_that_is_not_the_pinned_one_writes_nothing(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "house", "big", "1.0", many_files(20))
+    req, _ = pinned(wheel, "big", "1.0")
+    wheel.write_bytes(wheel.read_bytes() + b"tampered")
+
+    with pytest.raises(BuildFailed, match="hash mismatch for big==1.0"):
+        install.install([(req, wheel)], tmp_path / "out")
+    assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_console_scripts_are_written_before_installer_sets_their_mode(tmp_path: Path, attempt: int) -> None:
+    """installer stats and chmods a generated script as soon as it is written: it must exist by then."""
+    files = {**many_files(200), "tool/__init__.py": "def main():\n    return 0\n"}
+    wheel = make_wheel(tmp_path / "house", "tool", "1.0", files)
+    with_entry_points(wheel, "[console_scripts]\ntool = tool:main\nother = tool:main\n")
+
+    install.install([pinned(wheel, "tool", "1.0")], tmp_path / "out")
+
+    for name in ("tool", "other"):
+        script = tmp_path / "out" / "bin" / name
+        assert script.read_bytes().startswith(b"#!/var/lang/bin/python")
+        assert stat.S_IMODE(script.stat().st_mode) & 0o111 == 0o111
+
+
+def with_entry_points(wheel: Path, text: str) -> None:
+    """Add entry_points.txt (and its RECORD row) to a wheel `make_wheel` made."""
+    import base64
+    import hashlib
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    dist_info = next(name.split("/")[0] for name in members if name.endswith(".dist-info/RECORD"))
+    data = text.encode()
+    members[f"{dist_info}/entry_points.txt"] = data
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    members[f"{dist_info}/RECORD"] += f"{dist_info}/entry_points.txt,sha256={digest},{len(data)}\n".encode()
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, content in sorted(members.items()):
+            archive.writestr(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), content)
