@@ -49,7 +49,7 @@ from builder.bundle.importcheck import (
     plan_check,
 )
 from builder.bundle.layout import bundle_entries
-from builder.bundle.results import BuildResult, BundleResult
+from builder.bundle.results import BuildResult, BundleResult, Download
 from builder.bundle.selection import LAYER_ROOT, Selection, refuse_secrets
 from builder.bundle.targets import Target, select_targets
 from builder.bundle.zipwriter import EXEC_MODE, FILE_MODE, BundleStats, ZipEntry, contributors, write_zip, zip_epoch
@@ -135,7 +135,7 @@ def build_project(
         builder.warm.close()
     dist.stamp_build(project, {r.manifest.bundle_name: r.manifest.build_key for r in results}, previous)
     return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started,
-                       cpu_seconds=_cpu_seconds() - cpu, jobs=jobs)
+                       cpu_seconds=_cpu_seconds() - cpu, jobs=jobs, downloads=builder.downloads)
 
 
 def _cpu_seconds() -> float:
@@ -153,7 +153,7 @@ def _build(builder: _Builder, layer_targets: list[Target], function_targets: lis
     # still being written) and finished (limits, manifest) once its layers are, so one function's
     # zip, another's check and a layer's install or zip overlap on all cores.
     prepared = _run_parallel(builder.prepare, [*layer_targets, *function_targets], jobs)
-    builder.fetch_wheels([p for p in prepared if p.cached is None])
+    builder.downloads = builder.fetch_wheels([p for p in prepared if p.cached is None])
     prepared_layers, prepared_functions = prepared[: len(layer_targets)], prepared[len(layer_targets):]
     # Layers have threads of their own beside the `jobs` that functions use: a layer's zip (written on
     # threads of its own) never holds back the functions whose checks only need the layer's files.
@@ -249,6 +249,7 @@ class _Builder:
         self._checked = Once()  # verdict key -> the check, run by the first function with those inputs
         self._trees: dict[str, Future[Zipped]] = {}  # build key -> the bundle's files, as soon as they are kept
         self._trees_guard = threading.Lock()
+        self.downloads: list[Download] = []  # what `fetch_wheels` downloaded, for the build's result
         self.project.dist_dir.mkdir(parents=True, exist_ok=True)
 
     # -- per bundle ---------------------------------------------------------------------------
@@ -282,8 +283,8 @@ class _Builder:
             zip_path.write_bytes(data)
             return self.cache.put(key, zip_path, stats_of_zip(zip_path, manifest))
 
-    def fetch_wheels(self, to_build: list[Prepared]) -> None:
-        """One pip download per platform for every locked wheel not in the cache yet."""
+    def fetch_wheels(self, to_build: list[Prepared]) -> list[Download]:
+        """Every locked wheel not in the cache yet, once per platform (from the index, or with pip: `wheels.fetch`)."""
         by_arch: dict[str, list[LockFile]] = {}
         for prepared in to_build:
             if prepared.lock is not None:
@@ -299,12 +300,13 @@ class _Builder:
         for arch, reqs in work:
             self.reporter.step(f"downloading {len(reqs)} wheels for {runtime}/{arch} {wheels.source()}")
 
-        def download(item: tuple[str, list]) -> None:
+        def download(item: tuple[str, list]) -> Download:
             arch, reqs = item
-            wheels.fetch(reqs, self.wheels, runtime=runtime, arch=arch, offline=self.options.offline,
-                         jobs=self.options.jobs or available_cores(), reporter=self.reporter)
+            fetched = wheels.fetch(reqs, self.wheels, runtime=runtime, arch=arch, offline=self.options.offline,
+                                   jobs=self.options.jobs or available_cores(), reporter=self.reporter)
+            return Download(runtime, arch, len(reqs), fetched)
 
-        _run_parallel(download, work, None)
+        return _run_parallel(download, work, None)
 
     def package(self, prepared: Prepared) -> Prepared:
         """The bundle's bytes in the build cache: built once per build key (however many functions share it)."""

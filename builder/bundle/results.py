@@ -7,6 +7,7 @@ from pathlib import Path
 import attrs
 
 from builder.bundle.importcheck import ImportCheck
+from builder.bundle.wheels import Fetched
 from builder.bundle.zipwriter import BundleStats
 from builder.frozen import to_tuple
 from builder.models import Manifest
@@ -39,6 +40,20 @@ class BundleResult:
 
 
 @attrs.frozen
+class Download:
+    """The wheels a build downloaded for one platform, and how (from the index directly, or with pip)."""
+
+    runtime: str
+    architecture: str
+    wheels: int
+    fetched: Fetched
+
+    def to_json(self) -> dict:
+        return {"runtime": self.runtime, "architecture": self.architecture, "wheels": self.wheels,
+                **self.fetched.to_json()}
+
+
+@attrs.frozen
 class BuildResult:
     app: str
     dist: Path
@@ -46,6 +61,7 @@ class BuildResult:
     seconds: float = 0.0  # wall time
     cpu_seconds: float = 0.0  # relay's and its children's (pip, the check's interpreters) user + system time
     jobs: int = 1  # bundles worked on at once
+    downloads: tuple[Download, ...] = attrs.field(default=(), converter=to_tuple)  # wheels not in the cache yet
 
     @property
     def rebuilt(self) -> tuple[BundleResult, ...]:
@@ -59,5 +75,6 @@ class BuildResult:
             "cpu_seconds": round(self.cpu_seconds, 3),
             "jobs": self.jobs,
             "nothing_changed": not self.rebuilt,
+            "downloads": [d.to_json() for d in self.downloads],
             "bundles": [b.to_json() for b in self.bundles],
         }

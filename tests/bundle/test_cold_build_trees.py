@@ -141,3 +141,17 @@ def test_a_layer_that_fails_before_its_files_are_kept_fails_its_functions_withou
 
     with pytest.raises(BuildFailed, match="hash mismatch for money==2.1"):
         build_project(load_project(tiny_project / "relay.toml"), options=BuildOptions(jobs=2))
+
+
+def test_the_build_result_says_which_wheels_it_downloaded_and_how(tiny_project: Path, cache_dir: Path) -> None:
+    """`relay build --json` "downloads": per platform, how many wheels, and from where (here pip: find-links only)."""
+    cold = build_project(load_project(tiny_project / "relay.toml")).to_json()
+    by_platform = {(d["runtime"], d["architecture"]): d for d in cold["downloads"]}
+
+    assert set(by_platform) == {("python3.12", "x86_64"), ("python3.12", "arm64")}
+    x86 = by_platform[("python3.12", "x86_64")]
+    assert x86["wheels"] == 2 and x86["pip"] == 2 and x86["direct"] == 0  # greeting and money
+    assert x86["pip_reason"] and "with pip" in x86["source"]
+    (tiny_project / "dist/.relay-build.json").unlink(missing_ok=True)
+    warm = build_project(load_project(tiny_project / "relay.toml"), options=BuildOptions(use_cache=False)).to_json()
+    assert warm["downloads"] == []  # the wheel cache had them all
