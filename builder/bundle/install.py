@@ -33,11 +33,12 @@ if TYPE_CHECKING:
 _WRITERS = 4
 
 
-def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> None:
+def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> dict[str, str]:
     """Unpack each wheel into `target` the way `pip install --target` lays it out, hashes re-checked.
 
     Files are created read-only (0444, scripts 0555, less the umask): zipped, they become the import
-    check's tree as they are.
+    check's tree as they are. Returns the hex sha256 of every file written, by its path (the RECORD
+    rows are made from the same digests), so nothing needs to read them back to hash them.
     """
     from installer import install as install_wheel  # imported here: a no-op build installs nothing
     from installer.sources import WheelFile
@@ -72,6 +73,7 @@ def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> None:
             except Exception as exc:  # installer raises plain exceptions for invalid wheels
                 raise BuildFailed("install", f"{wheel.name}: {exc}") from exc
             writer.check()
+    return writer.written
 
 
 def _two_ship(exc: FileExistsError) -> BuildFailed:
@@ -86,6 +88,7 @@ class _Writer:
         self._guard = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=min(_WRITERS, 2 * available_cores()), thread_name_prefix="relay-install")
         self._pending: list[Future[None]] = []
+        self.written: dict[str, str] = {}  # path -> hex sha256 of what was written there
 
     def __enter__(self) -> _Writer:
         return self
@@ -149,7 +152,10 @@ def _destination_type() -> type:
             target = str(self._path_with_destdir(scheme, path))  # refuses a path outside its folder
             data = stream.read()
             self.writer.write(target, data, is_executable)
-            digest = base64.urlsafe_b64encode(hashlib.new(self.hash_algorithm, data).digest()).decode("ascii").rstrip("=")
+            raw = hashlib.new(self.hash_algorithm, data).digest()
+            if self.hash_algorithm == "sha256":
+                self.writer.written[target] = raw.hex()
+            digest = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
             return RecordEntry(path, Hash(self.hash_algorithm, digest), len(data))
 
     return Destination

@@ -62,6 +62,8 @@ from builder.models import LayerRef, LockInfo, Manifest
 from builder.paths import cache_dir
 from builder.progress import Reporter, SilentReporter
 
+# What the strip rewrites after the installer wrote it (`strip.rewrite_records`): its installed digest is stale.
+RECORD_SUFFIX = ".dist-info/RECORD"
 T = TypeVar("T")
 R = TypeVar("R")
 # Bump when the bytes relay writes for the same inputs change.
@@ -353,20 +355,22 @@ class _Builder:
             # Installed where the zip has them (a layer's under python/): the folder can become the tree.
             tree = Path(tmp) / "tree"
             installed = tree / LAYER_ROOT if target.kind == "layer" else tree
+            hashes: dict[str, str] = {}  # files installed, by path: their sha256, known without reading them again
             if prepared.lock is not None and prepared.lock.requirements:
                 found = wheels.wheels_for(prepared.lock, self.wheels, runtime=self.project.runtime,
                                           arch=target.architecture)
                 with step("install", target):
-                    install.install(found, installed)
+                    hashes = install.install(found, installed)
                 with step("strip", target):
                     from builder.bundle import strip
 
                     strip.strip_host_files(installed)
                     strip.rewrite_records(installed, fresh=True)
+                    hashes = {path: sha for path, sha in hashes.items() if not path.endswith(RECORD_SUFFIX)}
             with step("package", target):
                 entries = bundle_entries(prepared.selection, installed)
             # The files are final: kept as the check's tree now, so functions are checked while this zip is written.
-            kept = self._keep_tree(target, tree, entries) if self.options.import_check else None
+            kept = self._keep_tree(target, tree, entries, hashes) if self.options.import_check else None
             if kept is not None:
                 digest, entries = kept
                 self._tree_ready(prepared.key, Zipped(None, digest))
@@ -381,7 +385,8 @@ class _Builder:
             self._tree_ready(prepared.key, Zipped(cached.zip_path, stats.content_digest))
             return cached
 
-    def _keep_tree(self, target: Target, tree: Path, entries: list[ZipEntry]) -> tuple[str, list[ZipEntry]] | None:
+    def _keep_tree(self, target: Target, tree: Path, entries: list[ZipEntry],
+                   hashes: dict[str, str]) -> tuple[str, list[ZipEntry]] | None:
         """Make the bundle's files its tree for the import check, named by their content digest (not unpacked again).
 
         Returns the digest and the entries to zip: read from the kept tree when `tree` was moved there.
@@ -391,7 +396,7 @@ class _Builder:
                   if not e.source.is_relative_to(tree)]  # the project's own files, shipped as they are
         try:
             with step("package", target):
-                digest = _content_digest(entries)
+                digest = _content_digest(entries, hashes)
             _prune_empty_folders(tree)  # a folder the zip does not have could import as a namespace package
             had_tree = tree.is_dir()
             kept = self.trees.keep(digest, tree, copies)
@@ -531,11 +536,15 @@ def _mode(entry: ZipEntry) -> int:
     return EXEC_MODE if entry.executable else FILE_MODE
 
 
-def _content_digest(entries: list[ZipEntry]) -> str:
-    """`BundleStats.content_digest` of what zipping `entries` gives, from the files (hashed on a few threads)."""
+def _content_digest(entries: list[ZipEntry], known: dict[str, str]) -> str:
+    """`BundleStats.content_digest` of what zipping `entries` gives: `known` sha256 by path (what the installer
+    wrote), the other files hashed on a few threads. The zip's own digest is compared with it (`_install_and_zip`)."""
+    def sha(entry: ZipEntry) -> str:
+        return known.get(str(entry.source)) or sha256_file(entry.source)
+
     with ThreadPoolExecutor(max_workers=min(available_cores(), 8), thread_name_prefix="relay-hash") as pool:
-        hashes = list(pool.map(lambda e: sha256_file(e.source), entries))
-    return tree_digest((e.path, _mode(e), sha) for e, sha in zip(entries, hashes, strict=True))
+        hashes = list(pool.map(sha, entries))
+    return tree_digest((e.path, _mode(e), digest) for e, digest in zip(entries, hashes, strict=True))
 
 
 def _prune_empty_folders(root: Path) -> None:
