@@ -7,10 +7,12 @@ several qualify, is pip's answer: the file whose best tag ranks first in the tag
 `pip download --platform ... --implementation cp --python-version X.Y` builds (`supported_tags`),
 a non-yanked file before a yanked one, then the higher build tag, then page order.
 
-`route` says whether the index pip would use is known for certain (no pip configuration file,
-no `PIP_*` setting beyond `PIP_INDEX_URL` and ones that do not change where files come from); when it
-is not, relay leaves the download to pip. Everything that can go wrong on the way (HTTP errors, an
-unreadable page, no pinned file) is `Unserved`: the caller hands that requirement to pip. A download
+`route` reads pip's configuration as `pip download` would (`pipconfig.py`): the sources (every
+index page, http(s) or a local `file://` PEP 503 tree, and every find-links folder or page; the
+candidates are their union) and pip's connection settings, or, when that configuration asks for
+something relay does not do itself, pip and why. Everything that can go wrong on the way (HTTP
+errors, an unreadable page, no pinned file, a pin a constraint file excludes) is `Unserved`: the
+caller hands that requirement to pip. A download
 whose bytes do not match the pin is not `Unserved`: it is refused, as pip would refuse it.
 """
 
@@ -22,7 +24,6 @@ import hashlib
 import json
 import os
 import ssl
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -35,82 +36,102 @@ from typing import TYPE_CHECKING
 import attrs
 
 from builder import __version__
-from builder.bundle import platform
+from builder.bundle import pipconfig, platform
 from builder.errors import BuildFailed
+from builder.frozen import to_tuple
 from builder.lock.lockfile import LockedRequirement
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
 
-DEFAULT_INDEX = "https://pypi.org/simple/"
+DEFAULT_INDEX = pipconfig.DEFAULT_INDEX
 TIMEOUT_SECONDS = 60.0
 ATTEMPTS = 3  # per request, on connection errors and 5xx
 USER_AGENT = f"relay/{__version__} (locked wheel fetch; Python urllib)"
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 CHUNK = 1 << 20
 
-# PIP_* settings that do not change which index pip reads or how it reaches it.
-HARMLESS_PIP_ENV = frozenset({
-    "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_NO_CACHE_DIR", "PIP_CACHE_DIR", "PIP_QUIET", "PIP_VERBOSE",
-    "PIP_NO_INPUT", "PIP_NO_COLOR", "PIP_PROGRESS_BAR", "PIP_ROOT_USER_ACTION", "PIP_NO_WARN_SCRIPT_LOCATION",
-    "PIP_NO_PYTHON_VERSION_WARNING", "PIP_REQUIRE_VIRTUALENV", "PIP_DEFAULT_TIMEOUT", "PIP_TIMEOUT",
-    "PIP_RETRIES", "PIP_LOG", "PIP_LOG_FILE", "PIP_BREAK_SYSTEM_PACKAGES",
-})
-
-
 class Unserved(Exception):
     """The direct path cannot serve this requirement (pip can try): the reason, for a progress line."""
 
 
-# -- which index ----------------------------------------------------------------------------------
+class NotFound(Unserved):
+    """A source has no page for the project (HTTP 404, no folder): pip reads nothing there either."""
+
+
+# -- where from -----------------------------------------------------------------------------------
 
 
 @attrs.frozen
 class Route:
-    """The index to fetch from directly (`index`), or None and why pip keeps the download (`reason`)."""
+    """pip's sources and connection settings to fetch from directly (`settings`), or None and why pip keeps the download."""
 
-    index: str | None
+    settings: pipconfig.Settings | None
     reason: str = ""
+    constraints: tuple[pipconfig.Constraint, ...] = attrs.field(default=(), converter=to_tuple)
+
+    @property
+    def index(self) -> str | None:
+        """The first index read directly (None when pip keeps the download or only find-links serve)."""
+        urls = self.settings.index_urls if self.settings is not None else ()
+        return urls[0] if urls else None
 
     @property
     def shown(self) -> str:
-        """Where wheels come from, safe to print (a password in the index URL is `****`)."""
-        return f"from {redact(self.index)}" if self.index else f"with pip ({self.reason})"
+        """Where wheels come from, safe to print (a password in a URL is `****`)."""
+        if self.settings is None:
+            return f"with pip ({self.reason})"
+        return "from " + ", ".join(redact(url) for url in (*self.settings.index_urls, *self.settings.find_links))
+
+    def client(self) -> Client:
+        """The client reading every source of this route (Unserved when its connection settings are unusable)."""
+        assert self.settings is not None
+        return Client(self.settings, constraints=self.constraints)
 
 
 def route(environ: Mapping[str, str] | None = None, *, home: Path | None = None, prefix: str | None = None) -> Route:
-    """Whether the index pip would use is known for certain: then it is the route, else pip."""
+    """pip's configuration as `pip download` would read it: the direct route, or pip and why."""
     env = os.environ if environ is None else environ
-    for path in pip_config_files(env, home=home, prefix=prefix):
-        if path.exists():
-            return Route(None, f"pip configuration {path}")
-    unknown = sorted(k for k in env if k.upper().startswith("PIP_") and k.upper() not in HARMLESS_PIP_ENV
-                     and k.upper() not in ("PIP_INDEX_URL", "PIP_CONFIG_FILE"))
-    if unknown:
-        return Route(None, f"{unknown[0]} is set")
-    index = env.get("PIP_INDEX_URL", DEFAULT_INDEX)
-    scheme = urllib.parse.urlsplit(index).scheme
-    if scheme not in ("http", "https"):
-        return Route(None, f"index {redact(index)} is not http(s)")
-    return Route(index)
+    try:
+        settings = pipconfig.settings(env, home=home, prefix=prefix)
+        constraints = pipconfig.read_constraints(settings.constraints, env)
+    except pipconfig.Unsupported as exc:
+        return Route(None, str(exc))
+    if not settings.index_urls and not settings.find_links:
+        return Route(None, "no-index and no find-links: pip has nowhere to look either")
+    for url in (*settings.index_urls, *(link for link in settings.find_links if "://" in link)):
+        scheme = urllib.parse.urlsplit(url).scheme
+        if scheme not in ("http", "https", "file"):
+            return Route(None, f"source {redact(url)} is not http(s) or file")
+        if scheme == "http" and not _secure_http(url, settings.trusted_hosts):
+            return Route(None, f"source {redact(url)} is plain http and not a trusted-host (pip ignores it)")
+    if settings.cert is not None and not os.path.exists(settings.cert):
+        return Route(None, f"CA bundle {settings.cert} (pip setting cert) does not exist")
+    return Route(settings, constraints=constraints)
 
 
-def pip_config_files(environ: Mapping[str, str], *, home: Path | None = None, prefix: str | None = None) -> list[Path]:
-    """Every file pip reads its configuration from on this host (none when PIP_CONFIG_FILE is the null device)."""
-    named = environ.get("PIP_CONFIG_FILE")
-    if named == os.devnull:
-        return []
-    home = home if home is not None else Path.home()
-    files = [Path(named)] if named else []
-    xdg_dirs = environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
-    files += [Path(folder) / "pip" / "pip.conf" for folder in xdg_dirs.split(os.pathsep) if folder]
-    files.append(Path("/etc/pip.conf"))
-    xdg_home = environ.get("XDG_CONFIG_HOME") or str(home / ".config")
-    files += [home / ".pip" / "pip.conf", Path(xdg_home) / "pip" / "pip.conf"]
-    files.append(Path(prefix if prefix is not None else sys.prefix) / "pip.conf")
-    if environ.get("VIRTUAL_ENV"):
-        files.append(Path(environ["VIRTUAL_ENV"]) / "pip.conf")
-    return files
+def _secure_http(url: str, trusted: tuple[str, ...]) -> bool:
+    """pip reads plain http only from this machine or a `trusted-host` (host, or host:port)."""
+    import ipaddress
+
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if host == "localhost" or _trusted(parts, trusted):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback
+
+
+def _trusted(parts: urllib.parse.SplitResult, trusted: tuple[str, ...]) -> bool:
+    host = (parts.hostname or "").lower()
+    for entry in trusted:
+        name, _, port = entry.lower().rpartition(":") if entry.count(":") == 1 else (entry.lower(), "", "")
+        if name == host and (not port or port == str(parts.port or "")):
+            return True
+    return False
 
 
 def redact(url: str) -> str:
@@ -270,43 +291,98 @@ def choose(files: list[IndexFile], req: LockedRequirement, runtime: str, arch: s
 
 
 class Client:
-    """Reads one index's project pages and downloads its files: timeouts, retries, Basic auth for the index's host.
+    """Reads every source pip would read and downloads their files, with pip's connection settings.
 
-    The timeout per request is pip's own when PIP_TIMEOUT/PIP_DEFAULT_TIMEOUT sets one, else `timeout`.
+    Sources: the index pages (`index-url`, `extra-index-url`; http(s) or a `file://` PEP 503 tree) and
+    `find-links` (a folder, a `file://` or http(s) page listing files). Connection: `cert` trusted
+    beside the system's CAs and a `REQUESTS_CA_BUNDLE`/`CURL_CA_BUNDLE` (requests honours those for
+    pip), `trusted-host` (unverified https), `proxy` (else the environment's), `timeout`, `retries`,
+    Basic auth for a source URL's host from its `user:password@`.
     """
 
-    def __init__(self, index: str, *, environ: Mapping[str, str] | None = None, timeout: float = TIMEOUT_SECONDS,
+    def __init__(self, settings: pipconfig.Settings | str, *, constraints: tuple[pipconfig.Constraint, ...] = (),
+                 environ: Mapping[str, str] | None = None, timeout: float = TIMEOUT_SECONDS,
                  attempts: int = ATTEMPTS) -> None:
         env = os.environ if environ is None else environ
-        parts = urllib.parse.urlsplit(index)
-        self._auth: str | None = None
+        if isinstance(settings, str):
+            settings = pipconfig.Settings(index_url=settings, timeout=_pip_timeout(env))
+        self.settings = settings
+        self.constraints = constraints
+        self._auth: dict[str, str] = {}
+        self.indexes = [self._remember_auth(url, slash=True) for url in settings.index_urls]
+        self.find_links = [self._remember_auth(link, slash=False) if "://" in link else link
+                           for link in settings.find_links]
+        self.shown = Route(settings).shown.removeprefix("from ")
+        self._timeout = settings.timeout or timeout
+        self._attempts = settings.retries + 1 if settings.retries is not None else attempts
+        self._trusted = settings.trusted_hosts
+        cafile: str | None = None
+        try:
+            context = ssl.create_default_context()
+            for cafile in (settings.cert, env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE")):
+                if cafile and os.path.isdir(cafile):
+                    context.load_verify_locations(capath=cafile)
+                elif cafile:
+                    context.load_verify_locations(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise Unserved(f"CA bundle {cafile}: {exc}") from None
+        proxies = urllib.request.ProxyHandler({"http": settings.proxy, "https": settings.proxy}
+                                              if settings.proxy else None)  # None: the environment's
+        self._opener = urllib.request.build_opener(proxies, urllib.request.HTTPSHandler(context=context))
+        loose = ssl.create_default_context()
+        loose.check_hostname = False
+        loose.verify_mode = ssl.CERT_NONE
+        self._loose_opener = urllib.request.build_opener(proxies, urllib.request.HTTPSHandler(context=loose))
+
+    @property
+    def index(self) -> str:
+        """The first index (credentials removed), or "" when only find-links serve."""
+        return self.indexes[0] if self.indexes else ""
+
+    def _remember_auth(self, url: str, *, slash: bool) -> str:
+        parts = urllib.parse.urlsplit(url)
         host = parts.netloc
         if "@" in host:
             userinfo, _, host = host.rpartition("@")
             user, _, password = userinfo.partition(":")
             token = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
-            self._auth = "Basic " + base64.b64encode(token.encode()).decode("ascii")
-        self._host = host
-        self.index = urllib.parse.urlunsplit(parts._replace(netloc=host))
-        if not self.index.endswith("/"):
-            self.index += "/"
-        self.shown = redact(index)
-        self._timeout = _pip_timeout(env) or timeout
-        self._attempts = attempts
-        # As requests does for pip: a CA bundle named in the environment is the one trusted.
-        cafile = env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None
-        try:
-            context = ssl.create_default_context(cafile=cafile)
-        except (OSError, ssl.SSLError) as exc:
-            raise Unserved(f"CA bundle {cafile}: {exc}") from None
-        self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))  # + env proxies
+            self._auth.setdefault(host, "Basic " + base64.b64encode(token.encode()).decode("ascii"))
+        clean = urllib.parse.urlunsplit(parts._replace(netloc=host))
+        return clean if not slash or clean.endswith("/") else clean + "/"
 
-    def files(self, name: str) -> list[IndexFile]:
-        """The project page of `name`: its files, or Unserved."""
+    def files(self, name: str, version: str | None = None) -> list[IndexFile]:
+        """`name`'s files from every source, in pip's order (indexes, then find-links); Unserved when one fails.
+
+        A source without the project (HTTP 404, no folder) adds nothing, as for pip; when none has it, NotFound.
+        `version`: only local find-links files of that version are hashed.
+        """
         from packaging.utils import canonicalize_name
 
-        url = self.index + urllib.parse.quote(canonicalize_name(name)) + "/"
-        with self._open(url, accept=ACCEPT) as response:
+        project = canonicalize_name(name)
+        found: list[IndexFile] = []
+        missed: list[NotFound] = []
+        for index in self.indexes:
+            try:
+                found += self._page(index + urllib.parse.quote(project) + "/", project_page=True)
+            except NotFound as exc:
+                missed.append(exc)
+        for link in self.find_links:
+            found += self._find_links(link, project, version)
+        if not found and missed:
+            raise missed[0]
+        return found
+
+    def _page(self, url: str, *, project_page: bool) -> list[IndexFile]:
+        if url.startswith("file:"):
+            path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+            if path.is_dir():
+                path /= "index.html"
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                raise NotFound(f"{url}: no such page") from None
+            return parse_html(text, path.as_uri())
+        with self._open(url, accept=ACCEPT if project_page else "text/html") as response:
             final = response.geturl()
             kind = response.headers.get_content_type()
             charset = response.headers.get_content_charset() or "utf-8"
@@ -315,14 +391,50 @@ class Client:
             return parse_json(body, final)
         if kind in ("text/html", "application/vnd.pypi.simple.v1+html"):
             return parse_html(body, final)
-        raise Unserved(f"index page for {name} is {kind}, neither JSON nor HTML")
+        raise Unserved(f"page {redact(url)} is {kind}, neither JSON nor HTML")
+
+    def _find_links(self, link: str, project: str, version: str | None) -> list[IndexFile]:
+        """`project`'s files at a find-links location: a folder's wheels (hashed here), or a page's links."""
+        from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+        if "://" in link and not link.startswith("file:"):
+            listed = self._page(link, project_page=False)
+        else:
+            path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(link).path)) if "://" in link else Path(link)
+            if path.is_dir():
+                listed = [IndexFile(p.name, p.resolve().as_uri(), None) for p in sorted(path.iterdir()) if p.is_file()]
+            elif path.is_file() and path.suffix in (".html", ".htm"):
+                listed = parse_html(path.read_text(encoding="utf-8", errors="replace"), path.resolve().as_uri())
+            elif path.is_file():
+                listed = [IndexFile(path.name, path.resolve().as_uri(), None)]
+            else:
+                return []  # pip ignores a location that does not exist
+        kept = []
+        for file in listed:
+            try:
+                name, found_version, _, _ = parse_wheel_filename(file.filename)
+            except InvalidWheelFilename:
+                continue
+            if canonicalize_name(name) != project:
+                continue
+            if file.sha256 is None and file.url.startswith("file:") and (version is None or str(found_version) == version):
+                file = attrs.evolve(file, sha256=_sha256_path(_local_path(file.url)))
+            kept.append(file)
+        return kept
 
     def download(self, file: IndexFile, folder: Path) -> tuple[Path, str]:
         """`file` written to `folder/<filename>` (0644 less the umask) as it streams in: its path and sha256."""
         if "/" in file.filename or file.filename in ("", ".", ".."):
             raise Unserved(f"unusable file name {file.filename!r}")
         target = folder / file.filename
-        with self._open(file.url, accept="*/*") as response:
+        if file.url.startswith("file:"):
+            try:
+                source = open(_local_path(file.url), "rb")  # noqa: SIM115  (closed below)
+            except OSError as exc:
+                raise Unserved(f"{file.url}: {exc.strerror}") from None
+        else:
+            source = self._open(file.url, accept="*/*")
+        with source as response:
             digest = hashlib.sha256()
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             with os.fdopen(fd, "wb") as out:
@@ -339,14 +451,18 @@ class Client:
 
     def _open(self, url: str, *, accept: str):  # -> an http.client.HTTPResponse
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": accept})
-        if self._auth and urllib.parse.urlsplit(url).netloc == self._host:
-            request.add_unredirected_header("Authorization", self._auth)  # never sent on to another host
+        parts = urllib.parse.urlsplit(url)
+        if parts.netloc in self._auth:
+            request.add_unredirected_header("Authorization", self._auth[parts.netloc])  # never sent on to another host
+        opener = self._loose_opener if _trusted(parts, self._trusted) else self._opener
         shown = redact(url)
         for attempt in range(1, self._attempts + 1):
             try:
-                return self._opener.open(request, timeout=self._timeout)
+                return opener.open(request, timeout=self._timeout)
             except urllib.error.HTTPError as exc:
                 exc.close()
+                if exc.code == 404:
+                    raise NotFound(f"{shown}: HTTP 404") from None
                 if exc.code < 500 or attempt == self._attempts:
                     raise Unserved(f"{shown}: HTTP {exc.code}") from None
             except (urllib.error.URLError, OSError, http_errors()) as exc:
@@ -362,6 +478,21 @@ class Client:
             return response.read()
         except (OSError, http_errors()) as exc:
             raise Unserved(f"{redact(url)}: read broke off ({exc.__class__.__name__})") from None
+
+
+def _local_path(url: str) -> Path:
+    return Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+
+
+def _sha256_path(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(CHUNK):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _pip_timeout(env: Mapping[str, str]) -> float | None:
@@ -383,21 +514,39 @@ def http_errors() -> type[Exception]:
 
 
 def fetch_one(client: Client, req: LockedRequirement, runtime: str, arch: str, folder: Path) -> tuple[Path, str]:
-    """The pinned wheel pip would pick for `req`, downloaded into `folder` and checked against the pins: path, sha256.
+    """The pinned wheel pip would pick for `req` among every source, downloaded into `folder` and checked: path, sha256.
 
-    Unserved when the index cannot say (pip may); BuildFailed when the bytes differ from every pin.
+    Unserved when the sources cannot say (pip may): a constraint pip must apply, no pinned loadable wheel, a
+    candidate listed without a hash (pip would hash it; relay cannot rank it); BuildFailed when the bytes differ
+    from every pin. The same file (same sha256) in several sources is one file, read from a local one if any.
     """
-    files = client.files(req.name)
+    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+    why = pipconfig.blocked(client.constraints, canonicalize_name(req.name), req.version)
+    if why is not None:
+        raise Unserved(why)
+    files = client.files(req.name, req.version)
+    for file in files:
+        if file.sha256 is None and file.filename.endswith(".whl"):
+            try:
+                name, version, _, _ = parse_wheel_filename(file.filename)
+            except InvalidWheelFilename:
+                continue
+            if canonicalize_name(name) == canonicalize_name(req.name) and str(version) == req.version:
+                raise Unserved(f"{redact(file.url)} has no hash to rank it by")
     chosen = choose(files, req, runtime, arch)
     if chosen is None:
         raise Unserved(f"{client.shown} lists no pinned wheel of {req.name}=={req.version} for {runtime}/{arch}")
+    same = [f for f in files if f.sha256 == chosen.sha256 and f.url.startswith("file:")]
+    if same and not chosen.url.startswith("file:"):
+        chosen = attrs.evolve(chosen, url=same[0].url)
     path, digest = client.download(chosen, folder)
     if f"sha256:{digest}" not in req.hashes:
         path.unlink(missing_ok=True)
         raise BuildFailed(
             "download",
             f"hash mismatch for {req.name}=={req.version}: the file {chosen.filename} downloaded from "
-            f"{client.shown} has sha256 {digest}, which the lock does not pin",
+            f"{redact(chosen.url)} has sha256 {digest}, which the lock does not pin",
             hint="The lock or the package source changed: check who edited the lock, "
                  "then `relay lock --upgrade` if the change is wanted.",
         )

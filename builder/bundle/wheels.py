@@ -5,12 +5,16 @@ pins, so the index's file list for the name, kept to the pinned hashes and the w
 loads, names the file, and the choice among several is pip's (`index.choose`: the best-ranked
 tag of `pip download --platform ...`, then build tag). relay reads that page and downloads the
 file itself (`index.py`, threads, no pip process), hashing as it streams; bytes that match no pin
-are refused, as pip refuses them. It does so only when the index pip would use is certain
-(`index.route`: no pip configuration file, no `PIP_*` setting but `PIP_INDEX_URL` and harmless
-ones); otherwise, and for any requirement the index does not serve plainly (HTTP error, a page
-it cannot read, no pinned loadable file), pip does the download as before
+are refused, as pip refuses them. It reads pip's own configuration to do so (`pipconfig.py`: the
+files and `PIP_*` variables pip reads, `[global]` and `[download]`): every index (`index-url`,
+`extra-index-url`, `no-index`, http(s) or a `file://` tree) and `find-links` location (folder or page)
+is a source, the candidates are their union kept to the pins, and `cert`, `trusted-host`, `proxy`,
+`timeout` and `retries` are pip's. pip does the download as before
 (`pip download --require-hashes --platform ...`, once per target platform for everything left,
-shared out to `jobs` processes): pip knows mirrors, find-links, certificates and credentials.
+shared out to `jobs` processes) when that configuration asks for something relay does not do
+(`index.route`: a `client-cert`, an unknown setting, a constraint file with options), for a
+requirement a constraint excludes or that no source serves plainly (HTTP error, a page it cannot
+read, no pinned loadable file, a candidate listed without a hash).
 Either way each wheel is filed under the sha256 the lock pins (`<cache>/wheels/<sha256>/<file>`),
 and which pinned file was chosen for a platform is remembered (`<cache>/wheels/chosen/...`), so
 the same lock gives the same wheel on every machine whatever else the cache holds, and a warm
@@ -135,9 +139,9 @@ def fetch(reqs: list[LockedRequirement], cache: WheelCache, *, runtime: str, arc
                           hint="Run once without --offline to fill the wheel cache.")
     way = index.route()
     left, why = reqs, way.reason
-    if way.index is not None:
+    if way.settings is not None:
         try:
-            client = index.Client(way.index)
+            client = way.client()
         except index.Unserved as exc:
             why = str(exc)
         else:

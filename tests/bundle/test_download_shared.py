@@ -23,6 +23,7 @@ def house(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     folder = tmp_path / "wheelhouse"
     monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
     monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_NO_BINARY", ":none:")  # relay reads find-links itself; this setting is pip's alone
     return {name: make_wheel(folder, name, "1.0", {f"{name}/__init__.py": f"NAME = {name!r}\n"}) for name in NAMES}
 
 

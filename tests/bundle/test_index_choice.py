@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.bundle import index, platform
+from builder.bundle import index, pipconfig, platform
 from builder.lock.lockfile import LockedRequirement
 
 RUNTIME = "python3.12"
@@ -139,39 +139,41 @@ def test_pages_in_json_and_html_read_alike() -> None:
         index.parse_json("<html>", page)
 
 
-def test_pip_configuration_anywhere_pip_reads_it_leaves_the_download_to_pip(tmp_path: Path, monkeypatch) -> None:
+def test_pip_configuration_is_read_from_every_file_pip_reads(tmp_path: Path, monkeypatch) -> None:
     from pip._internal.configuration import get_configuration_files
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-home"))
     monkeypatch.setenv("XDG_CONFIG_DIRS", f"{tmp_path / 'xdg1'}{os.pathsep}{tmp_path / 'xdg2'}")
     monkeypatch.delenv("PIP_CONFIG_FILE", raising=False)
-    pips = {Path(p) for kind in get_configuration_files().values() for p in kind}
-    ours = set(index.pip_config_files(dict(os.environ), home=tmp_path / "home"))
-    assert pips <= ours, pips - ours
+    pips = [Path(p) for kind in ("global", "user", "site") for p in get_configuration_files()[kind]]
+    assert pipconfig.config_files(dict(os.environ), home=tmp_path / "home") == pips
 
     user_file = tmp_path / "xdg-home/pip/pip.conf"
     user_file.parent.mkdir(parents=True)
     user_file.write_text("[global]\nindex-url = https://mirror.example/simple\n")
-    way = index.route({}, home=tmp_path / "home", prefix=str(tmp_path))
-    assert way.index is None and "pip configuration" in way.reason
+    way = index.route({"XDG_CONFIG_HOME": str(tmp_path / "xdg-home"), "XDG_CONFIG_DIRS": str(tmp_path / "none")},
+                      home=tmp_path / "home", prefix=str(tmp_path))
+    assert way.index == "https://mirror.example/simple"
     assert index.route({"PIP_CONFIG_FILE": os.devnull}).index == index.DEFAULT_INDEX
 
 
 @pytest.mark.parametrize(("env", "direct"), [
     ({}, True),
     ({"PIP_INDEX_URL": "https://mirror.example/simple", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"}, True),
-    ({"PIP_EXTRA_INDEX_URL": "https://extra.example/simple"}, False),
-    ({"PIP_FIND_LINKS": "/wheels"}, False),
+    ({"PIP_EXTRA_INDEX_URL": "https://extra.example/simple"}, True),
+    ({"PIP_FIND_LINKS": "/wheels"}, True),
     ({"PIP_NO_INDEX": "1"}, False),
-    ({"PIP_TRUSTED_HOST": "mirror.example"}, False),
-    ({"PIP_CERT": "/ca.pem"}, False),
-    ({"PIP_PROXY": "http://proxy:3128"}, False),
-    ({"PIP_INDEX_URL": "file:///srv/simple"}, False),
+    ({"PIP_TRUSTED_HOST": "mirror.example"}, True),
+    ({"PIP_CERT": "/no-such-ca.pem"}, False),
+    ({"PIP_PROXY": "http://proxy:3128"}, True),
+    ({"PIP_INDEX_URL": "file:///srv/simple"}, True),
+    ({"PIP_INDEX_URL": "ftp://mirror.example/simple"}, False),
+    ({"PIP_PLATFORM": "win_amd64"}, False),
 ])
 def test_pip_environment_decides_the_route(env: dict[str, str], direct: bool) -> None:
     way = index.route({"PIP_CONFIG_FILE": os.devnull, **env})
-    assert (way.index is not None) == direct, way
+    assert (way.settings is not None) == direct, way
     if direct:
         assert way.index == env.get("PIP_INDEX_URL", index.DEFAULT_INDEX)
 
@@ -180,7 +182,7 @@ def test_passwords_are_redacted_as_pip_does() -> None:
     assert index.redact("https://u:p4ss@host/simple/") == "https://u:****@host/simple/"
     assert index.redact("https://tok3n@host/simple/") == "https://****@host/simple/"
     assert index.redact("https://host/simple/") == "https://host/simple/"
-    assert "p4ss" not in index.Route("https://u:p4ss@host/simple/").shown
+    assert "p4ss" not in index.Route(pipconfig.Settings(index_url="https://u:p4ss@host/simple/")).shown
 
 
 @pytest.mark.network
