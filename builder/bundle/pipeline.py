@@ -135,6 +135,7 @@ def build_project(
         raise
     finally:
         builder.warm.close()
+        builder.trees.share_bytecode()
     dist.stamp_build(project, {r.manifest.bundle_name: r.manifest.build_key for r in results}, previous)
     return BuildResult(app=project.name, dist=project.dist_dir, bundles=results, seconds=time.monotonic() - started,
                        cpu_seconds=_cpu_seconds() - cpu, jobs=jobs, downloads=builder.downloads)
@@ -396,10 +397,10 @@ class _Builder:
                   if not e.source.is_relative_to(tree)]  # the project's own files, shipped as they are
         try:
             with step("package", target):
-                digest = _content_digest(entries, hashes)
+                digest, shas = _content_digest(entries, hashes)
             _prune_empty_folders(tree)  # a folder the zip does not have could import as a namespace package
             had_tree = tree.is_dir()
-            kept = self.trees.keep(digest, tree, copies)
+            kept = self.trees.keep(digest, tree, copies, known=shas)
         except OSError as exc:  # the check unpacks the zip instead
             self.reporter.note(f"{target.label}: could not keep its unpacked files ({exc}); the import check unpacks the zip")
             return None
@@ -536,15 +537,18 @@ def _mode(entry: ZipEntry) -> int:
     return EXEC_MODE if entry.executable else FILE_MODE
 
 
-def _content_digest(entries: list[ZipEntry], known: dict[str, str]) -> str:
-    """`BundleStats.content_digest` of what zipping `entries` gives: `known` sha256 by path (what the installer
-    wrote), the other files hashed on a few threads. The zip's own digest is compared with it (`_install_and_zip`)."""
+def _content_digest(entries: list[ZipEntry], known: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """`BundleStats.content_digest` of what zipping `entries` gives, and each file's sha256 by archive path.
+
+    `known`: sha256 by file path (what the installer wrote); the other files are hashed on a few threads.
+    The zip's own digest is compared with it (`_install_and_zip`)."""
     def sha(entry: ZipEntry) -> str:
         return known.get(str(entry.source)) or sha256_file(entry.source)
 
     with ThreadPoolExecutor(max_workers=min(available_cores(), 8), thread_name_prefix="relay-hash") as pool:
         hashes = list(pool.map(sha, entries))
-    return tree_digest((e.path, _mode(e), digest) for e, digest in zip(entries, hashes, strict=True))
+    return (tree_digest((e.path, _mode(e), digest) for e, digest in zip(entries, hashes, strict=True)),
+            {e.path: digest for e, digest in zip(entries, hashes, strict=True)})
 
 
 def _prune_empty_folders(root: Path) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 import attrs
 
 from builder.fsutil import extract_zip, write_with_mode, zip_member
+from builder.runtime.bytecode import Shared, normalise
 from builder.runtime.provided import link_provided, provided_versions
 
 TASK_ROOT = "/var/task"
@@ -89,15 +90,18 @@ class Trees:
     relay has just built is not unpacked at all: the folder it was zipped from
     becomes its tree (`keep`). Paths of
     a tree never change content, which is what lets bytecode compiled from
-    them be kept (`pycache`).
+    them be kept (`pycache`); it is also kept by its source's sha256 and
+    linked into a new tree holding the same source (`bytecode.py`).
     """
 
     def __init__(self, cache: Path) -> None:
         self.root = cache / "trees"
         self.pycache = cache / "pycache"
+        self.bytecode = Shared(cache / "bytecode", self.pycache)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._warmed: dict[Path, threading.Event] = {}
+        self._made: dict[Path, dict[str, str]] = {}  # trees made by this process: their sources' sha256
 
     def mount(self, bundle: Zipped, layers: Sequence[Zipped]) -> Mount:
         return Mount(task=self.tree(bundle), opt=self.opt(layers), runtime=self.runtime())
@@ -116,7 +120,8 @@ class Trees:
 
         return self._once(f"opt-{digest}", unpack_in_order)
 
-    def keep(self, digest: str, folder: Path, copies: Iterable[tuple[str, Path, int]] = ()) -> Path:
+    def keep(self, digest: str, folder: Path, copies: Iterable[tuple[str, Path, int]] = (),
+             known: dict[str, str] | None = None) -> Path:
         """Make `folder`, the files of the bundle whose content digest is `digest`, its tree: nothing is unpacked.
 
         When that tree exists already, `folder` is left where it is. The tree's folder is returned.
@@ -124,6 +129,7 @@ class Trees:
         `folder` is on the cache's file system (it is moved, not copied) and its files are already
         read-only with their zip modes; `copies` are the zip's other members (archive path, file, mode),
         written read-only. What the tree then holds is what the zip holds, as if it had been unpacked.
+        `known`: the sha256 of files by archive path, when the caller has them (not read again).
         """
         listed = list(copies)
 
@@ -138,7 +144,7 @@ class Trees:
                     made.add(target.parent)
                 write_with_mode(target, mode & ~0o222, source.read_bytes())
 
-        return self._once(digest, place)
+        return self._once(digest, place, known)
 
     def runtime(self) -> Path:
         # The provided packages are relay's own environment's: a new version of them is a new folder.
@@ -166,7 +172,13 @@ class Trees:
         finally:
             done.set()
 
-    def _once(self, name: str, fill: Callable[[Path], object]) -> Path:
+    def share_bytecode(self) -> None:
+        """Keep what was compiled for the trees this process made by their sources' sha256 (`bytecode.Shared`)."""
+        with self._guard:
+            made, self._made = self._made, {}
+        self.bytecode.share(made.items())
+
+    def _once(self, name: str, fill: Callable[[Path], object], known: dict[str, str] | None = None) -> Path:
         folder = self.root / name
         if folder.is_dir():
             return folder
@@ -179,14 +191,21 @@ class Trees:
             staging = Path(tempfile.mkdtemp(prefix=f".{name[:16]}-", dir=self.root))
             try:
                 fill(staging)
+                sources = normalise(staging, known)  # before anything compiles them: one mtime for all
                 os.chmod(staging, 0o755)
                 os.rename(staging, folder)
             except OSError:
                 if not folder.is_dir():
                     raise
+                return folder
             finally:
                 if staging.exists():
                     shutil.rmtree(staging, ignore_errors=True)
+            # Bytecode of the same sources compiled for other trees, linked in before any check imports them.
+            with contextlib.suppress(OSError):
+                self.bytecode.seed(folder, sources)
+            with self._guard:
+                self._made[folder] = sources
         return folder
 
 

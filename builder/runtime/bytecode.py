@@ -1,0 +1,127 @@
+"""Bytecode shared between trees by what their sources hold: a module compiled once is compiled once.
+
+The import check's interpreters keep what they compile under relay's pycache prefix, one file per
+source path (`<pycache>/<tree's absolute path>/<module>.cpython-313.pyc`). A new tree (a layer
+whose lock bumped two of its thirteen packages, the same layer built for another architecture, a
+function bundle after one handler was edited) has new paths, so its unchanged modules would be
+compiled again: on the real-app layer that is most of a check's cost.
+
+So the bytecode is also kept by the sha256 of its source (`<cache>/bytecode/<tag>/<sha256>.pyc`,
+`share`), and linked in for a new tree's sources with the same sha256 before anything imports
+them (`seed`). Python accepts such a file: it validates a pyc by its source's size and mtime, and
+every `.py` of a tree is given the same mtime (`normalise`, the zip's own timestamp); the size and
+bytes are the same because the sha256 is; the code's file name is corrected on load
+(`_imp._fix_co_filename`). A pyc Python does not accept is compiled again and replaced (atomically,
+never written through the link), so a wrong guess costs only the compile it failed to save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+# Every `.py` of a tree has this mtime (1980-01-01 00:00:00 UTC, what relay's zips say by default).
+SOURCE_MTIME = 315532800
+_PYC_SUFFIX = ".pyc"
+
+
+def normalise(root: Path, known: dict[str, str] | None = None) -> dict[str, str]:
+    """Give every `.py` under `root` the one mtime; return their sha256 by '/'-separated path relative to `root`.
+
+    `known`: sha256 already known by that path (the installer hashed what it wrote): not read again.
+    """
+    known = known or {}
+    found: dict[str, str] = {}
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                rel = Path(os.path.relpath(path, root)).as_posix()
+                sha = known.get(rel)
+                if sha is None:
+                    with open(path, "rb") as handle:
+                        sha = hashlib.file_digest(handle, "sha256").hexdigest()
+                found[rel] = sha
+                os.utime(path, (SOURCE_MTIME, SOURCE_MTIME), follow_symlinks=False)
+    return found
+
+
+def pyc_folder(pycache: Path, source: Path) -> Path:
+    """Where Python puts the bytecode of `source` under the pycache prefix `pycache` (`-X pycache_prefix`)."""
+    return pycache / str(source.parent).lstrip(os.sep)
+
+
+class Shared:
+    """The bytecode store: `<root>/<tag>/<sha256>.pyc`, tag as in `mod.cpython-313.pyc`."""
+
+    def __init__(self, root: Path, pycache: Path) -> None:
+        self.root = root
+        self.pycache = pycache
+
+    def seed(self, tree: Path, sources: dict[str, str]) -> int:
+        """Link the stored bytecode of each of `sources` (path in `tree` -> sha256) where Python looks for it."""
+        tags = self._tags()
+        made: set[Path] = set()
+        linked = 0
+        for rel, sha in sources.items():
+            source = tree / rel
+            for tag in tags:
+                stored = self.root / tag / f"{sha}{_PYC_SUFFIX}"
+                if not stored.is_file():
+                    continue
+                folder = pyc_folder(self.pycache, source)
+                if folder not in made:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    made.add(folder)
+                try:
+                    os.link(stored, folder / f"{source.stem}.{tag}{_PYC_SUFFIX}")
+                except OSError:  # there already (compiled or linked before), or no links here: no harm
+                    continue
+                linked += 1
+        return linked
+
+    def share(self, trees: Iterable[tuple[Path, dict[str, str]]]) -> int:
+        """Keep the bytecode compiled for `trees`' sources by their sha256, for trees yet to come."""
+        shared = 0
+        for tree, sources in trees:
+            by_folder: dict[Path, list[tuple[str, str]]] = {}
+            for rel, sha in sources.items():
+                source = tree / rel
+                by_folder.setdefault(pyc_folder(self.pycache, source), []).append((source.stem, sha))
+            for folder, modules in by_folder.items():
+                try:
+                    names = os.listdir(folder)
+                except OSError:
+                    continue
+                compiled = _by_stem(names)
+                for stem, sha in modules:
+                    for tag, name in compiled.get(stem, ()):
+                        stored = self.root / tag / f"{sha}{_PYC_SUFFIX}"
+                        if stored.exists():
+                            continue
+                        stored.parent.mkdir(parents=True, exist_ok=True)
+                        with contextlib.suppress(OSError):  # another build stored it first: the same bytes
+                            os.link(folder / name, stored)
+                            shared += 1
+        return shared
+
+    def _tags(self) -> list[str]:
+        try:
+            return sorted(entry.name for entry in os.scandir(self.root) if entry.is_dir())
+        except OSError:
+            return []
+
+
+def _by_stem(names: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """`mod.cpython-313.pyc` -> {"mod": [("cpython-313", name)]}; optimised files (`opt-1`) are left out."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for name in names:
+        if not name.endswith(_PYC_SUFFIX):
+            continue
+        stem, _, tag = name[: -len(_PYC_SUFFIX)].rpartition(".")
+        if stem and tag and "opt-" not in tag and "." not in stem:
+            found.setdefault(stem, []).append((tag, name))
+    return found

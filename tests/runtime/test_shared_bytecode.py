@@ -1,0 +1,96 @@
+"""Bytecode compiled for one tree serves another tree holding the same sources (`runtime/bytecode.py`).
+
+A layer whose lock bumped two packages, or a function bundle after one handler was edited, is a new
+tree (new paths): its unchanged modules are not compiled again. Python itself decides whether a
+linked pyc is valid (source size and mtime), so these tests import for real under the runtime's
+Python and look at what it did with the files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from builder.bundle.pythons import find_python
+from builder.runtime.bytecode import SOURCE_MTIME
+from builder.runtime.mount import Trees, Zipped
+
+PYTHON = find_python("3.12")
+pytestmark = pytest.mark.skipif(PYTHON is None, reason="python3.12 is not installed here")
+
+MODULE = "import json\n\ndef total(items):\n    return sum(items)\n" + "".join(f"X{i} = {i}\n" for i in range(200))
+
+
+def layer(path: Path, files: dict[str, str]) -> Zipped:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return Zipped(path, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def import_in(trees: Trees, tree: Path, module: str) -> None:
+    assert PYTHON is not None
+    subprocess.run([str(PYTHON), "-I", "-X", f"pycache_prefix={trees.pycache}", "-c",
+                    f"import sys; sys.path.insert(0, {str(tree / 'python')!r}); import {module}"], check=True)
+
+
+def pyc(trees: Trees, tree: Path, rel: str) -> Path:
+    source = tree / rel
+    [found] = (trees.pycache / str(source.parent).lstrip(os.sep)).glob(f"{source.stem}.cpython-312.pyc")
+    return found
+
+
+def test_a_new_tree_with_the_same_module_uses_the_bytecode_compiled_for_the_first(tmp_path: Path) -> None:
+    trees = Trees(tmp_path / "cache")
+    first = trees.tree(layer(tmp_path / "one.zip", {"python/money.py": MODULE, "python/old.py": "A = 1\n"}))
+    import_in(trees, first, "money")
+    trees.share_bytecode()  # what a build does when it ends
+
+    # A "bumped" layer: money.py unchanged, another module new.
+    second = trees.tree(layer(tmp_path / "two.zip", {"python/money.py": MODULE, "python/new.py": "B = 2\n"}))
+
+    seeded = pyc(trees, second, "python/money.py")
+    assert seeded.stat().st_nlink > 1  # linked from the store, before anything imported it
+    assert (second / "python/money.py").stat().st_mtime == SOURCE_MTIME
+    before = seeded.stat().st_ino
+    import_in(trees, second, "money")
+    assert pyc(trees, second, "python/money.py").stat().st_ino == before  # Python accepted it: not compiled again
+
+
+def test_a_changed_module_gets_no_bytecode_of_another(tmp_path: Path) -> None:
+    trees = Trees(tmp_path / "cache")
+    first = trees.tree(layer(tmp_path / "one.zip", {"python/money.py": MODULE}))
+    import_in(trees, first, "money")
+    trees.share_bytecode()
+
+    second = trees.tree(layer(tmp_path / "two.zip", {"python/money.py": MODULE.replace("sum(items)", "0")}))
+
+    folder = trees.pycache / str(second / "python").lstrip(os.sep)
+    assert not list(folder.glob("money.*.pyc"))
+    import_in(trees, second, "money")  # compiled for itself
+    assert pyc(trees, second, "python/money.py").stat().st_nlink == 1
+
+
+def test_stored_bytecode_python_rejects_is_compiled_again_and_the_store_is_untouched(tmp_path: Path) -> None:
+    """An edited store entry (or one whose source mtime does not match) costs a compile, never a wrong import."""
+    trees = Trees(tmp_path / "cache")
+    first = trees.tree(layer(tmp_path / "one.zip", {"python/money.py": MODULE}))
+    import_in(trees, first, "money")
+    trees.share_bytecode()
+    [stored] = (tmp_path / "cache/bytecode").glob("*/*.pyc")
+    data = bytearray(stored.read_bytes())
+    data[8:12] = (SOURCE_MTIME + 1).to_bytes(4, "little")  # the source mtime the pyc claims
+    stored.chmod(0o644)
+    stored.write_bytes(bytes(data))  # the file is shared by links: every copy of it now claims another mtime
+    tampered = stored.read_bytes()
+
+    second = trees.tree(layer(tmp_path / "two.zip", {"python/money.py": MODULE, "python/other.py": ""}))
+    import_in(trees, second, "money")
+
+    assert stored.read_bytes() == tampered  # Python replaced its own copy, not the store's
+    assert pyc(trees, second, "python/money.py").stat().st_nlink == 1
