@@ -7,9 +7,12 @@ what to move or drop without unzipping anything.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from builder.bundle.zipwriter import BundleStats
 from builder.errors import LimitExceeded
+
+if TYPE_CHECKING:  # the config reads the layer limit on every command: the zip writer is not loaded for it
+    from builder.bundle.zipwriter import BundleStats
 
 ZIPPED_MAX = 52_428_800  # 50 MB: direct upload limit for a function or layer zip
 UNZIPPED_MAX = 262_144_000  # function + all its layers, unzipped
