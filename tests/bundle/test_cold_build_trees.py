@@ -173,3 +173,25 @@ def test_a_tree_whose_files_are_not_what_its_digest_says_fails_the_build(tiny_pr
     with pytest.raises(BuildFailed, match="its files changed while they were being zipped"):
         build_project(load_project(tiny_project / "relay.toml"))
     assert not (tiny_project / "dist/hello.zip").exists()
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_two_builds_racing_on_one_cold_cache_both_finish_with_the_same_bytes(tiny_project: Path, cache_dir: Path,
+                                                                               tmp_path: Path, attempt: int) -> None:
+    """Two CI jobs on one shared RELAY_CACHE_DIR: wheels, builds, kept trees, verdicts and bytecode are raced for."""
+    import os
+    import subprocess
+    import sys
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_project, other, symlinks=True)
+    relay = Path(sys.executable).with_name("relay")
+    runs = [subprocess.Popen([str(relay), "build", "--json"], cwd=root, env=os.environ.copy(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for root in (tiny_project, other)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], [err.decode()[-600:] for _, err in outputs]
+    zips = [{p.name: p.read_bytes() for p in (root / "dist").glob("*.zip")} for root in (tiny_project, other)]
+    assert zips[0] == zips[1] and len(zips[0]) == 4
+    for kept in (cache_dir / "trees").iterdir():  # every tree complete: no staging folder left behind
+        assert not kept.name.startswith("."), kept
