@@ -157,21 +157,22 @@ class IndexFile:
     yanked: bool = False
 
 
-def parse_json(text: str, page_url: str) -> list[IndexFile]:
-    """A PEP 691 JSON project page's files."""
+def parse_json(text: str, page_url: str, pins: frozenset[str] | None = None) -> list[IndexFile]:
+    """A PEP 691 JSON project page's files (with `pins`, only those with one of these sha256s or none)."""
     try:
-        doc = json.loads(text)
-        files = doc["files"]
-        return [
-            IndexFile(
+        found = []
+        for entry in json.loads(text)["files"]:
+            sha256 = (entry.get("hashes") or {}).get("sha256")
+            if pins is not None and sha256 is not None and sha256.lower() not in pins:
+                continue  # a page lists every release (15,000 files for pydantic-core): keep the pinned ones
+            found.append(IndexFile(
                 filename=str(entry["filename"]),
                 url=urllib.parse.urljoin(page_url, str(entry["url"])),
-                sha256=(entry.get("hashes") or {}).get("sha256"),
+                sha256=sha256,
                 requires_python=entry.get("requires-python") or None,
                 yanked=bool(entry.get("yanked", False)),
-            )
-            for entry in files
-        ]
+            ))
+        return found
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise Unserved(f"unreadable JSON index page ({exc.__class__.__name__})") from None
 
@@ -350,11 +351,12 @@ class Client:
         clean = urllib.parse.urlunsplit(parts._replace(netloc=host))
         return clean if not slash or clean.endswith("/") else clean + "/"
 
-    def files(self, name: str, version: str | None = None) -> list[IndexFile]:
+    def files(self, name: str, version: str | None = None, pins: frozenset[str] | None = None) -> list[IndexFile]:
         """`name`'s files from every source, in pip's order (indexes, then find-links); Unserved when one fails.
 
         A source without the project (HTTP 404, no folder) adds nothing, as for pip; when none has it, NotFound.
-        `version`: only local find-links files of that version are hashed.
+        `version`: only local find-links files of that version are hashed; `pins`: JSON pages keep only files
+        with one of these sha256s (or none).
         """
         from packaging.utils import canonicalize_name
 
@@ -363,7 +365,7 @@ class Client:
         missed: list[NotFound] = []
         for index in self.indexes:
             try:
-                found += self._page(index + urllib.parse.quote(project) + "/", project_page=True)
+                found += self._page(index + urllib.parse.quote(project) + "/", project_page=True, pins=pins)
             except NotFound as exc:
                 missed.append(exc)
         for link in self.find_links:
@@ -372,7 +374,7 @@ class Client:
             raise missed[0]
         return found
 
-    def _page(self, url: str, *, project_page: bool) -> list[IndexFile]:
+    def _page(self, url: str, *, project_page: bool, pins: frozenset[str] | None = None) -> list[IndexFile]:
         if url.startswith("file:"):
             path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
             if path.is_dir():
@@ -388,7 +390,7 @@ class Client:
             charset = response.headers.get_content_charset() or "utf-8"
             body = self._read(response, url).decode(charset, errors="replace")
         if kind == "application/vnd.pypi.simple.v1+json":
-            return parse_json(body, final)
+            return parse_json(body, final, pins)
         if kind in ("text/html", "application/vnd.pypi.simple.v1+html"):
             return parse_html(body, final)
         raise Unserved(f"page {redact(url)} is {kind}, neither JSON nor HTML")
@@ -525,7 +527,8 @@ def fetch_one(client: Client, req: LockedRequirement, runtime: str, arch: str, f
     why = pipconfig.blocked(client.constraints, canonicalize_name(req.name), req.version)
     if why is not None:
         raise Unserved(why)
-    files = client.files(req.name, req.version)
+    pins = frozenset(h.removeprefix("sha256:").lower() for h in req.hashes if h.startswith("sha256:"))
+    files = client.files(req.name, req.version, pins)
     for file in files:
         if file.sha256 is None and file.filename.endswith(".whl"):
             try:
