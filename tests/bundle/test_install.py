@@ -1,12 +1,13 @@
-"""Wheels are unpacked by one reader and a few file-writing threads (`builder.bundle.install`).
+"""Wheels are unpacked in-process with one open per file (`builder.bundle.install`).
 
-What lands on disk must not depend on the threads: the same files, bytes and read-only modes as one
-thread writing them in order, every folder made, a file two wheels ship refused, and a wheel that
-differs from its pin refused before anything of it is written.
+Every file and folder made, read-only, the digests it reports true, a file two wheels ship refused,
+console scripts written and executable, and a wheel that differs from its pin refused before anything
+of it is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import stat
 from pathlib import Path
 
@@ -31,19 +32,17 @@ def many_files(count: int) -> dict[str, str]:
     return {f"deep/pkg{i % 37}/sub{i % 5}/mod{i}.py": f"VALUE = {i}\n" * (i % 50 + 1) for i in range(count)}
 
 
-def test_a_threaded_install_writes_what_one_thread_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_file_is_written_read_only_and_its_reported_digest_is_true(tmp_path: Path) -> None:
     wheels = [pinned(make_wheel(tmp_path / "house", "big", "1.0", many_files(600)), "big", "1.0"),
               pinned(make_wheel(tmp_path / "house", "small", "2.0", {"small/__init__.py": "X = 1\n"}), "small", "2.0")]
 
-    install.install(wheels, tmp_path / "threads")
-    monkeypatch.setattr(install, "_WRITERS", 1)
-    install.install(wheels, tmp_path / "one")
+    written = install.install(wheels, tmp_path / "out")
 
-    threaded = tree(tmp_path / "threads")
-    assert threaded == tree(tmp_path / "one")
-    assert len(threaded) == 600 + 1 + 2 * 3  # every file, and each wheel's METADATA, WHEEL and RECORD
-    assert all(not mode & 0o222 for _, mode in threaded.values())  # read-only, as the check's tree keeps them
-    record = (tmp_path / "threads/big-1.0.dist-info/RECORD").read_text(encoding="utf-8")
+    files = tree(tmp_path / "out")
+    assert len(files) == 600 + 1 + 2 * 3  # every file, and each wheel's METADATA, WHEEL and RECORD
+    assert all(not mode & 0o222 for _, mode in files.values())  # read-only, as the check's tree keeps them
+    assert {str(tmp_path / "out" / rel): hashlib.sha256(data).hexdigest() for rel, (data, _) in files.items()} == written
+    record = (tmp_path / "out/big-1.0.dist-info/RECORD").read_text(encoding="utf-8")
     assert "deep/pkg0/sub0/mod0.py,sha256=" in record
 
 
@@ -65,8 +64,7 @@ def test_a_wheel_that_is_not_the_pinned_one_writes_nothing(tmp_path: Path) -> No
     assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
 
 
-@pytest.mark.parametrize("attempt", range(5))
-def test_console_scripts_are_written_before_installer_sets_their_mode(tmp_path: Path, attempt: int) -> None:
+def test_console_scripts_are_written_before_installer_sets_their_mode(tmp_path: Path) -> None:
     """installer stats and chmods a generated script as soon as it is written: it must exist by then."""
     files = {**many_files(200), "tool/__init__.py": "def main():\n    return 0\n"}
     wheel = make_wheel(tmp_path / "house", "tool", "1.0", files)
