@@ -38,13 +38,14 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from builder.bundle import index, platform, subproc
+from builder.bundle import platform, subproc
 from builder.bundle.digest import sha256_file
 from builder.errors import BuildFailed
 from builder.fsutil import atomic_copy, atomic_write_text
 from builder.lock.lockfile import LockedRequirement, LockFile
 
 if TYPE_CHECKING:
+    from builder.bundle import index
     from builder.progress import Reporter
 
 _HASH_MISMATCH = re.compile(r"DO NOT MATCH THE HASHES.*?\n\s+(\S+==\S+)", re.S)
@@ -125,6 +126,8 @@ DIRECT_THREADS = 8  # downloads are I/O bound
 
 def source() -> str:
     """Where a fetch would take wheels from now, safe to print (for the download step's progress line)."""
+    from builder.bundle import index  # urllib, ssl and pip's configuration: only when something is downloaded
+
     return index.route().shown
 
 
@@ -137,6 +140,8 @@ def fetch(reqs: list[LockedRequirement], cache: WheelCache, *, runtime: str, arc
         names = ", ".join(f"{r.name}=={r.version}" for r in reqs)
         raise BuildFailed("download", f"not in the wheel cache for {runtime}/{arch}: {names}",
                           hint="Run once without --offline to fill the wheel cache.")
+    from builder.bundle import index
+
     way = index.route()
     left, why = reqs, way.reason
     if way.settings is not None:
@@ -157,6 +162,8 @@ def _fetch_direct(reqs: list[LockedRequirement], cache: WheelCache, client: inde
                   arch: str) -> tuple[list[LockedRequirement], str]:
     """Each requirement's wheel from the index into the cache; the ones it could not serve, and the first reason."""
     from concurrent.futures import ThreadPoolExecutor
+
+    from builder.bundle import index
 
     scratch = cache.incoming()
     try:
