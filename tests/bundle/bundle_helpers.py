@@ -144,3 +144,35 @@ def write_tree(root: Path, files: dict[str, str]) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+
+
+def fetch_app(root: Path, wheels: dict[str, Path]) -> Path:
+    """A one-function app laid out like a real one (handlers in a package, a layer, locks, docs and infra
+    beside) locking `wheels["greeting"]` for the function and `wheels["money"]` for its layer."""
+    write_tree(root, {
+        "relay.toml": textwrap.dedent("""\
+            [app]
+            name = "shop"
+            runtime = "python3.12"
+
+            [functions.hello]
+            source = "src"
+            handler = "shop.hello.handle"
+            requirements = "requirements/hello.in"
+            layers = ["base"]
+
+            [layers.base]
+            requirements = "requirements/base.in"
+            """),
+        "requirements/hello.in": "greeting\n",
+        "requirements/base.in": "money\n",
+        "src/shop/__init__.py": "",
+        "src/shop/hello.py": "import greeting\nimport money\n\ndef handle(event, context):\n"
+                             "    return greeting.hello('x'), money.cents(1)\n",
+        "docs/index.md": "# shop\n",
+        "infra/stack.py": "STACK = 'shop'\n",
+        ".gitignore": "dist/\n",
+    })
+    write_lock(root / "requirements/hello.in", [("greeting", "1.0", wheels["greeting"])])
+    write_lock(root / "requirements/base.in", [("money", "2.1", wheels["money"])])
+    return root

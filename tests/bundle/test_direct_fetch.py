@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
-from bundle_helpers import make_wheel, sha256_of, write_lock, write_tree
+from bundle_helpers import fetch_app, make_wheel, sha256_of
 from index_server import Index, serving
 
 HOUSE_WHEELS = {
@@ -39,34 +38,7 @@ def house(tmp_path: Path) -> dict[str, Path]:
 def app(tmp_path: Path, house: dict[str, Path], clean_pip_env, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An app laid out like a real one: handlers in a package, a layer, locks, docs and infra beside."""
     monkeypatch.setenv("RELAY_CACHE_DIR", str(tmp_path / "cache"))
-    root = tmp_path / "app"
-    write_tree(root, {
-        "relay.toml": textwrap.dedent("""\
-            [app]
-            name = "shop"
-            runtime = "python3.12"
-
-            [functions.hello]
-            source = "src"
-            handler = "shop.hello.handle"
-            requirements = "requirements/hello.in"
-            layers = ["base"]
-
-            [layers.base]
-            requirements = "requirements/base.in"
-            """),
-        "requirements/hello.in": "greeting\n",
-        "requirements/base.in": "money\n",
-        "src/shop/__init__.py": "",
-        "src/shop/hello.py": "import greeting\nimport money\n\ndef handle(event, context):\n"
-                             "    return greeting.hello('x'), money.cents(1)\n",
-        "docs/index.md": "# shop\n",
-        "infra/stack.py": "STACK = 'shop'\n",
-        ".gitignore": "dist/\n",
-    })
-    write_lock(root / "requirements/hello.in", [("greeting", "1.0", house["greeting"])])
-    write_lock(root / "requirements/base.in", [("money", "2.1", house["money"])])
-    return root
+    return fetch_app(tmp_path / "app", house)
 
 
 def wheel_dirs(cache: Path) -> set[str]:

@@ -11,11 +11,10 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from bundle_helpers import make_wheel, sha256_of, write_lock, write_tree
+from bundle_helpers import fetch_app, make_wheel, sha256_of
 from index_server import Index, serving
 
 from builder.bundle import index, pipconfig
@@ -51,33 +50,7 @@ def wheels(tmp_path: Path) -> dict[str, Path]:
 @pytest.fixture
 def app(tmp_path: Path, wheels: dict[str, Path], no_pip_env, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RELAY_CACHE_DIR", str(tmp_path / "cache"))
-    root = tmp_path / "app"
-    write_tree(root, {
-        "relay.toml": textwrap.dedent("""\
-            [app]
-            name = "shop"
-            runtime = "python3.12"
-
-            [functions.hello]
-            source = "src"
-            handler = "shop.hello.handle"
-            requirements = "requirements/hello.in"
-            layers = ["base"]
-
-            [layers.base]
-            requirements = "requirements/base.in"
-            """),
-        "requirements/hello.in": "greeting\n",
-        "requirements/base.in": "money\n",
-        "src/shop/__init__.py": "",
-        "src/shop/hello.py": "import greeting\nimport money\n\ndef handle(event, context):\n"
-                             "    return greeting.hello('x'), money.cents(1)\n",
-        "docs/index.md": "# shop\n",
-        ".gitignore": "dist/\n",
-    })
-    write_lock(root / "requirements/hello.in", [("greeting", "1.0", wheels["greeting"])])
-    write_lock(root / "requirements/base.in", [("money", "2.1", wheels["money"])])
-    return root
+    return fetch_app(tmp_path / "app", wheels)
 
 
 def dist_zips(root: Path) -> dict[str, str]:
