@@ -19,28 +19,33 @@ import io
 import os
 import stat
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builder.errors import BuildFailed
 from builder.lock.lockfile import LockedRequirement
+from builder.runtime.bytecode import SOURCE_MTIME
 
 if TYPE_CHECKING:
     from installer.destinations import WheelDestination
 
 
-def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> dict[str, str]:
+def install(wheels: list[tuple[LockedRequirement, Path]], target: Path,
+            on_source: Callable[[str, str], None] | None = None) -> dict[str, str]:
     """Unpack each wheel into `target` the way `pip install --target` lays it out, hashes re-checked.
 
     Files are created read-only (0444, scripts 0555, less the umask): zipped, they become the import
-    check's tree as they are. Returns the hex sha256 of every file written, by its path (the RECORD
-    rows are made from the same digests), so nothing needs to read them back to hash them.
+    check's tree as they are; a `.py` gets the trees' one mtime (`bytecode.SOURCE_MTIME`) and is handed
+    to `on_source` (path, sha256) once written, to be compiled ahead. Returns the hex sha256 of every
+    file written, by its path (the RECORD rows are made from the same digests), so nothing needs to
+    read them back to hash them.
     """
     from installer import install as install_wheel  # imported here: a no-op build installs nothing
     from installer.sources import WheelFile
 
     target.mkdir(parents=True, exist_ok=True)
-    writer = _Writer(target)
+    writer = _Writer(target, on_source)
     for req, wheel in wheels:
         data = wheel.read_bytes()  # read once: hashed, then unzipped from memory
         digest = hashlib.sha256(data).hexdigest()
@@ -74,11 +79,12 @@ def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> dict[
 class _Writer:
     """Each file created read-only with one open, each folder made once; the sha256 of what was written."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, on_source: Callable[[str, str], None] | None) -> None:
         self._made: set[str] = {str(target)}
+        self._on_source = on_source
         self.written: dict[str, str] = {}  # path -> hex sha256 of what was written there
 
-    def write(self, target: str, data: bytes, executable: bool) -> None:
+    def write(self, target: str, data: bytes, executable: bool, sha: str) -> None:
         parent = os.path.dirname(target)
         if parent not in self._made:
             os.makedirs(parent, exist_ok=True)
@@ -90,6 +96,12 @@ class _Writer:
             out.write(data)
             if executable:  # every x bit whatever the umask, as installer does: the zip says 0755
                 os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | 0o111)
+            if target.endswith(".py"):
+                out.flush()
+                os.utime(fd, (SOURCE_MTIME, SOURCE_MTIME))
+        self.written[target] = sha
+        if self._on_source is not None and target.endswith(".py"):
+            self._on_source(target, sha)
 
     def destination(self, scheme: dict[str, str]) -> WheelDestination:
         made = _destination_type()(scheme, interpreter="/var/lang/bin/python", script_kind="posix")
@@ -113,10 +125,9 @@ def _destination_type() -> type:
         def write_to_fs(self, scheme, path, stream, is_executable):
             target = str(self._path_with_destdir(scheme, path))  # refuses a path outside its folder
             data = stream.read()
-            self.writer.write(target, data, is_executable)
-            raw = hashlib.new(self.hash_algorithm, data).digest()
-            if self.hash_algorithm == "sha256":
-                self.writer.written[target] = raw.hex()
+            sha = hashlib.sha256(data).digest()
+            self.writer.write(target, data, is_executable, sha.hex())
+            raw = sha if self.hash_algorithm == "sha256" else hashlib.new(self.hash_algorithm, data).digest()
             digest = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
             return RecordEntry(path, Hash(self.hash_algorithm, digest), len(data))
 

@@ -61,6 +61,7 @@ from builder.lock.targets import lock_target_of
 from builder.models import LayerRef, LockInfo, Manifest
 from builder.paths import cache_dir
 from builder.progress import Reporter, SilentReporter
+from builder.runtime.bytecode import Compiler
 
 # What the strip rewrites after the installer wrote it (`strip.rewrite_records`): its installed digest is stale.
 RECORD_SUFFIX = ".dist-info/RECORD"
@@ -360,8 +361,13 @@ class _Builder:
             if prepared.lock is not None and prepared.lock.requirements:
                 found = wheels.wheels_for(prepared.lock, self.wheels, runtime=self.project.runtime,
                                           arch=target.architecture)
-                with step("install", target):
-                    hashes = install.install(found, installed)
+                compiler = self._compiler(target)
+                try:
+                    with step("install", target):
+                        hashes = install.install(found, installed, compiler.add if compiler is not None else None)
+                finally:  # what it compiled by now is linked into the tree when it is kept (`Trees.keep`)
+                    if compiler is not None:
+                        compiler.stop()
                 with step("strip", target):
                     from builder.bundle import strip
 
@@ -385,6 +391,15 @@ class _Builder:
                 cached = self.cache.put(prepared.key, zip_path, stats)
             self._tree_ready(prepared.key, Zipped(cached.zip_path, stats.content_digest))
             return cached
+
+    def _compiler(self, target: Target) -> Compiler | None:
+        """The runtime's Python compiling what is installed as it is written, when the check will import it here."""
+        if not self.options.import_check:
+            return None
+        plan = plan_check(self.project.runtime, target.architecture)
+        if plan.interpreter is None or plan.interpreter.launcher:  # static, or emulated: too slow to help
+            return None
+        return Compiler(plan.interpreter.path, self.trees.bytecode.root)
 
     def _keep_tree(self, target: Target, tree: Path, entries: list[ZipEntry],
                    hashes: dict[str, str]) -> tuple[str, list[ZipEntry]] | None:

@@ -164,8 +164,8 @@ def test_a_tree_whose_files_are_not_what_its_digest_says_fails_the_build(tiny_pr
 
     original = install.install
 
-    def misreporting(wheels, target):
-        written = original(wheels, target)
+    def misreporting(wheels, target, *more):
+        written = original(wheels, target, *more)
         return dict.fromkeys(written, "0" * 64)  # as if a file changed after it was hashed
 
     monkeypatch.setattr(install, "install", misreporting)

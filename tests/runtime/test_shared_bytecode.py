@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -94,3 +95,52 @@ def test_stored_bytecode_python_rejects_is_compiled_again_and_the_store_is_untou
 
     assert stored.read_bytes() == tampered  # Python replaced its own copy, not the store's
     assert pyc(trees, second, "python/money.py").stat().st_nlink == 1
+
+
+def test_sources_compiled_ahead_are_linked_into_the_tree_and_accepted(tmp_path: Path) -> None:
+    """`Compiler`: the runtime's Python compiles each .py handed to it (as the installer writes them, with the
+    trees' one mtime) into the store by sha256; the tree kept afterwards gets them linked in, and Python imports
+    them as they are."""
+    from builder.runtime.bytecode import Compiler
+
+    assert PYTHON is not None
+    trees = Trees(tmp_path / "cache")
+    scratch = tmp_path / "scratch"
+    files = {"python/money/__init__.py": MODULE, "python/money/rates.py": "R = 2\n"}
+    compiler = Compiler(PYTHON, trees.bytecode.root)
+    shas = {}
+    for rel, text in files.items():
+        path = scratch / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        os.utime(path, (SOURCE_MTIME, SOURCE_MTIME))  # as the installer leaves a .py
+        shas[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+        compiler.add(str(path), shas[rel])
+    compiler.stop(finish=True)
+    assert sorted(p.name for p in (tmp_path / "cache/bytecode").glob("*/*.pyc")) == sorted(f"{s}.pyc" for s in shas.values())
+
+    tree = trees.keep("digest-of-money", scratch)
+    inodes = {rel: pyc(trees, tree, rel).stat().st_ino for rel in files}
+    import_in(trees, tree, "money.rates")
+    assert {rel: pyc(trees, tree, rel).stat().st_ino for rel in files} == inodes  # accepted as they were
+
+
+def test_a_compiler_stopped_early_leaves_only_whole_files(tmp_path: Path) -> None:
+    """Killed mid-queue (the install ended): every `<sha256>.pyc` it left loads; a half-written one never has that name."""
+    from builder.runtime.bytecode import Compiler
+
+    assert PYTHON is not None
+    sources = tmp_path / "src"
+    sources.mkdir()
+    compiler = Compiler(PYTHON, tmp_path / "store")
+    for i in range(300):
+        path = sources / f"m{i}.py"
+        path.write_text(MODULE * 20 + f"N = {i}\n", encoding="utf-8")
+        compiler.add(str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+    time.sleep(0.3)
+    compiler.stop()  # at once: it is killed wherever it is
+
+    stored = list((tmp_path / "store").glob("*/*.pyc"))
+    assert 0 < len(stored) < 300  # it had started, and it was stopped before the end
+    check = "import marshal, sys\nfor p in sys.argv[1:]:\n    marshal.loads(open(p, 'rb').read()[16:])\n"
+    subprocess.run([str(PYTHON), "-c", check, *map(str, stored)], check=True)
