@@ -409,6 +409,7 @@ class Floor(Tool):
         out = copy / "floor-out"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
+        os.sync()  # as before every timed command (`Runner.run`)
         started, cpu = time.perf_counter(), time.process_time()
         floor_build(self.wheels["bumped" if step == "bump" else "base"], app, copy, out)
         return time.perf_counter() - started, time.process_time() - cpu
