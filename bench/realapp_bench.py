@@ -521,14 +521,20 @@ def bench_app(app: App, tools: list[Tool], runner: Runner, work: Path, args: arg
             print(f"{app.key} warm-up: {tool.label} (unmeasured, fills pip's cache)", file=sys.stderr)
             attempt("warm-up", tool, lambda t=tool: run_tool_once(t, app, runner, work / app.key / f"warmup-{t.name}",
                                                                   0, None))
+    done: list[Path] = []
     for rep in range(args.repeat):
         for tool in tools:  # tools take turns, so a slow spell of the machine hits all of them
             print(f"{app.key} run {rep + 1}/{args.repeat}: {tool.label}", file=sys.stderr)
             folder = work / app.key / f"rep{rep + 1}-{tool.name}"
             attempt(f"run {rep + 1}", tool, lambda t=tool, r=rep, f=folder: run_tool_once(
                 t, app, runner, f, r, outcomes[t.name]))
-            if not args.keep:  # a 50-function SAM build is large: free the disk as we go
-                shutil.rmtree(folder, ignore_errors=True)
+            done.append(folder)
+    # Freed once every round is timed, not between tools: deleting thousands of files on this VM's disk
+    # (ext4 mounted with online `discard`) slowed the file creation of whichever tool ran next for seconds,
+    # and a cold relay build, which creates ~2,700 files, paid for the three folders deleted before it.
+    if not args.keep:
+        for folder in done:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- ratios and the table
