@@ -122,35 +122,37 @@ def main(argv: list[str] | None = None) -> None:
     args = list(argv if argv is not None else sys.argv[1:])
     debug = "--debug" in args
     as_json = "--json" in args
-    try:
-        with _one_ctrl_c():
+    # Kept through the report and the exit: a second Ctrl-C while the error of the first is being told
+    # must not end relay by the signal (exit -2, a traceback) instead of exit 130.
+    with _one_ctrl_c():
+        try:
             code = cli.main(args=args, prog_name="relay", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(Interrupted.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(UsageError.exit_code)
-    except RelayError as exc:
-        if interrupted(exc):
-            # Ctrl-C while applying: the error says what was put back (aliases, the ledger record).
-            exc.message = "interrupted (Ctrl-C): " + exc.message
-            exc.exit_code = Interrupted.exit_code
-            if not getattr(exc, "stuck", ()):
-                exc.hint = Interrupted.hint
-        _report(exc, debug, as_json=as_json)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        # Not while aliases moved (that is the ApplyFailed above): a promotion's ledger record is closed as failed.
-        _report(Interrupted("interrupted (Ctrl-C)", hint="Rerun the command when ready: work already done "
-                                                          "(built bundles, published versions) is reused."),
-                debug, as_json=as_json)
-        sys.exit(Interrupted.exit_code)
-    except (OutputClosed, BrokenPipeError):
-        _stdout_closed()
-    except Exception as exc:
-        _internal_error(exc, debug)
-    sys.exit(code if isinstance(code, int) else 0)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(Interrupted.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(UsageError.exit_code)
+        except RelayError as exc:
+            if interrupted(exc):
+                # Ctrl-C while applying: the error says what was put back (aliases, the ledger record).
+                exc.message = "interrupted (Ctrl-C): " + exc.message
+                exc.exit_code = Interrupted.exit_code
+                if not getattr(exc, "stuck", ()):
+                    exc.hint = Interrupted.hint
+            _report(exc, debug, as_json=as_json)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            # Not while aliases moved (that is the ApplyFailed above): a promotion's ledger record is closed as failed.
+            _report(Interrupted("interrupted (Ctrl-C)", hint="Rerun the command when ready: work already done "
+                                                              "(built bundles, published versions) is reused."),
+                    debug, as_json=as_json)
+            sys.exit(Interrupted.exit_code)
+        except (OutputClosed, BrokenPipeError):
+            _stdout_closed()
+        except Exception as exc:
+            _internal_error(exc, debug)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def _internal_error(exc: Exception, debug: bool) -> NoReturn:
@@ -184,11 +186,13 @@ def _one_ctrl_c() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
         yield
         return
-    previous = signal.signal(signal.SIGINT, _CtrlC())
+    handler = _CtrlC()
+    previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # After a first Ctrl-C relay is on its way out: a later one is ignored, not allowed to end it by the signal.
+        signal.signal(signal.SIGINT, signal.SIG_IGN if handler.fired else previous)
 
 
 def _stdout_closed() -> None:
