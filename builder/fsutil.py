@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 
@@ -75,18 +76,28 @@ def extract_zip(archive: Path, dest: Path, *, read_only: bool = False) -> None:
     Lambda's /var/task and /opt are. A later archive's file overwrites an earlier one's, as layers do in /opt.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    made: set[Path] = {dest}
     with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            target = zip_member(dest, info.filename)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
-            mode = (info.external_attr >> 16) & 0o777 or 0o644
-            write_with_mode(target, mode & ~0o222 if read_only else mode, zf.read(info))
+
+        def files() -> Iterator[tuple[str, int, bytes]]:
+            for info in zf.infolist():
+                if info.is_dir():
+                    zip_member(dest, info.filename).mkdir(parents=True, exist_ok=True)
+                    continue
+                mode = (info.external_attr >> 16) & 0o777 or 0o644
+                yield info.filename, mode & ~0o222 if read_only else mode, zf.read(info)
+
+        write_members(dest, files())
+
+
+def write_members(dest: Path, members: Iterable[tuple[str, int, bytes]]) -> None:
+    """Write each (archive path, mode, bytes) under `dest` (`zip_member` refuses a path outside it), each folder made once."""
+    made: set[Path] = {dest}
+    for name, mode, data in members:
+        target = zip_member(dest, name)
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        write_with_mode(target, mode, data)
 
 
 def write_with_mode(target: Path, mode: int, data: bytes) -> None:

@@ -63,8 +63,6 @@ from builder.paths import cache_dir
 from builder.progress import Reporter, SilentReporter
 from builder.runtime.bytecode import Compiler
 
-# What the strip rewrites after the installer wrote it (`strip.rewrite_records`): its installed digest is stale.
-RECORD_SUFFIX = ".dist-info/RECORD"
 T = TypeVar("T")
 R = TypeVar("R")
 # Bump when the bytes relay writes for the same inputs change.
@@ -373,7 +371,8 @@ class _Builder:
 
                     strip.strip_host_files(installed)
                     strip.rewrite_records(installed, fresh=True)
-                    hashes = {path: sha for path, sha in hashes.items() if not path.endswith(RECORD_SUFFIX)}
+                    # The RECORDs it rewrote: their installed digests are stale.
+                    hashes = {path: sha for path, sha in hashes.items() if not path.endswith(strip.RECORD_SUFFIX)}
             with step("package", target):
                 entries = bundle_entries(prepared.selection, installed)
             # The files are final: kept as the check's tree now, so functions are checked while this zip is written.

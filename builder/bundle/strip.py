@@ -26,6 +26,8 @@ BYTECODE_SUFFIXES = (".pyc", ".pyo")
 # Lock files some installers (e.g. uv) leave at the top of a --target folder.
 TOOL_LOCK_FILES = (".lock",)
 SCRIPTS_DIR = "bin"
+# Every RECORD, which `rewrite_records` rewrites after the installer wrote it.
+RECORD_SUFFIX = ".dist-info/RECORD"
 
 
 def strip_host_files(target: Path) -> list[str]:
@@ -66,7 +68,7 @@ def rewrite_records(target: Path, *, fresh: bool = False) -> None:
     every file of a layer a second time).
     """
     target = Path(os.path.abspath(target))  # normalised, so the inside-target test is lexical
-    for record in sorted(target.rglob("*.dist-info/RECORD")):
+    for record in sorted(target.rglob(f"*{RECORD_SUFFIX}")):
         if record.is_file() and not record.is_symlink():
             _rewrite_record(record, target, fresh)
 

@@ -65,11 +65,10 @@ class Shared:
         self.root = root
         self.pycache = pycache
 
-    def seed(self, tree: Path, sources: dict[str, str]) -> int:
+    def seed(self, tree: Path, sources: dict[str, str]) -> None:
         """Link the stored bytecode of each of `sources` (path in `tree` -> sha256) where Python looks for it."""
         tags = self._tags()
         made: set[Path] = set()
-        linked = 0
         for rel, sha in sources.items():
             source = tree / rel
             for tag in tags:
@@ -80,16 +79,11 @@ class Shared:
                 if folder not in made:
                     folder.mkdir(parents=True, exist_ok=True)
                     made.add(folder)
-                try:
+                with contextlib.suppress(OSError):  # there already (compiled or linked before), or no links: no harm
                     os.link(stored, folder / f"{source.stem}.{tag}{_PYC_SUFFIX}")
-                except OSError:  # there already (compiled or linked before), or no links here: no harm
-                    continue
-                linked += 1
-        return linked
 
-    def share(self, trees: Iterable[tuple[Path, dict[str, str]]]) -> int:
+    def share(self, trees: Iterable[tuple[Path, dict[str, str]]]) -> None:
         """Keep the bytecode compiled for `trees`' sources by their sha256, for trees yet to come."""
-        shared = 0
         for tree, sources in trees:
             by_folder: dict[Path, list[tuple[str, str]]] = {}
             for rel, sha in sources.items():
@@ -109,8 +103,6 @@ class Shared:
                         stored.parent.mkdir(parents=True, exist_ok=True)
                         with contextlib.suppress(OSError):  # another build stored it first: the same bytes
                             os.link(folder / name, stored)
-                            shared += 1
-        return shared
 
     def _tags(self) -> list[str]:
         try:

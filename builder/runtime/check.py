@@ -31,6 +31,7 @@ from pathlib import Path
 
 import attrs
 
+from builder.frozen import to_tuple
 from builder.runtime.child import BOOTSTRAP, ChildRun, ForkServer, Mode, run_child, servable
 from builder.runtime.environment import function_identity, lambda_environment
 from builder.runtime.interpreter import Interpreter, emulated_python, host_architecture, runtime_python
@@ -122,7 +123,7 @@ class WarmInterpreters:
 
     def __init__(self) -> None:
         self._servers: dict[tuple[str, str, str], ForkServer | None] = {}  # None: it failed to start
-        self._waiting: dict[tuple[str, str, str], tuple[Interpreter, Mount, list[str], dict[str, str], Path]] = {}
+        self._waiting: dict[tuple[str, str, str], _FirstCheck] = {}  # remembered, no server started yet
         self._starting: dict[tuple[str, str, str], threading.Lock] = {}
         self._folders: list[tempfile.TemporaryDirectory] = []
         self._guard = threading.Lock()
@@ -135,14 +136,14 @@ class WarmInterpreters:
             if key in self._servers:
                 return self._servers[key]
             waiting = self._waiting.get(key)
-            if waiting is None or not servable(mount.task, frozenset(name.partition(".")[0] for name in waiting[2])):
+            if waiting is None or not servable(mount.task, waiting.top()):
                 return None
             starting = self._starting.setdefault(key, threading.Lock())
         with starting:  # one thread starts it; the others of this layer set wait for it, then use it
             with self._guard:
                 if key in self._servers:
                     return self._servers[key]
-            server = self._start(*waiting)
+            server = self._start(waiting)
             with self._guard:  # remembered until now: a check arriving meanwhile waits above, not fresh
                 self._servers[key] = server
                 self._waiting.pop(key, None)
@@ -155,17 +156,16 @@ class WarmInterpreters:
         with self._guard:
             if key in self._servers or key in self._waiting or python.launcher:
                 return
-            self._waiting[key] = (python, mount, preload, env, pycache)
+            self._waiting[key] = _FirstCheck(python, mount, preload, env, pycache)
 
-    def _start(self, python: Interpreter, mount: Mount, preload: list[str], env: dict[str, str],
-               pycache: Path) -> ForkServer | None:
+    def _start(self, first: _FirstCheck) -> ForkServer | None:
         folder = tempfile.TemporaryDirectory(prefix="relay-serve-")
         with self._guard:
             self._folders.append(folder)
-        spec = {"path_before": mount.path_before_stdlib(python.version)[1:], "path_after": mount.path_after_stdlib(),
-                "preload": preload}
+        spec = {"path_before": first.mount.path_before_stdlib(first.python.version)[1:],
+                "path_after": first.mount.path_after_stdlib(), "preload": list(first.preload)}
         try:
-            return ForkServer(python.path, Path(folder.name), spec, env, pycache=pycache,
+            return ForkServer(first.python.path, Path(folder.name), spec, first.env, pycache=first.pycache,
                               ready_limit=INIT_LIMIT_SECONDS)
         except OSError:
             return None
@@ -179,6 +179,21 @@ class WarmInterpreters:
             server.close()
         for folder in folders:
             folder.cleanup()
+
+
+@attrs.frozen
+class _FirstCheck:
+    """What the first check of a layer set ran with and loaded: what its server is started from."""
+
+    python: Interpreter
+    mount: Mount
+    preload: tuple[str, ...] = attrs.field(converter=to_tuple)
+    env: dict[str, str]
+    pycache: Path
+
+    def top(self) -> frozenset[str]:
+        """The top-level names the server would import."""
+        return frozenset(name.partition(".")[0] for name in self.preload)
 
 
 def _server_key(python: Interpreter, mount: Mount) -> tuple[str, str, str]:
@@ -222,7 +237,7 @@ def check_import(
 
         child = served()
         if child is None:
-            with trees.first_alone(mount):  # the first of a layer set starts the server the others then use
+            with trees.first_alone(mount):  # the first of a layer set compiles it and says what the server preloads
                 child = served()
                 if child is None:
                     if warm is not None:

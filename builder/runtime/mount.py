@@ -24,7 +24,7 @@ from pathlib import Path
 
 import attrs
 
-from builder.fsutil import extract_zip, write_with_mode, zip_member
+from builder.fsutil import extract_zip, write_members
 from builder.runtime.bytecode import Shared, normalise
 from builder.runtime.provided import link_provided, provided_versions
 
@@ -136,13 +136,7 @@ class Trees:
         def place(into: Path) -> None:
             if folder.is_dir():
                 os.rename(folder, into)  # over the empty staging folder
-            made: set[Path] = {into}
-            for name, source, mode in listed:
-                target = zip_member(into, name)
-                if target.parent not in made:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    made.add(target.parent)
-                write_with_mode(target, mode & ~0o222, source.read_bytes())
+            write_members(into, ((name, mode & ~0o222, source.read_bytes()) for name, source, mode in listed))
 
         return self._once(digest, place, known)
 

@@ -50,12 +50,18 @@ def check(tmp_path: Path, bundle: Zipped, layer: Zipped, warm: WarmInterpreters,
 APP = "from money import cents\n{extra}\n\ndef handler(event, context):\n    return cents.cents(1)\n"
 
 
+def checked_first(tmp_path: Path, layer: Zipped, warm: WarmInterpreters) -> Zipped:
+    """A bundle whose check is the first of the layer set (a fresh interpreter, which passes)."""
+    first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
+    assert check(tmp_path, first, layer, warm).status is Status.OK
+    return first
+
+
 def test_a_served_check_still_fails_on_a_module_missing_from_the_bundle(tmp_path: Path, layer: Zipped) -> None:
     warm = WarmInterpreters()
     python = runtime_python(RUNTIME)
     try:
-        first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
-        assert check(tmp_path, first, layer, warm).status is Status.OK
+        first = checked_first(tmp_path, layer, warm)
         mount = Trees(tmp_path / "cache").mount(first, [layer])
         server = warm.get(python, mount)
         assert server is not None and "money" in server.top  # warmed with what the first check loaded
@@ -76,8 +82,7 @@ def test_a_served_check_still_fails_on_a_module_missing_from_the_bundle(tmp_path
 def test_each_served_check_gets_its_own_function_environment(tmp_path: Path, layer: Zipped) -> None:
     warm = WarmInterpreters()
     try:
-        first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
-        assert check(tmp_path, first, layer, warm).status is Status.OK
+        checked_first(tmp_path, layer, warm)
         needs_table = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import os\nTABLE = os.environ['TABLE']")})
 
         assert check(tmp_path, needs_table, layer, warm).status is Status.ERROR
@@ -90,8 +95,7 @@ def test_a_bundle_shipping_a_module_the_server_imported_is_checked_fresh(tmp_pat
     warm = WarmInterpreters()
     python = runtime_python(RUNTIME)
     try:
-        first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
-        assert check(tmp_path, first, layer, warm).status is Status.OK
+        first = checked_first(tmp_path, layer, warm)
         # The bundle's own `money` wins over the layer's on Lambda: and it has no `cents`.
         shadowing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra=""), "money/__init__.py": ""})
         mount = Trees(tmp_path / "cache").mount(shadowing, [layer])
@@ -136,8 +140,7 @@ def test_the_warm_interpreter_ends_when_relay_goes_away(tmp_path: Path, layer: Z
     """relay killed mid-build never calls close(): the server sees its stdin close and exits."""
     warm = WarmInterpreters()
     python = runtime_python(RUNTIME)
-    first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
-    assert check(tmp_path, first, layer, warm).status is Status.OK
+    first = checked_first(tmp_path, layer, warm)
     server = warm.get(python, Trees(tmp_path / "cache").mount(first, [layer]))
     assert server is not None and server.proc.stdin is not None
 
@@ -163,8 +166,7 @@ def test_one_check_of_a_layer_set_starts_no_warm_interpreter_and_a_second_one_do
     monkeypatch.setattr(check_module, "ForkServer", counting)
     warm = WarmInterpreters()
     try:
-        first = zipped(tmp_path / "one.zip", {"app.py": APP.format(extra="")})
-        assert check(tmp_path, first, layer, warm).status is Status.OK
+        checked_first(tmp_path, layer, warm)
         assert started == []
         # A bundle shipping its own `money` could not be served (its money would win): it starts no server.
         shadowing = zipped(tmp_path / "shadow.zip", {"app.py": APP.format(extra=""),

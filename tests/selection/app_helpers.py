@@ -10,6 +10,7 @@ Wheels come from `tests/bundle/bundle_helpers.py` (no network).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -150,3 +151,23 @@ def dist_state(root: Path) -> dict[str, str]:
 def zip_names(path: Path) -> set[str]:
     with zipfile.ZipFile(path) as archive:
         return set(archive.namelist())
+
+
+# The issue's workaround layout: `source = "."` with excludes, the secrets it ships allowed by name.
+SOURCE_DOT = """\
+[app]
+name = "realapp"
+runtime = "{runtime}"
+
+[functions.orders]
+source = "."
+handler = "app.handlers.orders.handle"
+requirements = "requirements.in"
+exclude = ["docs/", "tests/", "infrastructure/", "*.md", "pyproject.toml", "/.gitignore", "/relay.toml"]
+allow_secrets = {allow}
+"""
+
+
+def source_dot_config(allowed: list[str]) -> str:
+    """`SOURCE_DOT` allowing `allowed` (a config for `make_real_app`)."""
+    return SOURCE_DOT.replace("{allow}", json.dumps(allowed))

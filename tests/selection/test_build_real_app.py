@@ -16,6 +16,7 @@ from app_helpers import (
     git,
     make_real_app,
     remove_secrets,
+    source_dot_config,
     zip_names,
 )
 
@@ -79,24 +80,9 @@ def test_secrets_removed_each_zip_holds_exactly_the_package_and_its_requirements
         assert manifest["source"]["paths"] == ["app"]
 
 
-SOURCE_DOT = """\
-[app]
-name = "realapp"
-runtime = "{runtime}"
-
-[functions.orders]
-source = "."
-handler = "app.handlers.orders.handle"
-requirements = "requirements.in"
-exclude = ["docs/", "tests/", "infrastructure/", "*.md", "pyproject.toml", "/.gitignore", "/relay.toml"]
-allow_secrets = {allow}
-"""
-
-
 def source_dot_app(root: Path, wheelhouse) -> Path:
     """The issue's workaround layout: `source = "."`, every secret allowed by name."""
-    allow = json.dumps([".env", "relay.key", *SECRETS_IN_APP])
-    return make_real_app(root, wheelhouse, config=SOURCE_DOT.replace("{allow}", allow))
+    return make_real_app(root, wheelhouse, config=source_dot_config([".env", "relay.key", *SECRETS_IN_APP]))
 
 
 def test_source_dot_leaves_out_dist_relay_state_venv_and_node_modules(tmp_path, wheelhouse, cache_dir, relay):

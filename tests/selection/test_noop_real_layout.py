@@ -21,30 +21,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from app_helpers import commit_all, git, make_real_app, remove_secrets
+from app_helpers import commit_all, git, make_real_app, remove_secrets, source_dot_config
 
 from builder.bundle import stamp
 from builder.config import load_project
 
-SOURCE_DOT = """\
-[app]
-name = "realapp"
-runtime = "{runtime}"
-
-[functions.orders]
-source = "."
-handler = "app.handlers.orders.handle"
-requirements = "requirements.in"
-exclude = ["docs/", "tests/", "infrastructure/", "*.md", "pyproject.toml", "/.gitignore", "/relay.toml"]
-allow_secrets = [".env", "relay.key"]
-"""
 ORDERS = "app/handlers/orders.py"
 STAMP = Path("dist") / stamp.STAMP_FILE
 
 
 def make_app(root: Path, wheelhouse, layout: str) -> Path:
     """The real-app layout with a git history; `dist/` is not git-ignored (many projects don't)."""
-    config = SOURCE_DOT if layout == "source-dot" else None
+    config = source_dot_config([".env", "relay.key"]) if layout == "source-dot" else None
     make_real_app(root, wheelhouse, config=config)
     remove_secrets(root)
     gitignore = root / ".gitignore"
