@@ -1,3 +1,3 @@
-from builder.cli import run
+from builder.entry import run
 
 run()

@@ -115,7 +115,8 @@ def _exit_codes_epilog() -> str:
 def cli(ctx: click.Context, config: Path | None, directory: Path | None, debug: bool, profile: str | None,
         region: str | None) -> None:
     """Build Lambda bundles once; publish, sign and promote the same bytes."""
-    ctx.obj = Context(config, directory, debug, profile=profile, region=region)
+    argv = ctx.obj if isinstance(ctx.obj, tuple) else ()  # what main() passed
+    ctx.obj = Context(config, directory, debug, profile=profile, region=region, argv=argv)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     # must not end relay by the signal (exit -2, a traceback) instead of exit 130.
     with _one_ctrl_c():
         try:
-            code = cli.main(args=args, prog_name="relay", standalone_mode=False)
+            code = cli.main(args=args, prog_name="relay", standalone_mode=False, obj=tuple(args))
         except click.exceptions.Abort:
             click.echo("Aborted.", err=True)
             sys.exit(Interrupted.exit_code)
@@ -144,15 +145,20 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             # Not while aliases moved (that is the ApplyFailed above): a promotion's ledger record is closed as failed.
-            _report(Interrupted("interrupted (Ctrl-C)", hint="Rerun the command when ready: work already done "
-                                                              "(built bundles, published versions) is reused."),
-                    debug, as_json=as_json)
-            sys.exit(Interrupted.exit_code)
+            exit_interrupted(debug=debug, as_json=as_json)
         except (OutputClosed, BrokenPipeError):
-            _stdout_closed()
+            stdout_closed()
         except Exception as exc:
             _internal_error(exc, debug)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def exit_interrupted(*, debug: bool, as_json: bool) -> NoReturn:
+    """Ctrl-C outside any clean-up of its own: say so, exit 130."""
+    _report(Interrupted("interrupted (Ctrl-C)", hint="Rerun the command when ready: work already done "
+                                                      "(built bundles, published versions) is reused."),
+            debug, as_json=as_json)
+    sys.exit(Interrupted.exit_code)
 
 
 def _internal_error(exc: Exception, debug: bool) -> NoReturn:
@@ -195,7 +201,7 @@ def _one_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.SIG_IGN if handler.fired else previous)
 
 
-def _stdout_closed() -> None:
+def stdout_closed() -> None:
     """The reader of stdout went away (`relay versions | head`): stop quietly, as other command line tools do."""
     # Python flushes stdout again at exit; pointing it at /dev/null keeps that flush from failing too.
     try:

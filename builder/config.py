@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,10 @@ from builder import schemas
 from builder.bundle.limits import check_layer_count
 from builder.errors import ConfigError, UnknownName
 from builder.frozen import to_tuple
-from builder.paths import cache_dir
+from builder.paths import PYPROJECT, cache_dir, find_config, read_toml
 from builder.secret_values import refuse_credentials
 from builder.settings import OVERRIDABLE, RECORDED, FunctionSettings, LayerRef, unknown_placeholders
 
-CONFIG_FILE = "relay.toml"
-PYPROJECT = "pyproject.toml"
 PINS_FILES = ("uv.lock", "poetry.lock")  # the app's own locks that `pins` may name
 LOCKS_FOLDER = "locks"  # next to the config: the locks of requirements declared in a pyproject.toml
 DEFAULT_ARCH = "x86_64"
@@ -256,28 +253,12 @@ class Project:
         return self.registry
 
 
-def find_config(start: Path) -> Path:
-    """The nearest relay.toml, or pyproject.toml with [tool.relay], at or above `start`."""
-    start = start.resolve()
-    for folder in (start, *start.parents):
-        candidate = folder / CONFIG_FILE
-        if candidate.is_file():
-            return candidate
-        pyproject = folder / PYPROJECT
-        if pyproject.is_file() and "relay" in _read_toml(pyproject).get("tool", {}):
-            return pyproject
-    raise ConfigError(
-        f"no {CONFIG_FILE} (or [tool.relay] in {PYPROJECT}) in {start} or above",
-        hint="Run relay inside a project, pass --config PATH, or create one with `relay init`.",
-    )
-
-
 def load_project(path: Path | None = None, *, cwd: Path | None = None) -> Project:
     """Load, validate and resolve the project config at `path` (or found from `cwd`)."""
     config_file = Path(path).resolve() if path else find_config(cwd or Path.cwd())
     if not config_file.is_file():
         raise ConfigError(f"config file not found: {config_file}", hint="Check --config.")
-    document = _read_toml(config_file)
+    document = read_toml(config_file)
     if config_file.name == PYPROJECT:
         document = document.get("tool", {}).get("relay", {})
     validate(document, config_file)
@@ -307,14 +288,6 @@ def validate(document: dict, config_file: Path) -> None:
         marker.touch()
     except OSError:  # a read-only cache only costs time
         pass
-
-
-def _read_toml(path: Path) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
 
 
 def _project(doc: dict, config_file: Path) -> Project:

@@ -1,6 +1,14 @@
-"""Plain-text formatting shared by messages and renderings: sizes and tables."""
+"""Plain-text formatting shared by messages and renderings: sizes, tables and `--json` documents."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def json_text(document: Any) -> str:
+    """A `--json` document as every command prints it."""
+    return json.dumps(document, indent=2, sort_keys=True)
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

@@ -10,6 +10,7 @@ Without git, or outside a work tree, the view is absent and says why.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -74,6 +75,85 @@ def git_view(root: Path) -> GitView:
     dirs = {p.rstrip("/") for p in ignored.split("\0") if p.endswith("/")}
     return GitView(present=True, commit=commit, changed=frozenset(changed), untracked=frozenset(untracked),
                    ignored_files=frozenset(files), ignored_dirs=frozenset(dirs))
+
+
+# Variables that move git's files elsewhere than `git_inputs` looks.
+_RELOCATING = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_CONFIG",
+               "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CEILING_DIRECTORIES")
+_PER_FOLDER = (".gitignore", ".gitattributes")
+
+
+def git_inputs(root: Path, view: GitView, folders: Iterable[Path]) -> list[Path] | None:
+    """Every file whose change can change what `git_view(root)` says of the files in `folders` (listed folders
+    under `root`): HEAD and the branch it names, the index, config and ignore files, the ignore files of every
+    folder from the work tree's top down. Missing ones count (creating one is a change). Read after `git_view`
+    (git status may refresh the index). None when git's files are not where this looks (GIT_DIR and the like).
+    """
+    if any(name in os.environ for name in _RELOCATING):
+        return None
+    root = root.resolve()
+    top = next((folder for folder in (root, *root.parents) if (folder / ".git").exists()), None)
+    # Without git, or above the top: a .git created in any of these folders would change the view.
+    above = [f for f in (root, *root.parents) if top is None or top in f.parents]
+    paths = [folder / ".git" for folder in above]
+    if top is None:
+        return paths
+    if not view.present:
+        return None  # a work tree git did not answer for (a broken .git, no git installed): unknown
+    git_dir = _git_dir(top)
+    if git_dir is None:
+        return None
+    common = _common_dir(git_dir)
+    paths += [git_dir / "HEAD", git_dir / "index", common / "packed-refs", common / "config",
+              common / "info" / "exclude", common / "info" / "attributes"]
+    head = _read(git_dir / "HEAD")
+    if head.startswith("ref: "):
+        paths.append(common / head[5:].strip())
+    for folder in [top, *[f for f in root.parents if top in f.parents], root, *folders]:
+        paths += [folder / name for name in _PER_FOLDER]
+    paths += _home_config()
+    listed = _git(top, "config", "--list", "--show-origin", "-z")
+    if listed is None:
+        return None
+    records = listed.split("\0")
+    for origin, setting in zip(records[::2], records[1::2], strict=False):  # every config file git read
+        if origin.startswith("file:"):
+            paths.append(top / origin[5:])
+        key, _, value = setting.partition("\n")
+        if key in ("core.excludesfile", "core.attributesfile") and value:
+            paths.append(top / os.path.expanduser(value))
+    return paths
+
+
+def _home_config() -> list[Path]:
+    """Where git looks for the user's and the system's config and ignore files by default."""
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return [Path.home() / ".gitconfig", *(Path(xdg) / "git" / name for name in ("config", "ignore", "attributes")),
+            Path("/etc/gitconfig")]
+
+
+def _git_dir(top: Path) -> Path | None:
+    """The git folder of the work tree at `top`: `.git`, or where a worktree's or submodule's `.git` file points."""
+    dot_git = top / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    pointer = _read(dot_git)
+    if not pointer.startswith("gitdir: "):
+        return None
+    return (top / pointer[8:].strip()).resolve()
+
+
+def _common_dir(git_dir: Path) -> Path:
+    """Where refs, config and info/ live: a linked worktree's `commondir`, else the git folder itself."""
+    common = _read(git_dir / "commondir").strip()
+    return (git_dir / common).resolve() if common else git_dir
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _parse_status(out: str, prefix: str) -> tuple[set[str], set[str]]:

@@ -171,6 +171,9 @@ class Selection:
     dropped: tuple[Dropped, ...] = attrs.field(converter=to_tuple)
     secrets: tuple[Secret, ...] = attrs.field(converter=to_tuple)  # kept by the rules but not allowed: the build stops
     git: str  # how git's ignore rules were used
+    # Every folder the walk listed and every path it only asked about (does X/__init__.py exist?): what decides
+    # the selection besides the config and git, so what the no-op stamp watches.
+    looked_at: tuple[Path, ...] = attrs.field(default=(), converter=to_tuple)
 
     @property
     def label(self) -> str:
@@ -233,6 +236,7 @@ def select_function(project: Project, fn: Function, git: GitView, *, scan: bool 
     walker = _Walker(project, rules, fn.source)
     if fn.packages:
         _check_packages(project, key, fn.source, fn.packages)
+        walker.looked += [fn.source / p for p in fn.packages]
         wanted = {PurePosixPath(p).as_posix() for p in fn.packages}
         walker.outside(wanted)
         for rel in sorted(wanted):
@@ -250,6 +254,7 @@ def select_layer(project: Project, layer: Layer, git: GitView, *, scan: bool = T
     picked: list[Picked] = []
     dropped: list[Dropped] = []
     secrets: list[Secret] = []
+    looked: list[Path] = []
     for folder in layer.packages:
         rules = _Rules.make(project, key, folder, layer.include, layer.exclude, layer.allow_secrets, git)
         walker = _Walker(project, rules, folder)
@@ -264,28 +269,32 @@ def select_layer(project: Project, layer: Layer, git: GitView, *, scan: bool = T
         picked += [attrs.evolve(p, archive=f"{LAYER_ROOT}/{p.archive}") for p in part.files]
         dropped += part.dropped
         secrets += part.secrets
+        looked += part.looked_at
     return Selection(kind="layer", name=layer.name, root=".", packages=[_rel(f, project.root) for f in layer.packages],
-                     files=picked, dropped=dropped, secrets=secrets, git=_git_note(git))
+                     files=picked, dropped=dropped, secrets=secrets, git=_git_note(git), looked_at=looked)
 
 
 def _layer_package(walker: _Walker, folder: Path) -> None:
     """A package folder ships under its own name; a project folder ships the packages and modules in it (or in src/)."""
     shown = walker.rules.shown(folder)
+    walker.looked += [folder / "__init__.py", folder / "src"]
     if (folder / "__init__.py").is_file():
         walker.walk(folder, "", f"{folder.name}/", Rule(Why.PACKAGE, shown))
         return
     base_rel = "src" if (folder / "src").is_dir() else ""
     if base_rel:
         walker.drop_siblings(folder, {"src"}, Rule(Why.NOT_CODE))
-    for item in _scan(folder / base_rel if base_rel else folder):
+    for item in walker.scan(folder / base_rel if base_rel else folder):
         rel = f"{base_rel}/{item.name}" if base_rel else item.name
+        if item.is_dir(follow_symlinks=False):
+            walker.looked.append(Path(item.path) / "__init__.py")
         package = item.is_dir(follow_symlinks=False) and (Path(item.path) / "__init__.py").is_file()
         module = item.is_file(follow_symlinks=False) and item.name.endswith(".py") and item.name not in _NOT_CODE
         if package or module:
             walker.visit(item, rel, item.name, Rule(Why.PACKAGE, shown))
         else:
             is_dir = item.is_dir(follow_symlinks=False)
-            walker.drop(item, is_dir, walker.rules.always_out(item, is_dir) or Rule(Why.NOT_CODE))
+            walker.drop(item, is_dir, walker.always_out(item, is_dir) or Rule(Why.NOT_CODE))
 
 
 # -- the rules ---------------------------------------------------------------------------------------
@@ -397,16 +406,27 @@ class _Walker:
         self.root = root
         self.picked: list[Picked] = []
         self.dropped: list[Dropped] = []
+        self.looked: list[Path] = []  # `Selection.looked_at`
 
     def outside(self, packages: set[str]) -> None:
         """Name the top-level items of the root that are not (and do not hold) a package folder."""
         self.drop_siblings(self.root, {PurePosixPath(p).parts[0] for p in packages}, Rule(Why.OUTSIDE))
 
     def drop_siblings(self, folder: Path, keep: set[str], rule: Rule) -> None:
+        # Only names what is left out: not among `looked`, since nothing here can ship.
         for item in _scan(folder):
             if item.name not in keep:
                 is_dir = item.is_dir(follow_symlinks=False)
                 self.drop(item, is_dir, self.rules.always_out(item, is_dir) or rule)
+
+    def scan(self, folder: Path) -> list[os.DirEntry]:
+        self.looked.append(folder)
+        return _scan(folder)
+
+    def always_out(self, item: os.DirEntry, is_dir: bool) -> Rule | None:
+        if is_dir:
+            self.looked.append(Path(item.path) / "pyvenv.cfg")
+        return self.rules.always_out(item, is_dir)
 
     def drop(self, item: os.DirEntry, is_dir: bool, rule: Rule) -> None:
         self.dropped.append(Dropped(self._project_rel(item) + ("/" if is_dir else ""), rule))
@@ -416,7 +436,7 @@ class _Walker:
         if not folder.is_dir():
             raise BuildFailed(STEP, f"{folder} is not a folder", hint="Check the folder named in relay.toml.")
         picked_before, dropped_before = len(self.picked), len(self.dropped)
-        for item in _scan(folder):
+        for item in self.scan(folder):
             item_rel = f"{rel}/{item.name}" if rel else item.name
             self.visit(item, item_rel, f"{archive}{item.name}", kept)
         self._fold(folder, rel, picked_before, dropped_before)
@@ -424,7 +444,7 @@ class _Walker:
     def visit(self, item: os.DirEntry, rel: str, archive: str, kept: Rule, reincluded: bool = False) -> None:
         """Keep or drop one file or folder (`rel` to the root, `archive` its path in the zip)."""
         is_dir = item.is_dir(follow_symlinks=False)
-        drop = self.rules.always_out(item, is_dir)
+        drop = self.always_out(item, is_dir)
         again = None
         if drop is None:
             drop, again = self.rules.excluded(rel, is_dir)
@@ -434,7 +454,7 @@ class _Walker:
             self.drop(item, is_dir, drop)
         elif is_dir:
             picked_before, dropped_before = len(self.picked), len(self.dropped)
-            for child in _scan(Path(item.path)):
+            for child in self.scan(Path(item.path)):
                 self.visit(child, f"{rel}/{child.name}", f"{archive}/{child.name}", kept,
                            reincluded or again is not None)
             self._fold(Path(item.path), rel, picked_before, dropped_before)
@@ -491,7 +511,7 @@ class _Walker:
         picked.sort(key=lambda p: p.archive.encode())
         dropped = sorted(self.dropped, key=lambda d: os.fsencode(d.path))  # a dropped name need not be UTF-8
         return Selection(kind=kind, name=name, root=root, packages=packages, files=picked, dropped=dropped,
-                         secrets=secrets, git=_git_note(self.rules.git))
+                         secrets=secrets, git=_git_note(self.rules.git), looked_at=self.looked)
 
 
 # -- helpers -----------------------------------------------------------------------------------------

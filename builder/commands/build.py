@@ -1,8 +1,9 @@
 """`relay build`, and how a build's result reads for people.
 
 The no-op fast path (`builder.bundle.stamp`) reports the last build's result
-without loading the build pipeline, so the rendering works on the result's
-JSON document, which both paths have. `relay build --explain NAME` builds
+without loading the build pipeline (or, from `builder.entry`, click), so the
+rendering (`builder.commands.render.build`) works on the result's JSON
+document, which both paths have. `relay build --explain NAME` builds
 nothing: it shows a bundle's selection (`builder.bundle.selection`).
 """
 
@@ -12,9 +13,8 @@ import click
 
 from builder.commands.options import Context, json_option
 from builder.commands.output import emit_json, reporter_for
-from builder.textfmt import human_size, table
-
-STATUSES = ("built", "cached", "remote", "unchanged")
+from builder.commands.render.build import build_summary
+from builder.textfmt import table
 
 
 @click.command()
@@ -48,11 +48,11 @@ def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check:
 
     use_remote = remote_cache if remote_cache is not None else bool(project.registry and project.registry.remote_cache)
     if not no_cache:
-        last = stamp.read_fresh(project, names, not no_import_check)
+        last = stamp.read_fresh(project, names, not no_import_check, obj.argv)
         if last is not None:
             _emit(stamp.unchanged(last), as_json)
             return
-    inputs = stamp.input_fingerprint(project, names, not no_import_check)
+    taken = stamp.take(project, names, not no_import_check, obj.argv)
 
     from builder.bundle.pipeline import BuildOptions, build_project
 
@@ -60,7 +60,7 @@ def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check:
                            remote_cache=_remote_cache(project, obj) if use_remote and not offline else None)
     result = build_project(project, names, options=options, reporter=reporter_for(as_json))
     doc = result.to_json()
-    stamp.write(project, inputs, doc)
+    stamp.write(project, taken, doc)
     _emit(doc, as_json)
 
 
@@ -103,41 +103,6 @@ def _emit(doc: dict, as_json: bool) -> None:
         emit_json(doc)
     else:
         click.echo(build_summary(doc))
-
-
-def build_summary(doc: dict) -> str:
-    """The bundle table and one closing line, for a `BuildResult.to_json()` document."""
-    bundles = doc["bundles"]
-    rows = [
-        [b["kind"], b["name"], b["architecture"], b["status"], human_size(b["size"]["zipped"]), b["sha256"][:12],
-         check_text(b.get("import_check"))]
-        for b in bundles
-    ]
-    lines = [table(rows, ["kind", "name", "arch", "status", "zipped", "sha256", "import check"]), ""]
-    if doc["nothing_changed"]:
-        lines.append(f"Nothing changed: all {len(bundles)} bundles are up to date in {doc['dist']}.")
-    else:
-        counts = {s: sum(1 for b in bundles if b["status"] == s) for s in STATUSES}
-        remote = f", {counts['remote']} from the registry's cache" if counts["remote"] else ""
-        cpu = f" ({doc['cpu_seconds']:.1f}s CPU, {doc['jobs']} at once)" if "cpu_seconds" in doc else ""
-        lines.append(
-            f"{counts['built']} built, {counts['cached']} from cache{remote}, {counts['unchanged']} unchanged "
-            f"in {doc['seconds']:.1f}s{cpu} -> {doc['dist']}"
-        )
-    return "\n".join(lines)
-
-
-# How a verdict not checked by this build reads (`importcheck.Source`).
-_REUSED = {"cache": "verdict from the cache", "shared": "same bundle and handler as another function"}
-
-
-def check_text(check: dict | None) -> str:
-    if not check:
-        return "-"
-    status = check["status"]
-    if reused := _REUSED.get(check.get("source", "")):
-        status = f"{status} ({reused})"
-    return status if not check.get("note") else f"{status}: {check['note']}"
 
 
 def _remote_cache(project, obj: Context):

@@ -32,12 +32,13 @@ class Context:
     and what a run found once."""
 
     def __init__(self, config: Path | None, directory: Path | None, debug: bool, *,
-                 profile: str | None = None, region: str | None = None) -> None:
+                 profile: str | None = None, region: str | None = None, argv: tuple[str, ...] = ()) -> None:
         self.config = config
         self.directory = directory
         self.debug = debug
         self.profile = profile
         self.region = region
+        self.argv = argv  # the command line as given (`relay build` remembers it for `builder.entry`); () unknown
         self._sandbox: tuple[LocalSandbox | None] | None = None
 
     def project(self) -> Project:

@@ -16,7 +16,6 @@ without a line per second.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -30,6 +29,7 @@ import attrs
 import click
 
 from builder.progress import Reporter, SilentReporter
+from builder.textfmt import json_text
 
 # A long wait off a terminal says how it is going this often.
 TICK_SECONDS = 30.0
@@ -252,4 +252,4 @@ def reporter_for(as_json: bool) -> Reporter:
 
 
 def emit_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, sort_keys=True))
+    click.echo(json_text(document))

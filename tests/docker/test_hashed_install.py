@@ -69,7 +69,7 @@ def test_the_pinned_backend_builds_relays_wheel_offline_from_the_build_context(t
     assert {"builder/cli.py", "builder/scaffold.py"} <= set(names)
     with zipfile.ZipFile(wheel) as archive:
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        assert "relay = builder.cli:run" in archive.read(entry_points).decode()
+        assert "relay = builder.entry:run" in archive.read(entry_points).decode()
     locked = (DOCKER_DIR / "requirements.txt").read_text(encoding="utf-8").lower()
     for line in requires:
         name = canonicalize_name(Requirement(line).name)

@@ -23,8 +23,7 @@ from pathlib import Path
 import pytest
 from app_helpers import commit_all, git, make_real_app, remove_secrets, source_dot_config
 
-from builder.bundle import stamp
-from builder.config import load_project
+from builder.bundle import stamp, watch
 
 ORDERS = "app/handlers/orders.py"
 STAMP = Path("dist") / stamp.STAMP_FILE
@@ -107,6 +106,10 @@ KEEPS_NO_OP: dict[str, Callable[[Path], None]] = {
     "a file in node_modules": _append("node_modules/aws-cdk-lib/index.js", "// upgraded\n"),
     "bytecode in __pycache__": _append("app/__pycache__/orders.cpython-312.pyc", "xx"),
     "a shipped file touched, content the same": lambda root: os.utime(root / ORDERS),
+    "a git-ignored log created in the package": _append("app/handlers/worker.log", "started\n"),
+    "an excluded file created in the package": _append("app/common/NOTES.md", "todo\n"),
+    "git status run (it rewrites the index)": _git("status", "--porcelain"),
+    "a folder of ignored logs created in the package": _append("app/cache/today.log", "GET / 200\n"),
 }
 
 
@@ -187,6 +190,7 @@ REBUILDS: dict[str, Callable[..., None]] = {  # in this order: the first finds e
         (root / ".gitignore").read_text().replace("local_settings.py\n", "")),
     "a shipped file git-ignored": _append(".gitignore", "app/common/tax.py\n"),
     "a commit (the manifest's commit)": _git("commit", "-q", "--allow-empty", "-m", "empty"),
+    "a package folder's __init__.py removed": lambda root: (root / "app/handlers/billing/__init__.py").unlink(),
     "the lock edited": _lock_edited,
     "relay.toml edited": _append("relay.toml", "# a comment\n"),
     "the stamp rewritten after an edit": _stamp_rewritten_after_edit,
@@ -208,6 +212,18 @@ def test_what_decides_a_bundle_rebuilds(built, relay):
         if what in REACH_THE_ZIP:
             assert zip_state(built)[ORDERS] != shipped_before[ORDERS], f"{what}: the edit must reach the zip"
         assert answered_by_stamp(build(relay, built)), f"{what}: the build after it is a no-op again"
+
+
+def test_a_module_added_to_a_folder_git_reports_whole_as_ignored_ships(built, relay):
+    """git names a folder holding only ignored files as one ignored folder, and the selection leaves it out whole
+    without listing it: a module added there must still be seen."""
+    _append("app/cache/today.log", "GET / 200\n")(built)
+    assert "app/cache/\n" in git(built, "ls-files", "--others", "--ignored", "--exclude-standard", "--directory")
+    build(relay, built)
+    assert answered_by_stamp(build(relay, built))
+    _append("app/cache/rates.py", "RATE = 2\n")(built)
+    assert not answered_by_stamp(build(relay, built))
+    assert "app/cache/rates.py" in zip_state(built)
 
 
 def test_a_stamp_from_before_an_edit_copied_back_does_not_skip_it(built_dot, relay):
@@ -248,7 +264,7 @@ def zip_state(root: Path) -> dict[str, bytes]:
 
 def test_metadata_alone_catches_an_edit_with_its_mtime_put_back(built_dot, relay, monkeypatch):
     """With content never hashed (no racy window), ctime and the inode still see the edit."""
-    monkeypatch.setattr(stamp, "RACY_NS", -(10**18))  # "modified after 2001 + 30 years": never racy
+    monkeypatch.setattr(watch, "RACY_NS", -(10**18))  # "modified after 2001 + 30 years": never racy
     build(relay, built_dot)  # the stamp taken again, now without content
     assert answered_by_stamp(build(relay, built_dot))
     for what, edit in (("same size and mtime", _same_size_same_mtime), ("replaced, mtime kept", _replaced_keeping_mtime)):
@@ -259,19 +275,17 @@ def test_metadata_alone_catches_an_edit_with_its_mtime_put_back(built_dot, relay
 
 
 def test_a_recently_modified_file_counts_by_content(built_dot, monkeypatch):
-    """A file written just before the fingerprint could change again within one timestamp tick with every
+    """A file written just before the stamp was taken could change again within one timestamp tick with every
     stat field the same (git's racy clean): such a file counts by content. Shown with lstat made blind."""
-    project = load_project(built_dot / "relay.toml")
-    view = stamp.git_view(built_dot)
-    monkeypatch.setattr(stamp, "git_view", lambda root: view)  # git would see the edit: leave only the stat
     path = built_dot / ORDERS
     frozen = path.lstat()
     taken = max(frozen.st_mtime_ns, frozen.st_ctime_ns)  # as the file was written: within the racy window
-    later = taken + 10 * stamp.RACY_NS  # long after it: outside
-    near, far = (stamp.input_fingerprint(project, (), False, taken=t) for t in (taken, later))
-    real_lstat = Path.lstat
-    monkeypatch.setattr(Path, "lstat", lambda self: frozen if self == path else real_lstat(self))
+    later = taken + 10 * watch.RACY_NS  # long after it: outside
+    near, far = watch.take([str(path)], taken), watch.take([str(path)], later)
+    real_lstat = os.lstat
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: frozen if str(p) == str(path) else real_lstat(p, *a, **k))
+    assert not watch.touched(near) and not watch.touched(far)
     path.write_bytes(_flip_last_letter(path.read_bytes()))
-    assert stamp.input_fingerprint(project, (), False, taken=taken) != near  # seen, by content
+    assert watch.touched(near)  # seen, by content
     # outside the window a change no stat field shows would go unseen: what the window is for
-    assert stamp.input_fingerprint(project, (), False, taken=later) == far
+    assert not watch.touched(far)
