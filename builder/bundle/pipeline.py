@@ -246,7 +246,7 @@ class _Builder:
         self.finished: set[str] = set()  # bundles written to dist/ by this run
         self.verdicts = Verdicts(self.cache_root)
         self.trees = Trees(self.cache_root)
-        self.warm = WarmInterpreters()  # one per layer set, stopped when the build ends
+        self.warm = WarmInterpreters(self.cache_root / "warm")  # one per layer set, stopped when the build ends
         self._packaged = Once()  # build key -> its bundle, built by the first function that needs it
         self._checked = Once()  # verdict key -> the check, run by the first function with those inputs
         self._trees: dict[str, Future[Zipped]] = {}  # build key -> the bundle's files, as soon as they are kept

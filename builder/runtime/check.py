@@ -115,27 +115,36 @@ class WarmInterpreters:
     The first check of a layer set runs in a fresh interpreter (alone, `Trees.first_alone`) and says which
     modules it loaded from the layers and the runtime's packages (`remember`). When another check of the
     same layers asks (`get`), a server imports those once and forks a child per check from then on, which
-    pays for the handler's own modules only; a build that checks one function of a layer set (one
-    handler edited) starts no server. A bundle the server may not serve (`ForkServer.serves`), an
-    emulated Python, or a server that fails, gets a fresh interpreter as before. `close()` stops them
-    all (the build does, when it ends).
+    pays for the handler's own modules only. What a first check loaded is also kept in `store` (by the
+    Python and the layer set's content-named trees), so a later build's checks of the same layers (every
+    handler after an edit to shared code) all fork from a server started at once, with no first check
+    alone before them. The list only decides what is imported ahead: a module in it that fails to import
+    is skipped, and a bundle shipping a name in it is checked fresh. A bundle the server may not serve
+    (`ForkServer.serves`), an emulated Python, or a server that fails, gets a fresh interpreter as
+    before. `close()` stops them all (the build does, when it ends).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, store: Path | None = None) -> None:
+        self._store = store  # where first checks' module lists are kept; None: nowhere
         self._servers: dict[tuple[str, str, str], ForkServer | None] = {}  # None: it failed to start
         self._waiting: dict[tuple[str, str, str], _FirstCheck] = {}  # remembered, no server started yet
         self._starting: dict[tuple[str, str, str], threading.Lock] = {}
         self._folders: list[tempfile.TemporaryDirectory] = []
         self._guard = threading.Lock()
 
-    def get(self, python: Interpreter, mount: Mount) -> ForkServer | None:
-        """The layer set's server, started now if a first check was remembered and it could serve `mount`'s
-        bundle (one it may not serve starts none); None: check fresh."""
+    def get(self, python: Interpreter, mount: Mount, env: dict[str, str], pycache: Path) -> ForkServer | None:
+        """The layer set's server, started now if a first check was remembered (by this build or, in `store`,
+        an earlier one) and it could serve `mount`'s bundle (one it may not serve starts none); None: check
+        fresh. `env` and `pycache` are this check's, for a server started from a kept list."""
         key = _server_key(python, mount)
         with self._guard:
             if key in self._servers:
                 return self._servers[key]
             waiting = self._waiting.get(key)
+            if waiting is None and not python.launcher:
+                kept = self._kept(key)
+                if kept is not None:
+                    waiting = self._waiting[key] = _FirstCheck(python, mount, kept, env, pycache)
             if waiting is None or not servable(mount.task, waiting.top()):
                 return None
             starting = self._starting.setdefault(key, threading.Lock())
@@ -157,6 +166,34 @@ class WarmInterpreters:
             if key in self._servers or key in self._waiting or python.launcher:
                 return
             self._waiting[key] = _FirstCheck(python, mount, preload, env, pycache)
+        self._keep(key, preload)
+
+    def _kept(self, key: tuple[str, str, str]) -> list[str] | None:
+        """The module list an earlier build's first check of this layer set loaded, if kept whole."""
+        if self._store is None:
+            return None
+        try:
+            doc = json.loads((self._store / f"{_store_name(key)}.json").read_text(encoding="utf-8"))
+            preload, checksum = doc["preload"], doc["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(preload, list) or checksum != _list_checksum(key, preload):
+            return None
+        if not all(isinstance(name, str) and all(part.isidentifier() for part in name.split(".")) for name in preload):
+            return None
+        return preload
+
+    def _keep(self, key: tuple[str, str, str], preload: list[str]) -> None:
+        if self._store is None:
+            return
+        from builder.fsutil import atomic_write_text
+
+        try:
+            self._store.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self._store / f"{_store_name(key)}.json",
+                              json.dumps({"key": list(key), "preload": preload, "sha256": _list_checksum(key, preload)}))
+        except OSError:
+            pass  # a cache that cannot be written costs the next build its head start, nothing else
 
     def _start(self, first: _FirstCheck) -> ForkServer | None:
         folder = tempfile.TemporaryDirectory(prefix="relay-serve-")
@@ -200,6 +237,14 @@ def _server_key(python: Interpreter, mount: Mount) -> tuple[str, str, str]:
     return str(python.path), str(mount.opt), str(mount.runtime)
 
 
+def _store_name(key: tuple[str, str, str]) -> str:
+    return hashlib.sha256("\0".join(key).encode()).hexdigest()
+
+
+def _list_checksum(key: tuple[str, str, str], preload: list[str]) -> str:
+    return hashlib.sha256(json.dumps([list(key), preload]).encode()).hexdigest()
+
+
 def check_import(
     bundle: Zipped, layers: Sequence[Zipped], *, trees: Trees, python: Interpreter, function: str, handler: str,
     runtime: str, memory: int, environment: dict[str, str], warm: WarmInterpreters | None = None,
@@ -227,7 +272,7 @@ def check_import(
         env = lambda_environment(identity, environment, mount, os.environ, reach_aws=False)
 
         def served() -> ChildRun | None:
-            server = warm.get(python, mount) if warm is not None else None
+            server = warm.get(python, mount, env, trees.pycache) if warm is not None else None
             if server is None or not server.serves(mount.task):
                 return None
             try:

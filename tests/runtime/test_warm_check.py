@@ -63,7 +63,7 @@ def test_a_served_check_still_fails_on_a_module_missing_from_the_bundle(tmp_path
     try:
         first = checked_first(tmp_path, layer, warm)
         mount = Trees(tmp_path / "cache").mount(first, [layer])
-        server = warm.get(python, mount)
+        server = warm.get(python, mount, {}, tmp_path / "pycache")
         assert server is not None and "money" in server.top  # warmed with what the first check loaded
 
         missing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import greeting")})
@@ -99,8 +99,8 @@ def test_a_bundle_shipping_a_module_the_server_imported_is_checked_fresh(tmp_pat
         # The bundle's own `money` wins over the layer's on Lambda: and it has no `cents`.
         shadowing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra=""), "money/__init__.py": ""})
         mount = Trees(tmp_path / "cache").mount(shadowing, [layer])
-        assert warm.get(python, mount) is None  # no server is started for a bundle it could not serve
-        server = warm.get(python, Trees(tmp_path / "cache").mount(first, [layer]))
+        assert warm.get(python, mount, {}, tmp_path / "pycache") is None  # no server is started for a bundle it could not serve
+        server = warm.get(python, Trees(tmp_path / "cache").mount(first, [layer]), {}, tmp_path / "pycache")
         assert server is not None and not server.serves(mount.task)
 
         verdict = check(tmp_path, shadowing, layer, warm)
@@ -141,7 +141,7 @@ def test_the_warm_interpreter_ends_when_relay_goes_away(tmp_path: Path, layer: Z
     warm = WarmInterpreters()
     python = runtime_python(RUNTIME)
     first = checked_first(tmp_path, layer, warm)
-    server = warm.get(python, Trees(tmp_path / "cache").mount(first, [layer]))
+    server = warm.get(python, Trees(tmp_path / "cache").mount(first, [layer]), {}, tmp_path / "pycache")
     assert server is not None and server.proc.stdin is not None
 
     server.proc.stdin.close()  # what the kernel does when relay dies
@@ -215,7 +215,8 @@ def test_checks_arriving_while_the_server_starts_all_wait_for_it(tmp_path: Path,
     warm = WarmInterpreters()
     warm.remember(python, mount, ["money"], {}, tmp_path / "pycache")
     got: list[object] = []
-    threads = [threading.Thread(target=lambda: got.append(warm.get(python, mount))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: got.append(warm.get(python, mount, {}, tmp_path / "pycache")))
+               for _ in range(4)]
     for thread in threads:
         thread.start()
         time.sleep(0.02 * attempt)
@@ -225,3 +226,83 @@ def test_checks_arriving_while_the_server_starts_all_wait_for_it(tmp_path: Path,
 
     assert len(started) == 1
     assert len(got) == 4 and all(isinstance(server, SlowServer) for server in got)
+
+
+def _counting_servers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    from builder.runtime import check as check_module
+
+    started: list[object] = []
+    original = check_module.ForkServer
+
+    def counting(*args, **kwargs):
+        server = original(*args, **kwargs)
+        started.append(server)
+        return server
+
+    monkeypatch.setattr(check_module, "ForkServer", counting)
+    return started
+
+
+def test_a_later_build_forks_every_check_of_a_known_layer_set_from_the_start(
+        tmp_path: Path, layer: Zipped, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the first check of an earlier build loaded is kept: the next build's first check is already served,
+    and a module missing from the bundle is still missing."""
+    store = tmp_path / "warm"
+    earlier = WarmInterpreters(store)
+    try:
+        checked_first(tmp_path, layer, earlier)
+    finally:
+        earlier.close()
+    assert len(list(store.glob("*.json"))) == 1
+    started = _counting_servers(monkeypatch)
+    later = WarmInterpreters(store)
+    try:
+        missing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import greeting")})
+        verdict = check(tmp_path, missing, layer, later)
+        assert verdict.status is Status.MISSING and verdict.module == "greeting"
+        assert len(started) == 1 and "money" in started[0].top  # the first check of this build: served
+        fine = zipped(tmp_path / "three.zip", {"app.py": APP.format(extra="")})
+        assert check(tmp_path, fine, layer, later).status is Status.OK and len(started) == 1
+    finally:
+        later.close()
+
+
+@pytest.mark.parametrize("damage", ["edited", "truncated", "bogus-module", "not-a-name"])
+def test_a_damaged_or_doctored_module_list_changes_no_verdict(tmp_path: Path, layer: Zipped,
+                                                              monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    """The kept list only decides what is imported ahead. Edited without its checksum or cut short, it is not
+    used; resealed with a module that does not exist (or with `greeting`, which the check must find missing),
+    the server skips what fails, and a check sees what a fresh interpreter would."""
+    import json
+
+    from builder.runtime import check as check_module
+
+    store = tmp_path / "warm"
+    earlier = WarmInterpreters(store)
+    try:
+        checked_first(tmp_path, layer, earlier)
+    finally:
+        earlier.close()
+    [kept] = store.glob("*.json")
+    doc = json.loads(kept.read_text())
+    key = tuple(doc["key"])
+    if damage == "edited":
+        doc["preload"].append("greeting")
+        kept.write_text(json.dumps(doc))
+    elif damage == "truncated":
+        kept.write_text(kept.read_text()[:-10])
+    else:
+        preload = [*doc["preload"], "no_such_module", "greeting"] if damage == "bogus-module" else ["os;rm"]
+        kept.write_text(json.dumps({"key": list(key), "preload": preload,
+                                    "sha256": check_module._list_checksum(key, preload)}))
+    started = _counting_servers(monkeypatch)
+    later = WarmInterpreters(store)
+    try:
+        missing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import greeting")})
+        verdict = check(tmp_path, missing, layer, later)
+        assert verdict.status is Status.MISSING and verdict.module == "greeting"
+        assert len(started) == (1 if damage == "bogus-module" else 0)  # a list not kept whole starts nothing
+        fine = zipped(tmp_path / "three.zip", {"app.py": APP.format(extra="")})
+        assert check(tmp_path, fine, layer, later).status is Status.OK
+    finally:
+        later.close()
