@@ -19,7 +19,6 @@ import io
 import os
 import stat
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,13 +30,12 @@ if TYPE_CHECKING:
     from installer.destinations import WheelDestination
 
 
-def install(wheels: list[tuple[LockedRequirement, Path]], target: Path,
-            on_source: Callable[[str, str], None] | None = None) -> dict[str, str]:
+def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> dict[str, str]:
     """Unpack each wheel into `target` the way `pip install --target` lays it out, hashes re-checked.
 
     Files are created read-only (0444, scripts 0555, less the umask): zipped, they become the import
-    check's tree as they are; a `.py` gets the trees' one mtime (`bytecode.SOURCE_MTIME`) and is handed
-    to `on_source` (path, sha256) once written, to be compiled ahead. Returns the hex sha256 of every
+    check's tree as they are; a `.py` gets the trees' one mtime (`bytecode.SOURCE_MTIME`), which the
+    bytecode compiled ahead from the wheels says (`bytecode.Compiler`). Returns the hex sha256 of every
     file written, by its path (the RECORD rows are made from the same digests), so nothing needs to
     read them back to hash them.
     """
@@ -45,7 +43,7 @@ def install(wheels: list[tuple[LockedRequirement, Path]], target: Path,
     from installer.sources import WheelFile
 
     target.mkdir(parents=True, exist_ok=True)
-    writer = _Writer(target, on_source)
+    writer = _Writer(target)
     for req, wheel in wheels:
         data = wheel.read_bytes()  # read once: hashed, then unzipped from memory
         digest = hashlib.sha256(data).hexdigest()
@@ -79,9 +77,8 @@ def install(wheels: list[tuple[LockedRequirement, Path]], target: Path,
 class _Writer:
     """Each file created read-only with one open, each folder made once; the sha256 of what was written."""
 
-    def __init__(self, target: Path, on_source: Callable[[str, str], None] | None) -> None:
+    def __init__(self, target: Path) -> None:
         self._made: set[str] = {str(target)}
-        self._on_source = on_source
         self.written: dict[str, str] = {}  # path -> hex sha256 of what was written there
 
     def write(self, target: str, data: bytes, executable: bool, sha: str) -> None:
@@ -100,8 +97,6 @@ class _Writer:
                 out.flush()
                 os.utime(fd, (SOURCE_MTIME, SOURCE_MTIME))
         self.written[target] = sha
-        if self._on_source is not None and target.endswith(".py"):
-            self._on_source(target, sha)
 
     def destination(self, scheme: dict[str, str]) -> WheelDestination:
         made = _destination_type()(scheme, interpreter="/var/lang/bin/python", script_kind="posix")

@@ -360,19 +360,22 @@ class _Builder:
                 found = wheels.wheels_for(prepared.lock, self.wheels, runtime=self.project.runtime,
                                           arch=target.architecture)
                 compiler = self._compiler(target)
+                if compiler is not None:
+                    for _req, wheel in found:
+                        compiler.add_wheel(wheel)
                 try:
                     with step("install", target):
-                        hashes = install.install(found, installed, compiler.add if compiler is not None else None)
+                        hashes = install.install(found, installed)
+                    with step("strip", target):
+                        from builder.bundle import strip
+
+                        strip.strip_host_files(installed)
+                        strip.rewrite_records(installed, fresh=True)
+                        # The RECORDs it rewrote: their installed digests are stale.
+                        hashes = {path: sha for path, sha in hashes.items() if not path.endswith(strip.RECORD_SUFFIX)}
                 finally:  # what it compiled by now is linked into the tree when it is kept (`Trees.keep`)
                     if compiler is not None:
                         compiler.stop()
-                with step("strip", target):
-                    from builder.bundle import strip
-
-                    strip.strip_host_files(installed)
-                    strip.rewrite_records(installed, fresh=True)
-                    # The RECORDs it rewrote: their installed digests are stale.
-                    hashes = {path: sha for path, sha in hashes.items() if not path.endswith(strip.RECORD_SUFFIX)}
             with step("package", target):
                 entries = bundle_entries(prepared.selection, installed)
             # The files are final: kept as the check's tree now, so functions are checked while this zip is written.

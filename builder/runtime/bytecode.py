@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 # Every `.py` of a tree has this mtime (1980-01-01 00:00:00 UTC, what relay's zips say by default).
 SOURCE_MTIME = 315532800
 _PYC_SUFFIX = ".pyc"
+# Standard library folders no handler imports from (tests, GUIs, third-party packages of that Python).
+_STDLIB_SKIPPED = {"test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "site-packages", "dist-packages",
+                   "ensurepip", "venv"}
 
 
 def normalise(root: Path, known: dict[str, str] | None = None) -> dict[str, str]:
@@ -82,6 +85,32 @@ class Shared:
                 with contextlib.suppress(OSError):  # there already (compiled or linked before), or no links: no harm
                     os.link(stored, folder / f"{source.stem}.{tag}{_PYC_SUFFIX}")
 
+    def link_stdlib(self, python: Path, version: str) -> None:
+        """Link the standard library's own bytecode where Python looks for it under the pycache prefix.
+
+        With `-X pycache_prefix` Python reads bytecode only there, never from the stdlib's `__pycache__`
+        folders: a check in a new cache compiled every standard module it imported (~150 for the
+        real-app handler, most of a cold check's time). Those files are valid as they are (Python
+        checks them against their own sources), so they are linked in once per cache and Python.
+        """
+        stdlib = python.resolve().parent.parent / "lib" / f"python{version}"
+        tag = f"cpython-{version.replace('.', '')}"
+        done = self.pycache / f".stdlib-{hashlib.sha256(str(stdlib).encode()).hexdigest()[:16]}"
+        if done.exists() or not (stdlib / "os.py").is_file():
+            return
+        for folder, dirs, files in os.walk(stdlib):
+            dirs[:] = [d for d in dirs if d not in _STDLIB_SKIPPED]
+            if os.path.basename(folder) != "__pycache__":
+                continue
+            into = self.pycache / os.path.dirname(folder).lstrip(os.sep)
+            into.mkdir(parents=True, exist_ok=True)
+            for name in files:
+                if name.endswith(f".{tag}{_PYC_SUFFIX}"):  # not the optimised `.opt-1` ones
+                    with contextlib.suppress(OSError):  # there already, or another file system: compiled as before
+                        os.link(os.path.join(folder, name), into / name)
+        with contextlib.suppress(OSError):
+            done.touch()
+
     def share(self, trees: Iterable[tuple[Path, dict[str, str]]]) -> None:
         """Keep the bytecode compiled for `trees`' sources by their sha256, for trees yet to come."""
         for tree, sources in trees:
@@ -125,31 +154,48 @@ def _by_stem(names: list[str]) -> dict[str, list[tuple[str, str]]]:
 
 # The compiler's loop, run by the runtime's Python: one source per line ("<path>\t<sha256>"), compiled into
 # the store by its sha256 (atomically, as py_compile writes), with the source's own size and mtime.
+# Each line names a wheel: every `.py` in it is compiled into the store as Python would compile it once
+# installed (same bytes, the trees' one mtime; the code's file name is corrected on load).
 _COMPILE_LOOP = """
-import os, py_compile, sys
+import hashlib, os, sys, zipfile
+from importlib._bootstrap_external import _code_to_timestamp_pyc
 out = os.path.join(sys.argv[1], sys.implementation.cache_tag)
+mtime = int(sys.argv[2])
 os.makedirs(out, exist_ok=True)
 for line in sys.stdin:
-    source, _, sha = line.rstrip("\\n").rpartition("\\t")
-    stored = os.path.join(out, sha + ".pyc")
-    if not source or os.path.exists(stored):
-        continue
     try:
-        py_compile.compile(source, cfile=stored, doraise=True)
+        wheel = zipfile.ZipFile(line.rstrip("\\n"))
     except Exception:
-        pass
+        continue
+    with wheel:
+        for info in wheel.infolist():
+            if not info.filename.endswith(".py"):
+                continue
+            try:
+                data = wheel.read(info)
+                stored = os.path.join(out, hashlib.sha256(data).hexdigest() + ".pyc")
+                if os.path.exists(stored):
+                    continue
+                code = compile(data, info.filename, "exec", dont_inherit=True)
+                staged = "%s.%d.tmp" % (stored, os.getpid())
+                with open(staged, "wb") as fh:
+                    fh.write(_code_to_timestamp_pyc(code, mtime, len(data)))
+                os.replace(staged, stored)
+            except Exception:
+                pass
 """
 
 
 class Compiler:
-    """The runtime's Python compiling sources into the store while they are still being installed.
+    """The runtime's Python compiling a layer's sources into the store while the layer is being installed.
 
     A cold build's first import check compiles every module the handler imports from its layer
-    (~450 on the real-app layer, most of the check's two seconds), one after another, once the
-    layer is installed. Installing is mostly the kernel creating files, on one core: this process
-    compiles each `.py` as it is written, on the other, at a lower priority; what it finished by the
-    time the tree is kept is linked in by `Shared.seed`, and the check compiles only the rest. It
-    is stopped there (`stop`), unfinished work dropped: it has no other use in this build.
+    (~370 on the real-app layer), one after another, once the layer is installed. Installing is
+    mostly the kernel creating files, on one core: this process compiles every `.py` of the wheels
+    from the wheels themselves (so it starts at once, whatever the installer has reached), on the
+    other, at a lower priority. What it finished by the time the tree is kept is linked in by
+    `Shared.seed`, and the check compiles only the rest. It is stopped there (`stop`), unfinished
+    work dropped: it has no other use in this build.
     """
 
     def __init__(self, python: Path, store: Path) -> None:
@@ -160,7 +206,7 @@ class Compiler:
         self._lines: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         try:
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [str(python), "-I", "-S", "-c", _COMPILE_LOOP, str(store)], stdin=subprocess.PIPE,
+                [str(python), "-I", "-S", "-c", _COMPILE_LOOP, str(store), str(SOURCE_MTIME)], stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         except OSError:  # no compiler: the check compiles everything, as without one
             self._proc = None
@@ -171,9 +217,10 @@ class Compiler:
         self._feeder = threading.Thread(target=self._feed, args=(self._proc,), name="relay-compile", daemon=True)
         self._feeder.start()
 
-    def add(self, source: str, sha: str) -> None:
+    def add_wheel(self, wheel: Path) -> None:
+        """Compile every `.py` of `wheel`, from the wheel itself: nothing waits for the installer to write it."""
         if self._proc is not None:
-            self._lines.put(f"{source}\t{sha}\n".encode("utf-8", "surrogateescape"))
+            self._lines.put(f"{wheel}\n".encode("utf-8", "surrogateescape"))
 
     def stop(self, *, finish: bool = False) -> None:
         """End it now: what it compiled stays in the store, what it had not reached is dropped.

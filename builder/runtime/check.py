@@ -258,6 +258,7 @@ def check_import(
     """
     identity = function_identity(function, handler=handler, runtime=runtime, memory=memory, host_env=os.environ)
     mount = trees.mount(bundle, layers)
+    trees.bytecode.link_stdlib(python.path, python.version)
     with tempfile.TemporaryDirectory(prefix="relay-import-") as tmp:
         root = Path(tmp)
         spec = {

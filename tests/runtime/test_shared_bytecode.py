@@ -97,32 +97,33 @@ def test_stored_bytecode_python_rejects_is_compiled_again_and_the_store_is_untou
     assert pyc(trees, second, "python/money.py").stat().st_nlink == 1
 
 
-def test_sources_compiled_ahead_are_linked_into_the_tree_and_accepted(tmp_path: Path) -> None:
-    """`Compiler`: the runtime's Python compiles each .py handed to it (as the installer writes them, with the
-    trees' one mtime) into the store by sha256; the tree kept afterwards gets them linked in, and Python imports
-    them as they are."""
+def test_sources_compiled_ahead_from_the_wheel_are_linked_into_the_tree_and_accepted(tmp_path: Path) -> None:
+    """`Compiler`: the runtime's Python compiles each .py of a wheel handed to it, from the wheel itself, into the
+    store by sha256; the tree installed from it and kept afterwards gets them linked in (every .py with the trees'
+    one mtime), and Python imports them as they are."""
     from builder.runtime.bytecode import Compiler
 
     assert PYTHON is not None
     trees = Trees(tmp_path / "cache")
-    scratch = tmp_path / "scratch"
-    files = {"python/money/__init__.py": MODULE, "python/money/rates.py": "R = 2\n"}
+    files = {"money/__init__.py": MODULE, "money/rates.py": "R = 2\n"}
+    wheel = layer(tmp_path / "money-1.0-py3-none-any.whl", {**files, "money-1.0.dist-info/RECORD": ""}).path
+    assert wheel is not None
     compiler = Compiler(PYTHON, trees.bytecode.root)
-    shas = {}
-    for rel, text in files.items():
-        path = scratch / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        os.utime(path, (SOURCE_MTIME, SOURCE_MTIME))  # as the installer leaves a .py
-        shas[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-        compiler.add(str(path), shas[rel])
+    compiler.add_wheel(wheel)
     compiler.stop(finish=True)
+    shas = {rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in files.items()}
     assert sorted(p.name for p in (tmp_path / "cache/bytecode").glob("*/*.pyc")) == sorted(f"{s}.pyc" for s in shas.values())
 
+    scratch = tmp_path / "scratch"
+    for rel, text in files.items():  # as the installer writes them
+        path = scratch / "python" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        os.utime(path, (SOURCE_MTIME, SOURCE_MTIME))
     tree = trees.keep("digest-of-money", scratch)
-    inodes = {rel: pyc(trees, tree, rel).stat().st_ino for rel in files}
+    inodes = {rel: pyc(trees, tree, f"python/{rel}").stat().st_ino for rel in files}
     import_in(trees, tree, "money.rates")
-    assert {rel: pyc(trees, tree, rel).stat().st_ino for rel in files} == inodes  # accepted as they were
+    assert {rel: pyc(trees, tree, f"python/{rel}").stat().st_ino for rel in files} == inodes  # accepted as they were
 
 
 def test_a_compiler_stopped_early_leaves_only_whole_files(tmp_path: Path) -> None:
@@ -130,13 +131,12 @@ def test_a_compiler_stopped_early_leaves_only_whole_files(tmp_path: Path) -> Non
     from builder.runtime.bytecode import Compiler
 
     assert PYTHON is not None
-    sources = tmp_path / "src"
-    sources.mkdir()
+    wheels = [layer(tmp_path / f"m{i}-1.0-py3-none-any.whl",
+                    {f"m{i}/{j}.py": MODULE * 20 + f"N = {i * 100 + j}\n" for j in range(10)}).path for i in range(30)]
     compiler = Compiler(PYTHON, tmp_path / "store")
-    for i in range(300):
-        path = sources / f"m{i}.py"
-        path.write_text(MODULE * 20 + f"N = {i}\n", encoding="utf-8")
-        compiler.add(str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+    for wheel in wheels:
+        assert wheel is not None
+        compiler.add_wheel(wheel)
     time.sleep(0.3)
     compiler.stop()  # at once: it is killed wherever it is
 
@@ -144,3 +144,25 @@ def test_a_compiler_stopped_early_leaves_only_whole_files(tmp_path: Path) -> Non
     assert 0 < len(stored) < 300  # it had started, and it was stopped before the end
     check = "import marshal, sys\nfor p in sys.argv[1:]:\n    marshal.loads(open(p, 'rb').read()[16:])\n"
     subprocess.run([str(PYTHON), "-c", check, *map(str, stored)], check=True)
+
+
+def test_the_standard_librarys_own_bytecode_serves_under_the_prefix(tmp_path: Path) -> None:
+    """With a pycache prefix Python reads bytecode only there: a new cache compiled every standard module a check
+    imported. Linked in once, the stdlib's own files are accepted as they are, and nothing of it is compiled."""
+    assert PYTHON is not None
+    version = "3.12"
+    trees = Trees(tmp_path / "cache")
+    trees.bytecode.link_stdlib(PYTHON, version)
+    stdlib = PYTHON.resolve().parent.parent / "lib" / f"python{version}"
+    if not list((stdlib / "__pycache__").glob("json*.pyc")) and not list((stdlib / "json/__pycache__").glob("*.pyc")):
+        pytest.skip("this Python's standard library has no bytecode of its own")
+    linked = trees.pycache / str(stdlib / "json").lstrip(os.sep) / "__init__.cpython-312.pyc"
+    assert linked.is_file() and linked.stat().st_nlink > 1
+    before = {p: p.stat().st_ino for p in trees.pycache.rglob("*.pyc")}
+
+    subprocess.run([str(PYTHON), "-I", "-X", f"pycache_prefix={trees.pycache}", "-c",
+                    "import json, decimal, email.message, http.client"], check=True)
+
+    after = {p: p.stat().st_ino for p in trees.pycache.rglob("*.pyc")}
+    assert after == before  # nothing compiled, nothing replaced
+    trees.bytecode.link_stdlib(PYTHON, version)  # once per cache: the second call finds its mark
