@@ -39,6 +39,7 @@ for inside `take`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 STAMP_FILE = ".relay-build.json"
 FORMAT = 2
 MAX_ARGVS = 8  # command lines remembered per stamp (`relay build` and `relay build --json` both answer at once)
+MAX_LOOKED = 20_000  # paths looked at (a huge git-ignored build/ folder inside a source folder): beyond, not noted
 # Environment variables that can change what a build reads or decides: where relay's cache is (never shipped),
 # where git's files are and which git runs, and the zip's timestamp.
 _ENV_PREFIXES = ("RELAY_", "GIT_", "XDG_")
@@ -74,7 +76,8 @@ def take(project: Project, names: tuple[str, ...], import_check: bool, argv: tup
 
     `inputs`: the files whose content is the build's (config, shipped files, lock inputs). `looked`: what only
     decides which files those are (folders listed, paths asked about, git's files), None when git's files are not
-    where relay looks. `selected`: what that decided (every bundle's files, secrets and git provenance).
+    where relay looks, or when there are more than `MAX_LOOKED` (checking them would cost what selecting does).
+    `selected`: what that decided (every bundle's files, secrets and git provenance).
     """
     from builder.bundle.gitinfo import git_inputs, git_view
     from builder.lock.targets import lock_targets
@@ -94,6 +97,8 @@ def take(project: Project, names: tuple[str, ...], import_check: bool, argv: tup
     for target in lock_targets(project):
         inputs += [Path(p) for path in (*target.inputs, target.lock) for p in watch.tree(str(path))]
     from_git = git_inputs(project.root, git, [p for p in looked if p.is_dir()])
+    if len(looked) > MAX_LOOKED:  # checking them would cost what selecting again does: the command selects again
+        from_git = None
     return {"request": request(project.config_file, names, import_check), "argv": [list(argv)] if argv else [],
             "taken": taken, "inputs": watch.take(map(str, inputs), taken),
             "looked": None if from_git is None else [*watch.take(map(str, looked), taken),
@@ -146,7 +151,8 @@ def read_fresh(project: Project, names: tuple[str, ...], import_check: bool, arg
     if argv and list(argv) not in known:
         update["argv"] = [*known, list(argv)][-MAX_ARGVS:]
     if update:
-        _save(project.dist_dir, {**doc, **update})
+        with contextlib.suppress(OSError):  # a dist/ this user cannot write: still the answer, noted next time
+            _save(project.dist_dir, {**doc, **update})
     return doc["result"]
 
 

@@ -126,6 +126,31 @@ def test_an_edit_made_while_a_build_runs_is_built_by_the_next_one(built, relay, 
         assert answered_by_stamp(build(relay, built))
 
 
+def test_too_much_to_look_at_leaves_it_to_the_command(built, relay, monkeypatch):
+    """A huge git-ignored folder inside a shipped one: past `MAX_LOOKED` paths the stamp notes none of them, the
+    entry never answers, and the command selects again (the same answer, and an edit still rebuilds)."""
+    monkeypatch.setattr(stamp, "MAX_LOOKED", 3)
+    _append(ORDERS, "# edited\n")(built)
+    assert not answered_by_stamp(build(relay, built))
+    assert stamp.load(built / "dist")["looked"] is None
+    assert entry.answer(argv(built, "--json", "--no-import-check")) is None
+    assert answered_by_stamp(build(relay, built))
+    _append(ORDERS, "# again\n")(built)
+    assert not answered_by_stamp(build(relay, built))
+
+
+def test_a_dist_that_cannot_be_written_still_gets_the_answer(built, relay, monkeypatch):
+    """The command notes what it selected again in the stamp; when dist/ is not writable it answers all the same."""
+    _append("app/handlers/worker.log", "started\n")(built)
+
+    def unwritable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(built / STAMP))
+
+    monkeypatch.setattr(stamp, "_save", unwritable)
+    run = relay("build", "--json", "--no-import-check", cwd=built)
+    assert run.code == 0 and answered_by_stamp(run.json()), run
+
+
 def test_a_new_git_ignored_file_is_answered_by_selecting_again_then_at_once(built, relay):
     _append("app/handlers/worker.log", "started\n")(built)  # app/handlers/ changed: the entry cannot tell
     assert entry.answer(argv(built, "--json", "--no-import-check")) is None
