@@ -13,7 +13,14 @@ mkdir -p "$dir/src"
 git -C "$repo" archive "$commit" builder schemas | tar -x -C "$dir/src"
 cat > "$dir/relay" <<WRAPPER
 #!/bin/sh
-PYTHONPATH=$dir/src exec $repo/.venv/bin/python -c 'import sys; from builder.cli import run; sys.argv[0] = "relay"; sys.exit(run())' "\$@"
+PYTHONPATH=$dir/src exec $repo/.venv/bin/python -c '
+import sys
+try:
+    from builder.entry import run  # the console script since the no-op entry
+except ImportError:
+    from builder.cli import run
+sys.argv[0] = "relay"
+sys.exit(run())' "\$@"
 WRAPPER
 chmod +x "$dir/relay"
 git -C "$repo" rev-parse --short "$commit" > "$dir/commit"
