@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,8 +107,7 @@ class Shared:
             into.mkdir(parents=True, exist_ok=True)
             for name in files:
                 if name.endswith(f".{tag}{_PYC_SUFFIX}"):  # not the optimised `.opt-1` ones
-                    with contextlib.suppress(OSError):  # there already, or another file system: compiled as before
-                        os.link(os.path.join(folder, name), into / name)
+                    _link_or_copy(os.path.join(folder, name), into / name)
         with contextlib.suppress(OSError):
             done.touch()
 
@@ -138,6 +138,22 @@ class Shared:
             return sorted(entry.name for entry in os.scandir(self.root) if entry.is_dir())
         except OSError:
             return []
+
+
+def _link_or_copy(source: str, dest: Path) -> None:
+    """`dest` as a link to `source`; a copy (put in place whole) where links are refused (another file system,
+    or a file another user owns with protected hard links); left alone when it exists. Failing: compiled as before."""
+    try:
+        os.link(source, dest)
+    except FileExistsError:
+        return
+    except OSError:
+        staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copyfile(source, staged)
+            os.replace(staged, dest)
+        except OSError:
+            staged.unlink(missing_ok=True)
 
 
 def _by_stem(names: list[str]) -> dict[str, list[tuple[str, str]]]:

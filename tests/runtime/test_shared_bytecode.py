@@ -146,18 +146,27 @@ def test_a_compiler_stopped_early_leaves_only_whole_files(tmp_path: Path) -> Non
     subprocess.run([str(PYTHON), "-c", check, *map(str, stored)], check=True)
 
 
-def test_the_standard_librarys_own_bytecode_serves_under_the_prefix(tmp_path: Path) -> None:
+@pytest.mark.parametrize("links", ["allowed", "refused"])
+def test_the_standard_librarys_own_bytecode_serves_under_the_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    links: str) -> None:
     """With a pycache prefix Python reads bytecode only there: a new cache compiled every standard module a check
-    imported. Linked in once, the stdlib's own files are accepted as they are, and nothing of it is compiled."""
+    imported. Linked in once (copied where links are refused: another file system, protected hard links), the
+    stdlib's own files are accepted as they are, and nothing of it is compiled."""
     assert PYTHON is not None
     version = "3.12"
     trees = Trees(tmp_path / "cache")
+    if links == "refused":
+        def refuse(*args, **kwargs):
+            raise PermissionError(1, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", refuse)
     trees.bytecode.link_stdlib(PYTHON, version)
+    monkeypatch.undo()
     stdlib = PYTHON.resolve().parent.parent / "lib" / f"python{version}"
     if not list((stdlib / "__pycache__").glob("json*.pyc")) and not list((stdlib / "json/__pycache__").glob("*.pyc")):
         pytest.skip("this Python's standard library has no bytecode of its own")
     linked = trees.pycache / str(stdlib / "json").lstrip(os.sep) / "__init__.cpython-312.pyc"
-    assert linked.is_file() and linked.stat().st_nlink > 1
+    assert linked.is_file() and (linked.stat().st_nlink > 1) == (links == "allowed")
     before = {p: p.stat().st_ino for p in trees.pycache.rglob("*.pyc")}
 
     subprocess.run([str(PYTHON), "-I", "-X", f"pycache_prefix={trees.pycache}", "-c",
