@@ -42,7 +42,8 @@ def take(paths: Iterable[str], taken: int, *, racy: bool = True, by_content: boo
     for path in paths:
         if path not in seen:
             seen.add(path)
-            entries.append(_by_content(path) if by_content else _entry(path, taken - RACY_NS, content=racy and None))
+            entries.append(_by_content(path) if by_content else
+                           _entry(path, taken - RACY_NS, content=None if racy else False))
     return entries
 
 
