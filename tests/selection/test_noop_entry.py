@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,24 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_racing_builds_and_an_edit_during_them_converge(built, relay):
+    """One or two `relay build` processes at once, a shipped file edited while they run (at a different moment
+    each round): they succeed, and the next build never skips the edit. Repeated enough to catch a 1-in-5 race."""
+    import random
+
+    relay_script = str(Path(sys.executable).parent / "relay")
+    rounds = random.Random(13)
+    for attempt in range(14):
+        _append(ORDERS, f"# before {attempt}\n")(built)  # so that the builds below build, not answer from the stamp
+        runs = [subprocess.Popen([relay_script, *argv(built, "--json", "--no-import-check")], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(1 + attempt % 2)]
+        time.sleep(rounds.uniform(0.1, 1.2))  # a build here takes about a second: before, during or after it
+        _append(ORDERS, f"# edit {attempt}\n")(built)
+        for run in runs:
+            out, err = run.communicate(timeout=300)
+            assert run.returncode == 0, (attempt, out, err)
+        build(relay, built)  # a build or the stamp's answer: either way the zip must hold the edit now
+        assert f"# edit {attempt}".encode() in zip_state(built)[ORDERS], f"round {attempt}: the edit was skipped"
+        assert answered_by_stamp(build(relay, built)), attempt
