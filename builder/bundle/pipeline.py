@@ -110,12 +110,14 @@ def build_project(
     *,
     options: BuildOptions = BuildOptions(),
     reporter: Reporter | None = None,
+    git: GitView | None = None,
 ) -> BuildResult:
+    """Build `names` (default: everything); `git`: git's view of the project when the caller has it already."""
     reporter = reporter or SilentReporter()
     started = time.monotonic()
     layer_targets, function_targets = select_targets(project, names)
     # What every bundle ships, first: a secret anywhere stops the build before dist/ is touched.
-    git = git_view(project.root)
+    git = git if git is not None else git_view(project.root)
     selections: dict[tuple[str, str], Selection] = {}
     for target in [*layer_targets, *function_targets]:
         if (target.kind, target.name) not in selections:
@@ -395,7 +397,7 @@ class _Builder:
             return cached
 
     def _compiler(self, target: Target) -> Compiler | None:
-        """The runtime's Python compiling what is installed as it is written, when the check will import it here."""
+        """The runtime's Python compiling the wheels' sources while they install, when the check will import them here."""
         if not self.options.import_check:
             return None
         plan = plan_check(self.project.runtime, target.architecture)

@@ -51,6 +51,7 @@ from builder import __version__
 from builder.bundle import watch
 
 if TYPE_CHECKING:
+    from builder.bundle.gitinfo import GitView
     from builder.bundle.selection import Selection
     from builder.config import Project
 
@@ -71,19 +72,21 @@ def request(config_file: Path, names: tuple[str, ...] | list[str], import_check:
             "import_check": import_check, "env": hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()}
 
 
-def take(project: Project, names: tuple[str, ...], import_check: bool, argv: tuple[str, ...] = ()) -> dict:
+def take(project: Project, names: tuple[str, ...], import_check: bool, argv: tuple[str, ...] = (),
+         git: GitView | None = None) -> dict:
     """What the coming build reads, noted before it starts (an edit during the build counts).
 
     `inputs`: the files whose content is the build's (config, shipped files, lock inputs). `looked`: what only
     decides which files those are (folders listed, paths asked about, git's files), None when git's files are not
     where relay looks, or when there are more than `MAX_LOOKED` (checking them would cost what selecting does).
-    `selected`: what that decided (every bundle's files, secrets and git provenance).
+    `selected`: what that decided (every bundle's files, secrets and git provenance). `git`: git's view, when
+    the caller asked for it already (the build then uses the same one).
     """
     from builder.bundle.gitinfo import git_inputs, git_view
     from builder.lock.targets import lock_targets
 
     taken = time.time_ns()
-    git = git_view(project.root)
+    git = git if git is not None else git_view(project.root)
     inputs: list[Path] = [project.config_file]
     looked: list[Path] = []
     selected: list = [git.present, git.commit]
@@ -96,17 +99,16 @@ def take(project: Project, names: tuple[str, ...], import_check: bool, argv: tup
                          sorted(s.path for s in selection.secrets), info.dirty if info else None])
     for target in lock_targets(project):
         inputs += [Path(p) for path in (*target.inputs, target.lock) for p in watch.tree(str(path))]
-    from_git = git_inputs(project.root, git, [p for p in looked if p.is_dir()])
-    if len(looked) > MAX_LOOKED:  # checking them would cost what selecting again does: the command selects again
-        from_git = None
+    noted = watch.take(map(str, looked), taken)
+    # Past MAX_LOOKED, checking them would cost what selecting again does: the command selects again.
+    from_git = None if len(noted) > MAX_LOOKED else git_inputs(project.root, git, map(Path, watch.folders(noted)))
     return {"request": request(project.config_file, names, import_check), "argv": [list(argv)] if argv else [],
             "taken": taken, "inputs": watch.take(map(str, inputs), taken),
-            "looked": None if from_git is None else [*watch.take(map(str, looked), taken),
-                                                     *watch.take(map(str, from_git), taken, by_content=True)],
+            "looked": None if from_git is None else [*noted, *watch.take(map(str, from_git), taken, by_content=True)],
             "selected": hashlib.sha256(json.dumps(selected).encode()).hexdigest()}
 
 
-def shipped(project: Project, git) -> list[Selection]:
+def shipped(project: Project, git: GitView) -> list[Selection]:
     """What every function and layer ships, as the build selects it (no secret scan: files are not opened)."""
     from builder.bundle.selection import select_function, select_layer
 

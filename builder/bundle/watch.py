@@ -70,6 +70,11 @@ def _by_content(path: str) -> Entry:
     return [path, _BY_CONTENT, _content(path, info.st_mode)]
 
 
+def folders(entries: list[Entry]) -> list[str]:
+    """The paths of `entries` that were folders when noted."""
+    return [entry[0] for entry in entries if len(entry) == 8 and stat.S_ISDIR(entry[6])]
+
+
 def tree(path: str) -> list[str]:
     """`path` and, for a folder, every folder and file under it (an input that is a whole folder)."""
     paths = [path]

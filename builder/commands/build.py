@@ -52,13 +52,15 @@ def build(obj: Context, names: tuple[str, ...], no_cache: bool, no_import_check:
         if last is not None:
             _emit(stamp.unchanged(last), as_json)
             return
-    taken = stamp.take(project, names, not no_import_check, obj.argv)
-
+    from builder.bundle.gitinfo import git_view
     from builder.bundle.pipeline import BuildOptions, build_project
+
+    git = git_view(project.root)  # once: what the stamp notes is what the build's manifests say
+    taken = stamp.take(project, names, not no_import_check, obj.argv, git=git)
 
     options = BuildOptions(use_cache=not no_cache, import_check=not no_import_check, offline=offline, jobs=jobs,
                            remote_cache=_remote_cache(project, obj) if use_remote and not offline else None)
-    result = build_project(project, names, options=options, reporter=reporter_for(as_json))
+    result = build_project(project, names, options=options, reporter=reporter_for(as_json), git=git)
     doc = result.to_json()
     stamp.write(project, taken, doc)
     _emit(doc, as_json)

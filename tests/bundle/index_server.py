@@ -1,8 +1,9 @@
 """A real package index on a free local port, for the direct wheel fetch tests.
 
 Serves `/simple/<name>/` as a PEP 691 JSON page (`mode="json"`) or a PEP 503 HTML page
-(`mode="html"`) listing the wheels in a folder, and the wheels under `/files/`. Every request is
-logged (path, User-Agent, Authorization) so a test sees who fetched what.
+(`mode="html"`) listing the wheels in a folder, and the wheels under `/files/`, over http or, with
+`tls` (a certificate and its key), https. Every request is logged (path, User-Agent, Authorization)
+so a test sees who fetched what.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ class Index:
     tamper: dict[str, bytes] = attrs.field(factory=dict)  # file name -> the bytes served instead
     garbage_for: set[str] = attrs.field(factory=set)  # projects whose page only pip gets right
     failures: int = 0  # the first N requests get a 503
+    tls: tuple[Path, Path] | None = None  # (certificate, key): served over https
     log: list[dict[str, str]] = attrs.field(factory=list)
     url: str = ""
 
@@ -45,7 +48,13 @@ class Index:
 @contextmanager
 def serving(index: Index) -> Iterator[Index]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(index))
-    index.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "http"
+    if index.tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*index.tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    index.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import http.server
 import ipaddress
-import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from index_server import Index, serving
 
 from builder.bundle import index, pipconfig
 
@@ -48,35 +46,12 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def https_index(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """(index URL, the server's certificate), serving /simple/money/ and its one wheel."""
-    sha = hashlib.sha256(WHEEL).hexdigest()
-    page = f'<a href="/files/money-1.0-py3-none-any.whl#sha256={sha}">money-1.0-py3-none-any.whl</a>'.encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body, kind = {"/simple/money/": (page, "text/html"),
-                          "/files/money-1.0-py3-none-any.whl": (WHEEL, "application/octet-stream")}.get(
-                              self.path, (b"", ""))
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", kind or "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "money-1.0-py3-none-any.whl").write_bytes(WHEEL)
     cert, key = self_signed(tmp_path)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/simple/", cert
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Index(folder, mode="html", tls=(cert, key))) as served:
+        yield served.simple, cert
 
 
 def client(url: str, **settings) -> index.Client:

@@ -150,9 +150,8 @@ def test_the_warm_interpreter_ends_when_relay_goes_away(tmp_path: Path, layer: Z
     warm.close()
 
 
-def test_one_check_of_a_layer_set_starts_no_warm_interpreter_and_a_second_one_does(
-        tmp_path: Path, layer: Zipped, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One handler edited: its check alone pays for no server (~0.2-0.5 s); a second check of the layers starts it."""
+def _counting_servers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every warm interpreter started from now on (real ones), in the list returned."""
     from builder.runtime import check as check_module
 
     started: list[object] = []
@@ -164,6 +163,13 @@ def test_one_check_of_a_layer_set_starts_no_warm_interpreter_and_a_second_one_do
         return server
 
     monkeypatch.setattr(check_module, "ForkServer", counting)
+    return started
+
+
+def test_one_check_of_a_layer_set_starts_no_warm_interpreter_and_a_second_one_does(
+        tmp_path: Path, layer: Zipped, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One handler edited: its check alone pays for no server (~0.2-0.5 s); a second check of the layers starts it."""
+    started = _counting_servers(monkeypatch)
     warm = WarmInterpreters()
     try:
         checked_first(tmp_path, layer, warm)
@@ -226,21 +232,6 @@ def test_checks_arriving_while_the_server_starts_all_wait_for_it(tmp_path: Path,
 
     assert len(started) == 1
     assert len(got) == 4 and all(isinstance(server, SlowServer) for server in got)
-
-
-def _counting_servers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    from builder.runtime import check as check_module
-
-    started: list[object] = []
-    original = check_module.ForkServer
-
-    def counting(*args, **kwargs):
-        server = original(*args, **kwargs)
-        started.append(server)
-        return server
-
-    monkeypatch.setattr(check_module, "ForkServer", counting)
-    return started
 
 
 def test_a_later_build_forks_every_check_of_a_known_layer_set_from_the_start(
