@@ -8,6 +8,11 @@ is the kernel's: each file is opened once, read-only from the start, and each
 folder made once. Writing on several threads was measured and dropped: on this
 machine's ext4 it doubled the system time (threads creating files in the same
 folders contend in the kernel) and was not faster.
+
+A member deflated in the wheel is inflated here rather than by zipfile
+(`zipwriter.unpack_member`, which checks the stream ends where it should), and
+the file written says where that stream lies (`zipwriter.Packed`): the zip
+copies it from the wheel's bytes rather than deflating the file again.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ import os
 import stat
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
+import attrs
+
+from builder.bundle.zipwriter import Packed, unpack_member
 from builder.errors import BuildFailed
 from builder.lock.lockfile import LockedRequirement
 from builder.runtime.bytecode import SOURCE_MTIME
@@ -30,14 +38,22 @@ if TYPE_CHECKING:
     from installer.destinations import WheelDestination
 
 
-def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> dict[str, str]:
+@attrs.frozen
+class Unpacked:
+    """A file `install` wrote: the sha256 of its bytes, and where they lie deflated in their wheel (None: made here)."""
+
+    sha256: str
+    packed: Packed | None = None
+
+
+def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> dict[str, Unpacked]:
     """Unpack each wheel into `target` the way `pip install --target` lays it out, hashes re-checked.
 
     Files are created read-only (0444, scripts 0555, less the umask): zipped, they become the import
     check's tree as they are; a `.py` gets the trees' one mtime (`bytecode.SOURCE_MTIME`), which the
-    bytecode compiled ahead from the wheels says (`bytecode.Compiler`). Returns the hex sha256 of every
-    file written, by its path (the RECORD rows are made from the same digests), so nothing needs to
-    read them back to hash them.
+    bytecode compiled ahead from the wheels says (`bytecode.Compiler`). Returns every file written, by
+    its path: its hex sha256 (the RECORD rows are made from the same digests), so nothing needs to read
+    it back to hash it, and its wheel member's deflate stream when the file is that member as it is.
     """
     from installer import install as install_wheel  # imported here: a no-op build installs nothing
     from installer.sources import WheelFile
@@ -54,24 +70,40 @@ def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> dict[
                 "which the lock does not pin",
                 hint="The wheel cache was changed on disk: delete it (see RELAY_CACHE_DIR) and rebuild.",
             )
-        destination = writer.destination(
-            {
-                "purelib": str(target),
-                "platlib": str(target),
-                "headers": str(target / "include" / req.name),
-                "scripts": str(target / "bin"),
-                "data": str(target),
-            },
-        )
+        scheme = {
+            "purelib": str(target),
+            "platlib": str(target),
+            "headers": str(target / "include" / req.name),
+            "scripts": str(target / "bin"),
+            "data": str(target),
+        }
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 archive.filename = str(wheel)  # what installer names the wheel by
+                destination = writer.destination(scheme, _Members(wheel, data, archive))
                 install_wheel(source=WheelFile(archive), destination=destination, additional_metadata={})
         except FileExistsError as exc:
             raise BuildFailed("install", f"two locked packages ship the same file: {exc.filename}") from None
+        except BuildFailed:  # a member that is not what the wheel's directory says (`unpack_member`)
+            raise
         except Exception as exc:  # installer raises plain exceptions for invalid wheels
             raise BuildFailed("install", f"{wheel.name}: {exc}") from exc
     return writer.written
+
+
+class _Members:
+    """The members of one wheel, in memory (its bytes as hashed against the lock)."""
+
+    def __init__(self, wheel: Path, data: bytes, archive: zipfile.ZipFile) -> None:
+        self.wheel, self.data, self.archive = wheel, data, archive
+
+    def read(self, stream: BinaryIO) -> tuple[bytes, Packed | None]:
+        """What `stream` holds, and where it lies deflated when it is a deflated member as it is."""
+        if isinstance(stream, zipfile.ZipExtFile):  # else made or rewritten by installer (a script's shebang)
+            unpacked = unpack_member(self.wheel, self.data, self.archive.getinfo(stream.name))
+            if unpacked is not None:
+                return unpacked
+        return stream.read(), None
 
 
 class _Writer:
@@ -79,9 +111,9 @@ class _Writer:
 
     def __init__(self, target: Path) -> None:
         self._made: set[str] = {str(target)}
-        self.written: dict[str, str] = {}  # path -> hex sha256 of what was written there
+        self.written: dict[str, Unpacked] = {}  # path -> what was written there
 
-    def write(self, target: str, data: bytes, executable: bool, sha: str) -> None:
+    def write(self, target: str, data: bytes, executable: bool, written: Unpacked) -> None:
         parent = os.path.dirname(target)
         if parent not in self._made:
             os.makedirs(parent, exist_ok=True)
@@ -96,11 +128,11 @@ class _Writer:
             if target.endswith(".py"):
                 out.flush()
                 os.utime(fd, (SOURCE_MTIME, SOURCE_MTIME))
-        self.written[target] = sha
+        self.written[target] = written
 
-    def destination(self, scheme: dict[str, str]) -> WheelDestination:
+    def destination(self, scheme: dict[str, str], members: _Members) -> WheelDestination:
         made = _destination_type()(scheme, interpreter="/var/lang/bin/python", script_kind="posix")
-        made.writer = self
+        made.writer, made.members = self, members
         return made
 
 
@@ -116,12 +148,13 @@ def _destination_type() -> type:
 
     class Destination(SchemeDictionaryDestination):
         writer: _Writer  # set right after it is made (installer's destination is a dataclass)
+        members: _Members
 
         def write_to_fs(self, scheme, path, stream, is_executable):
             target = str(self._path_with_destdir(scheme, path))  # refuses a path outside its folder
-            data = stream.read()
-            sha = hashlib.sha256(data).digest()
-            self.writer.write(target, data, is_executable, sha.hex())
+            data, packed = self.members.read(stream)
+            sha = bytes.fromhex(packed.sha256) if packed is not None else hashlib.sha256(data).digest()
+            self.writer.write(target, data, is_executable, Unpacked(sha.hex(), packed))
             raw = sha if self.hash_algorithm == "sha256" else hashlib.new(self.hash_algorithm, data).digest()
             digest = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
             return RecordEntry(path, Hash(self.hash_algorithm, digest), len(data))

@@ -66,7 +66,7 @@ from builder.runtime.bytecode import Compiler
 T = TypeVar("T")
 R = TypeVar("R")
 # Bump when the bytes relay writes for the same inputs change.
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"
 # Bump when what a passing import check guarantees changes (its cached verdicts are then checked again).
 CHECK_VERSION = "2"
 
@@ -357,7 +357,7 @@ class _Builder:
             # Installed where the zip has them (a layer's under python/): the folder can become the tree.
             tree = Path(tmp) / "tree"
             installed = tree / LAYER_ROOT if target.kind == "layer" else tree
-            hashes: dict[str, str] = {}  # files installed, by path: their sha256, known without reading them again
+            unpacked: dict[str, install.Unpacked] = {}  # files installed, by path: their sha256 (not read again)
             if prepared.lock is not None and prepared.lock.requirements:
                 found = wheels.wheels_for(prepared.lock, self.wheels, runtime=self.project.runtime,
                                           arch=target.architecture)
@@ -367,21 +367,24 @@ class _Builder:
                         compiler.add_wheel(wheel)
                 try:
                     with step("install", target):
-                        hashes = install.install(found, installed)
+                        unpacked = install.install(found, installed)
                     with step("strip", target):
                         from builder.bundle import strip
 
                         strip.strip_host_files(installed)
                         strip.rewrite_records(installed, fresh=True)
-                        # The RECORDs it rewrote: their installed digests are stale.
-                        hashes = {path: sha for path, sha in hashes.items() if not path.endswith(strip.RECORD_SUFFIX)}
+                        # The RECORDs it rewrote: their installed digests (and bytes) are stale.
+                        unpacked = {path: what for path, what in unpacked.items()
+                                    if not path.endswith(strip.RECORD_SUFFIX)}
                 finally:  # what it compiled by now is linked into the tree when it is kept (`Trees.keep`)
                     if compiler is not None:
                         compiler.stop()
             with step("package", target):
-                entries = bundle_entries(prepared.selection, installed)
+                # A file still as its wheel has it is zipped from the wheel's deflate stream (`zipwriter.Packed`).
+                entries = [attrs.evolve(e, packed=what.packed) if (what := unpacked.get(str(e.source))) else e
+                           for e in bundle_entries(prepared.selection, installed)]
             # The files are final: kept as the check's tree now, so functions are checked while this zip is written.
-            kept = self._keep_tree(target, tree, entries, hashes) if self.options.import_check else None
+            kept = self._keep_tree(target, tree, entries, unpacked) if self.options.import_check else None
             if kept is not None:
                 digest, entries = kept
                 self._tree_ready(prepared.key, Zipped(None, digest))
@@ -406,7 +409,7 @@ class _Builder:
         return Compiler(plan.interpreter.path, self.trees.bytecode.root)
 
     def _keep_tree(self, target: Target, tree: Path, entries: list[ZipEntry],
-                   hashes: dict[str, str]) -> tuple[str, list[ZipEntry]] | None:
+                   unpacked: dict[str, install.Unpacked]) -> tuple[str, list[ZipEntry]] | None:
         """Make the bundle's files its tree for the import check, named by their content digest (not unpacked again).
 
         Returns the digest and the entries to zip: read from the kept tree when `tree` was moved there.
@@ -416,7 +419,7 @@ class _Builder:
                   if not e.source.is_relative_to(tree)]  # the project's own files, shipped as they are
         try:
             with step("package", target):
-                digest, shas = _content_digest(entries, hashes)
+                digest, shas = _content_digest(entries, {path: what.sha256 for path, what in unpacked.items()})
             _prune_empty_folders(tree)  # a folder the zip does not have could import as a namespace package
             had_tree = tree.is_dir()
             kept = self.trees.keep(digest, tree, copies, known=shas)

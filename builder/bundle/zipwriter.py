@@ -4,9 +4,14 @@ Nothing of the host leaks into the archive: entries are sorted by the UTF-8
 bytes of their path, every entry carries one timestamp (from
 SOURCE_DATE_EPOCH, in UTC), modes are normalised to 0644/0755, there are no
 directory entries, extra fields or comments, and the deflate level is fixed.
-The sha256 of the result still depends on the zlib that compresses it (zlib
-and zlib-ng differ), so `BundleStats.content_digest` identifies the files
-independently of the compressor.
+
+A file unzipped unchanged from a wheel is not deflated again: its deflate
+stream is copied from the wheel's bytes as they lie there (`Packed`, made by
+`unpack_member` when the file is unzipped). The wheel is pinned by its sha256,
+so the same lock gives the same bytes; deflating is most of the cost of a
+layer's zip. The other files are deflated here, so the sha256 of the result
+still depends on the zlib that compresses them (zlib and zlib-ng differ):
+`BundleStats.content_digest` identifies the files independently of it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import itertools
 import os
 import re
 import stat
+import struct
 import tempfile
 import time
 import zipfile
@@ -49,10 +55,65 @@ _PATH_HINT = "Archive paths must be relative, '/'-separated, without '..', '.', 
 
 
 @attrs.frozen
+class Packed:
+    """A file's deflate stream as it lies in the wheel it was unzipped from, and what it inflates to."""
+
+    wheel: Path  # named in messages
+    data: bytes = attrs.field(eq=False, repr=False)  # the wheel's bytes, as hashed against the lock
+    offset: int  # the stream's first byte in them
+    compress_size: int
+    file_size: int
+    crc: int  # CRC-32 of the inflated bytes
+    sha256: str  # of the inflated bytes
+
+    def stream(self) -> bytes:
+        return self.data[self.offset : self.offset + self.compress_size]
+
+
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # a member's local header: signature, ..., name length, extra length
+
+
+def unpack_member(wheel: Path, data: bytes, info: zipfile.ZipInfo) -> tuple[bytes, Packed] | None:
+    """The member `info` of the zip `data` inflated, and where its deflate stream lies; None unless deflated.
+
+    Stricter than zipfile, which stops at the size the directory says: the stream must end exactly there,
+    with nothing after it and the CRC said, so what unzip or Lambda reads back from the copied stream is
+    these bytes (`BuildFailed` if not).
+    """
+    if info.compress_type != zipfile.ZIP_DEFLATED or info.flag_bits & 0x1:  # encrypted: not ours to copy
+        return None
+    try:
+        signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(data, info.header_offset)
+    except struct.error:
+        signature = b""
+    if signature != b"PK\x03\x04":
+        raise BuildFailed("install", f"{wheel.name}: no member {info.filename} where its directory says",
+                          hint=_WHEEL_HINT)
+    offset = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    stream = data[offset : offset + info.compress_size]
+    inflater = zlib.decompressobj(-15)
+    try:
+        inflated = inflater.decompress(stream, info.file_size + 1)
+    except zlib.error as exc:
+        raise BuildFailed("install", f"{wheel.name}: {info.filename} does not inflate: {exc}",
+                          hint=_WHEEL_HINT) from exc
+    if (len(stream) != info.compress_size or not inflater.eof or inflater.unused_data or inflater.unconsumed_tail
+            or len(inflated) != info.file_size or zlib.crc32(inflated) != info.CRC):
+        raise BuildFailed("install", f"{wheel.name}: {info.filename}'s deflate stream is not the file its directory names",
+                          hint=_WHEEL_HINT)
+    return inflated, Packed(wheel, data, offset, info.compress_size, info.file_size, info.CRC,
+                            hashlib.sha256(inflated).hexdigest())
+
+
+_WHEEL_HINT = "The wheel is damaged: if it is in relay's wheel cache, delete the cache (see RELAY_CACHE_DIR) and rebuild."
+
+
+@attrs.frozen
 class ZipEntry:
     path: str  # archive path, "/" separated, relative
     source: Path  # file on disk
     executable: bool  # the source file has any x bit
+    packed: Packed | None = None  # the same bytes, deflated in a wheel: copied from there (see the module)
 
 
 @attrs.frozen
@@ -291,7 +352,7 @@ def _write_archive(raw: BinaryIO, ordered: list[ZipEntry], date_time: ZipDateTim
 
     Members are read, hashed and deflated on a few threads (zlib and hashlib release the GIL) a little
     ahead of the one thread that writes them in order: the bytes are those of deflating each member in
-    one stream at `COMPRESS_LEVEL`, however many threads did it.
+    one stream at `COMPRESS_LEVEL` (or the wheel's stream, `Packed`), however many threads did it.
     """
     written = []
     workers = _workers()
@@ -314,10 +375,11 @@ def _write_archive(raw: BinaryIO, ordered: list[ZipEntry], date_time: ZipDateTim
                 for _, pending in ahead:
                     pending.cancel()
                 raise
-            with archive.open(_zip_info(entry, date_time, len(member.data)), "w") as sink:
-                sink._compressor = member  # type: ignore[attr-defined]  # hands zipfile the deflated bytes
-                sink.write(member.data)  # the CRC and sizes, as zipfile counts them
-            written.append((entry.path, _mode(entry), member.sha256, len(member.data)))
+            with archive.open(_zip_info(entry, date_time, member.size), "w") as sink:
+                # Hands zipfile the deflated bytes, and what it would count writing the file (counted on a worker).
+                sink._compressor = member  # type: ignore[attr-defined]
+                sink._file_size, sink._crc = member.size, member.crc  # type: ignore[attr-defined]
+            written.append((entry.path, _mode(entry), member.sha256, member.size))
     return written
 
 
@@ -331,9 +393,10 @@ def _workers() -> int:
 
 @attrs.frozen
 class _Member:
-    """A member's bytes, their sha256 and their raw deflate stream; stands in for zipfile's compressor."""
+    """A member's size, CRC and sha256, and its raw deflate stream; stands in for zipfile's compressor."""
 
-    data: bytes
+    size: int
+    crc: int
     sha256: str
     deflated: bytes
 
@@ -345,11 +408,16 @@ class _Member:
 
 
 def _deflated(entry: ZipEntry) -> _Member:
+    if (packed := entry.packed) is not None:  # checked when it was unpacked (`unpack_member`)
+        return _Member(packed.file_size, packed.crc, packed.sha256, packed.stream())
     with _open_source(entry) as source:
         data = source.read()
     # What zipfile's own compressor for ZIP_DEFLATED is: a raw stream (wbits -15) at the member's level.
     compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
-    return _Member(data, hashlib.sha256(data).hexdigest(), compressor.compress(data) + compressor.flush())
+    deflated = compressor.compress(data) + compressor.flush()
+    return _Member(len(data), zlib.crc32(data), hashlib.sha256(data).hexdigest(), deflated)
+
+
 
 
 def _open_source(entry: ZipEntry) -> BinaryIO:

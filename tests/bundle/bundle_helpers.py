@@ -22,7 +22,7 @@ RUNTIME = "python3.12"
 
 
 def make_wheel(folder: Path, name: str, version: str, files: dict[str, str]) -> Path:
-    """A valid pure-Python wheel `name-version-py3-none-any.whl` holding `files`."""
+    """A valid pure-Python wheel `name-version-py3-none-any.whl` holding `files`, deflated."""
     folder.mkdir(parents=True, exist_ok=True)
     dist_info = f"{name}-{version}.dist-info"
     contents = dict(files)
@@ -38,7 +38,9 @@ def make_wheel(folder: Path, name: str, version: str, files: dict[str, str]) -> 
     wheel = folder / f"{name}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         for path, text in sorted(contents.items()):
-            archive.writestr(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), text)
+            # Deflated, as wheels are (at level 9, unlike relay's 6): relay copies such members as they are.
+            archive.writestr(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), text, compress_type=zipfile.ZIP_DEFLATED,
+                             compresslevel=9)
     return wheel
 
 

@@ -15,6 +15,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+import attrs
 import pytest
 from bundle_helpers import make_wheel, write_lock
 
@@ -166,7 +167,8 @@ def test_a_tree_whose_files_are_not_what_its_digest_says_fails_the_build(tiny_pr
 
     def misreporting(wheels, target, *more):
         written = original(wheels, target, *more)
-        return dict.fromkeys(written, "0" * 64)  # as if a file changed after it was hashed
+        # As if a file changed after it was hashed: the zip hashes what it copies, and must disagree.
+        return {path: attrs.evolve(what, sha256="0" * 64) for path, what in written.items()}
 
     monkeypatch.setattr(install, "install", misreporting)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import stat
+import zlib
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,8 @@ def test_every_file_is_written_read_only_and_its_reported_digest_is_true(tmp_pat
     files = tree(tmp_path / "out")
     assert len(files) == 600 + 1 + 2 * 3  # every file, and each wheel's METADATA, WHEEL and RECORD
     assert all(not mode & 0o222 for _, mode in files.values())  # read-only, as the check's tree keeps them
-    assert {str(tmp_path / "out" / rel): hashlib.sha256(data).hexdigest() for rel, (data, _) in files.items()} == written
+    assert {str(tmp_path / "out" / rel): hashlib.sha256(data).hexdigest() for rel, (data, _) in files.items()} == {
+        path: what.sha256 for path, what in written.items()}
     record = (tmp_path / "out/big-1.0.dist-info/RECORD").read_text(encoding="utf-8")
     assert "deep/pkg0/sub0/mod0.py,sha256=" in record
 
@@ -107,6 +109,68 @@ def test_each_python_source_gets_the_trees_one_mtime(tmp_path: Path) -> None:
     sources = [path for path in written if path.endswith(".py")]
     assert len(sources) == 30
     for path in sources:
-        assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == written[path]
+        assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == written[path].sha256
         assert Path(path).stat().st_mtime == SOURCE_MTIME
     assert Path(next(p for p in written if p.endswith("data.json"))).stat().st_mtime != SOURCE_MTIME
+
+
+def test_each_file_that_is_its_wheel_member_unchanged_says_where_its_deflate_stream_lies(tmp_path: Path) -> None:
+    """What the zip copies instead of deflating again: members as they are; not what installer made or rewrote."""
+    import zipfile
+
+    files = {**many_files(40), "tool/__init__.py": "def main():\n    return 0\n", "big/stored.txt": "stored\n" * 50}
+    wheel = make_wheel(tmp_path / "house", "tool", "1.0", files)
+    with_entry_points(wheel, "[console_scripts]\ntool = tool:main\n")
+    _restore_deflate(wheel, stored={"big/stored.txt"})
+
+    written = install.install([pinned(wheel, "tool", "1.0")], tmp_path / "out")
+
+    out = tmp_path / "out"
+    packed = {Path(path).relative_to(out).as_posix(): what.packed for path, what in written.items()}
+    assert packed["bin/tool"] is None  # made by installer
+    assert packed["tool-1.0.dist-info/RECORD"] is None  # written by installer from the rows it made
+    assert packed["big/stored.txt"] is None  # not deflated in the wheel: relay deflates it
+    copied = {rel: where for rel, where in packed.items() if where is not None}
+    assert set(copied) == {*many_files(40), "tool/__init__.py", "tool-1.0.dist-info/METADATA",
+                           "tool-1.0.dist-info/WHEEL", "tool-1.0.dist-info/entry_points.txt"}
+    raw = wheel.read_bytes()
+    with zipfile.ZipFile(wheel) as archive:
+        for rel, where in copied.items():
+            info = archive.getinfo(rel)
+            assert (where.wheel, where.data, where.compress_size, where.file_size, where.crc) == (
+                wheel, raw, info.compress_size, info.file_size, info.CRC)
+            installed = (out / rel).read_bytes()
+            assert zlib.decompress(where.stream(), -15) == installed
+            assert where.sha256 == written[str(out / rel)].sha256 == hashlib.sha256(installed).hexdigest()
+
+
+def test_a_member_that_is_not_what_its_wheel_says_stops_the_install(tmp_path: Path) -> None:
+    """A stream that inflates past the size the directory says: zipfile would stop there, the copy would not."""
+    import zipfile
+
+    wheel = make_wheel(tmp_path / "house", "big", "1.0", many_files(20))
+    raw = bytearray(wheel.read_bytes())
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo("deep/pkg3/sub3/mod3.py")
+    # The central directory's uncompressed size of that member, one byte short (zipfile still reads it).
+    entry = raw.find(b"PK\x01\x02", raw.index(b"PK\x01\x02"))
+    while raw[entry + 46 : entry + 46 + len(info.filename)] != info.filename.encode():
+        entry = raw.find(b"PK\x01\x02", entry + 4)
+    raw[entry + 24 : entry + 28] = (info.file_size - 1).to_bytes(4, "little")
+    wheel.write_bytes(bytes(raw))
+
+    with pytest.raises(BuildFailed, match="mod3.py") as failure:
+        install.install([pinned(wheel, "big", "1.0")], tmp_path / "out")
+    assert "wheel" in (failure.value.hint or "")
+
+
+def _restore_deflate(wheel: Path, *, stored: set[str]) -> None:
+    """Rewrite `wheel` with its members deflated, but `stored` (`with_entry_points` writes them stored)."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, content in sorted(members.items()):
+            kind = zipfile.ZIP_STORED if name in stored else zipfile.ZIP_DEFLATED
+            archive.writestr(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), content, compress_type=kind)

@@ -17,15 +17,18 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import attrs
 import pytest
 
 from builder.bundle.digest import tree_digest
 from builder.bundle.zipwriter import (
     ZIP_MAX_EPOCH,
     ZIP_MIN_EPOCH,
+    Packed,
     ZipEntry,
     collect_tree,
     group_of,
+    unpack_member,
     write_zip,
     zip_epoch,
 )
@@ -377,3 +380,104 @@ def test_same_bytes_under_other_pythons(tmp_path, python):
     assert content_digest == here.content_digest
     if zlib_version == zlib.ZLIB_RUNTIME_VERSION:
         assert sha256 == here.sha256
+
+
+# -- files copied deflated from a wheel (`Packed`, `unpack_member`) ---------------------------------------
+
+
+def a_wheel(tmp_path: Path, content: bytes, *, level: int = 9) -> Path:
+    """A wheel holding `w/mod.py` deflated at `level` (not relay's), after another member."""
+    wheel = tmp_path / "w-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("w/other.txt", (2020, 1, 1, 0, 0, 0)), b"x" * 100,
+                         compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr(zipfile.ZipInfo("w/mod.py", (2020, 1, 1, 0, 0, 0)), content,
+                         compress_type=zipfile.ZIP_DEFLATED, compresslevel=level)
+        archive.writestr(zipfile.ZipInfo("w/stored.txt", (2020, 1, 1, 0, 0, 0)), b"stored")
+    return wheel
+
+
+def unpacked(wheel: Path, name: str, data: bytes | None = None, **changes) -> tuple[bytes, Packed] | None:
+    data = wheel.read_bytes() if data is None else data
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo(name)
+    for field, value in changes.items():
+        setattr(info, field, value)
+    return unpack_member(wheel, data, info)
+
+
+def stream_of(zip_path: Path, name: str) -> bytes:
+    with zipfile.ZipFile(zip_path) as archive:
+        info = archive.getinfo(name)
+    raw = zip_path.read_bytes()
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26 : info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len
+    return raw[start : start + info.compress_size]
+
+
+CONTENT = b"".join(b"VALUE_%d = %r\n" % (i, "x" * (i % 40)) for i in range(3000))
+
+
+def test_a_packed_file_is_copied_deflated_from_its_wheel_and_reads_back_the_same(tmp_path):
+    wheel = a_wheel(tmp_path, CONTENT)
+    found = unpacked(wheel, "w/mod.py")
+    assert found is not None
+    data, packed = found
+    assert data == CONTENT and packed.sha256 == hashlib.sha256(CONTENT).hexdigest()
+    assert unpacked(wheel, "w/stored.txt") is None  # not deflated there: relay deflates it
+    (tmp_path / "tree/w").mkdir(parents=True)
+    (tmp_path / "tree/w/mod.py").write_bytes(data)
+    (tmp_path / "tree/handler.py").write_bytes(b"import w.mod\n")
+    plain = collect_tree(tmp_path / "tree")
+    copied = [attrs.evolve(e, packed=packed) if e.path == "w/mod.py" else e for e in plain]
+
+    deflated = write_zip(plain, tmp_path / "deflated.zip", epoch=EPOCH)
+    stats = write_zip(copied, tmp_path / "copied.zip", epoch=EPOCH)
+
+    assert stream_of(tmp_path / "copied.zip", "w/mod.py") == stream_of(wheel, "w/mod.py")  # the wheel's level 9
+    assert stream_of(tmp_path / "deflated.zip", "w/mod.py") != stream_of(wheel, "w/mod.py")  # relay's level 6
+    with zipfile.ZipFile(tmp_path / "copied.zip") as archive:
+        assert archive.testzip() is None
+        assert archive.read("w/mod.py") == CONTENT
+    # The same files, whoever deflated them: the content digest, sizes and count agree.
+    assert (stats.content_digest, stats.unzipped_size, stats.files) == (
+        deflated.content_digest, deflated.unzipped_size, deflated.files)
+    assert stats.sha256 != deflated.sha256
+    assert write_zip(copied, tmp_path / "again.zip", epoch=EPOCH).sha256 == stats.sha256
+    done = subprocess.run(["unzip", "-tq", str(tmp_path / "copied.zip")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _damage(wheel: Path, how: str) -> tuple[bytes, dict]:
+    """The wheel's bytes and ZipInfo changes for one way a member's stream is not the file its directory names."""
+    raw = bytearray(wheel.read_bytes())
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo("w/mod.py")
+    start = info.header_offset + 30 + len(info.filename.encode())
+    if how == "stream bytes changed":
+        raw[start + info.compress_size // 2] ^= 0xFF
+        return bytes(raw), {}
+    if how == "cut short":
+        return bytes(raw[: start + info.compress_size // 2]), {}
+    if how == "inflates to more than it says":
+        return bytes(raw), {"file_size": info.file_size - 1}
+    if how == "another CRC":
+        return bytes(raw), {"CRC": info.CRC ^ 1}
+    if how == "a stream that ends early":
+        return bytes(raw), {"compress_size": info.compress_size + 3}
+    if how == "no member where it says":
+        return bytes(raw), {"header_offset": info.header_offset + 7}
+    assert how == "bytes after the stream"
+    return bytes(raw), {"compress_size": info.compress_size - 3}
+
+
+@pytest.mark.parametrize("how", ["stream bytes changed", "cut short", "inflates to more than it says", "another CRC",
+                                 "a stream that ends early", "no member where it says", "bytes after the stream"])
+def test_a_member_whose_stream_is_not_the_file_its_directory_names_is_refused(tmp_path, how):
+    """Looser readers stop at the size the directory says: the copy would then unzip to other bytes."""
+    wheel = a_wheel(tmp_path, CONTENT)
+    data, changes = _damage(wheel, how)
+
+    with pytest.raises(BuildFailed, match="w/mod.py") as failure:
+        unpacked(wheel, "w/mod.py", data, **changes)
+    assert failure.value.hint and "wheel" in failure.value.hint
