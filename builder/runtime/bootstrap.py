@@ -335,6 +335,8 @@ def serve_one(request: dict, ctrl: int) -> None:
     sys.path.insert(0, spec["task"])
     os.chdir(spec["task"])
     outcome = check(spec)
+    if spec.get("report_from"):
+        outcome["loaded"] = loaded_from(spec["report_from"])
     signal_parent(ctrl, b"i")
     finish(spec, ctrl, outcome)
 

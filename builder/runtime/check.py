@@ -26,7 +26,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
@@ -38,7 +38,7 @@ from builder.runtime.interpreter import Interpreter, emulated_python, host_archi
 from builder.runtime.mount import Mount, Trees, Zipped
 from builder.runtime.provided import AWS_SDK_MODULES, provided_versions
 from builder.runtime.runtimes import lambda_runtime, machine_of
-from builder.runtime.static import StaticResult, check_statically
+from builder.runtime.static import StaticResult, check_statically, init_imports
 
 # The modules whose code decides a static verdict (with the bootstrap's, what a remembered verdict depends on).
 _STATIC_MODEL = ("check.py", "child.py", "static.py", "initcode.py", "stdlib.py", "distributions.py", "extensions.py",
@@ -110,48 +110,60 @@ class ImportVerdict:
 
 
 class WarmInterpreters:
-    """One `ForkServer` per layer set and Python, started when a second check of those layers comes.
+    """One `ForkServer` per layer set and Python, started by the first check of those layers.
 
-    The first check of a layer set runs in a fresh interpreter (alone, `Trees.first_alone`) and says which
-    modules it loaded from the layers and the runtime's packages (`remember`). When another check of the
-    same layers asks (`get`), a server imports those once and forks a child per check from then on, which
-    pays for the handler's own modules only. What a first check loaded is also kept in `store` (by the
-    Python and the layer set's content-named trees), so a later build's checks of the same layers (every
-    handler after an edit to shared code) all fork from a server started at once, with no first check
-    alone before them. The list only decides what is imported ahead: a module in it that fails to import
-    is skipped, and a bundle shipping a name in it is checked fresh. A bundle the server may not serve
-    (`ForkServer.serves`), an emulated Python, or a server that fails, gets a fresh interpreter as
-    before. `close()` stops them all (the build does, when it ends).
+    The server imports ahead what checks of these layers load from them and the runtime's packages, then
+    forks a child per check, which pays for the handler's own modules only. What it imports ahead is, best
+    first: the modules a check of the same layers loaded, by this build or an earlier one (`remember`; kept
+    in `store` by the Python and the layer set's content-named trees), else what the first check's handler
+    imports at init from outside its bundle, resolved statically (`get`'s `guess`, `static.init_imports`).
+    The list only decides what is imported ahead: a module in it that fails to import is skipped, and a
+    bundle shipping a name in it is checked fresh. A bundle the server may not serve (`ForkServer.serves`),
+    an emulated Python, a check with no list (no `guess`), or a server that fails, gets a fresh interpreter;
+    the first of those for a layer set runs alone (`Trees.first_alone`) and its list starts the server for
+    the next. `close()` stops them all (the build does, when it ends).
     """
 
     def __init__(self, store: Path | None = None) -> None:
         self._store = store  # where first checks' module lists are kept; None: nowhere
         self._servers: dict[tuple[str, str, str], ForkServer | None] = {}  # None: it failed to start
         self._waiting: dict[tuple[str, str, str], _FirstCheck] = {}  # remembered, no server started yet
+        self._known: set[tuple[str, str, str]] = set()  # layer sets whose list a check has said (or `store` had)
         self._starting: dict[tuple[str, str, str], threading.Lock] = {}
         self._folders: list[tempfile.TemporaryDirectory] = []
         self._guard = threading.Lock()
 
-    def get(self, python: Interpreter, mount: Mount, env: dict[str, str], pycache: Path) -> ForkServer | None:
-        """The layer set's server, started now if a first check was remembered (by this build or, in `store`,
-        an earlier one) and it could serve `mount`'s bundle (one it may not serve starts none); None: check
-        fresh. `env` and `pycache` are this check's, for a server started from a kept list."""
+    def get(self, python: Interpreter, mount: Mount, env: dict[str, str], pycache: Path,
+            guess: Callable[[], list[str]] | None = None) -> ForkServer | None:
+        """The layer set's server, started now from what a check of it loaded (by this build or, in `store`, an
+        earlier one), else from `guess` (the modules this check's handler imports from its layers), when it
+        could serve `mount`'s bundle (one it may not serve starts none); None: check fresh. `env` and
+        `pycache` are this check's, for a server started from a kept list or a guess."""
         key = _server_key(python, mount)
         with self._guard:
             if key in self._servers:
                 return self._servers[key]
-            waiting = self._waiting.get(key)
-            if waiting is None and not python.launcher:
-                kept = self._kept(key)
-                if kept is not None:
-                    waiting = self._waiting[key] = _FirstCheck(python, mount, kept, env, pycache)
-            if waiting is None or not servable(mount.task, waiting.top()):
+            if python.launcher:  # emulated: a fork of it is no cheaper (`remember` keeps nothing for it)
                 return None
             starting = self._starting.setdefault(key, threading.Lock())
         with starting:  # one thread starts it; the others of this layer set wait for it, then use it
             with self._guard:
                 if key in self._servers:
                     return self._servers[key]
+                waiting = self._waiting.get(key)
+            if waiting is None:
+                preload = self._kept(key)
+                if preload is not None:
+                    with self._guard:
+                        self._known.add(key)
+                elif guess is not None:
+                    preload = guess()
+                if preload is None:
+                    return None
+                with self._guard:
+                    waiting = self._waiting.setdefault(key, _FirstCheck(python, mount, preload, env, pycache))
+            if not servable(mount.task, waiting.top()):
+                return None  # this bundle ships a name it would import: checked fresh, and no server started
             server = self._start(waiting)
             with self._guard:  # remembered until now: a check arriving meanwhile waits above, not fresh
                 self._servers[key] = server
@@ -160,12 +172,15 @@ class WarmInterpreters:
 
     def remember(self, python: Interpreter, mount: Mount, preload: list[str], env: dict[str, str],
                  pycache: Path) -> None:
-        """What the first check of a layer set loaded: a server is started from it if another check comes."""
+        """What a passing check of a layer set loaded from it: kept for later builds (the first said, once);
+        a server is started from it if another check comes and none was started yet."""
         key = _server_key(python, mount)
         with self._guard:
-            if key in self._servers or key in self._waiting or python.launcher:
+            if key in self._known or python.launcher:
                 return
-            self._waiting[key] = _FirstCheck(python, mount, preload, env, pycache)
+            self._known.add(key)
+            if key not in self._servers:
+                self._waiting.setdefault(key, _FirstCheck(python, mount, preload, env, pycache))
         self._keep(key, preload)
 
     def _kept(self, key: tuple[str, str, str]) -> list[str] | None:
@@ -212,6 +227,7 @@ class WarmInterpreters:
             servers, self._servers = [s for s in self._servers.values() if s is not None], {}
             folders, self._folders = self._folders, []
             self._waiting.clear()
+            self._known.clear()
         for server in servers:
             server.close()
         for folder in folders:
@@ -254,7 +270,7 @@ def check_import(
     The bundle and its layers are read where `trees` keeps them unpacked (each zip once, ever), and the
     bytecode the child compiles from them is kept beside them: a second handler of the same bundle, or
     the same layer under another function, is neither unpacked nor compiled again. With `warm`, checks
-    after the first of a layer set are forked from an interpreter that imported the layers' modules once.
+    are forked from an interpreter that imported the layers' modules once (`WarmInterpreters`).
     """
     identity = function_identity(function, handler=handler, runtime=runtime, memory=memory, host_env=os.environ)
     mount = trees.mount(bundle, layers)
@@ -270,10 +286,15 @@ def check_import(
             "shown_as": mount.shown_as(),
             "aws_sdk": list(AWS_SDK_MODULES),
         }
+        if warm is not None:  # what it loaded from the layers and the runtime's packages: `WarmInterpreters.remember`
+            spec["report_from"] = [str(mount.opt), str(mount.runtime)]
         env = lambda_environment(identity, environment, mount, os.environ, reach_aws=False)
 
+        def guess() -> list[str]:
+            return init_imports(mount, handler, python=python.version, machine=machine_of(host_architecture()))
+
         def served() -> ChildRun | None:
-            server = warm.get(python, mount, env, trees.pycache) if warm is not None else None
+            server = warm.get(python, mount, env, trees.pycache, guess) if warm is not None else None
             if server is None or not server.serves(mount.task):
                 return None
             try:
@@ -283,15 +304,13 @@ def check_import(
 
         child = served()
         if child is None:
-            with trees.first_alone(mount):  # the first of a layer set compiles it and says what the server preloads
+            with trees.first_alone(mount):  # the first fresh one of a layer set compiles it for the others
                 child = served()
                 if child is None:
-                    if warm is not None:
-                        spec["report_from"] = [str(mount.opt), str(mount.runtime)]
                     child = run_child(python.path, root, spec, env, init_limit=INIT_LIMIT_SECONDS,
                                       limit=_WRITE_LIMIT_SECONDS, launcher=python.launcher, pycache=trees.pycache)
-                    if warm is not None and child.outcome is not None and child.outcome.get("status") == "ok":
-                        warm.remember(python, mount, list(child.outcome.get("loaded", [])), env, trees.pycache)
+        if warm is not None and child.outcome is not None and child.outcome.get("status") == "ok":
+            warm.remember(python, mount, list(child.outcome.get("loaded", [])), env, trees.pycache)
     if child.timed_out_in is not None:
         return ImportVerdict(Status.TIMED_OUT)
     if child.outcome is None:

@@ -164,9 +164,10 @@ def _read_outcome(path: Path) -> dict | None:
 class ForkServer:
     """A warm interpreter for one layer set (bootstrap's "serve" mode): a fresh fork of it per check.
 
-    It has imported the modules a first, ordinary check of the same layers loaded from them (`preload`),
-    so a check run by it costs the handler's own modules only. It may serve a bundle only when nothing
-    in the bundle could have changed what those imports found (`serves`).
+    It has imported modules of the layers and the runtime that checks of them load (`preload`, what
+    `check.WarmInterpreters` starts it with), so a check run by it costs the handler's own modules only.
+    It may serve a bundle only when nothing in the bundle could have changed what those imports found
+    (`serves`).
     """
 
     def __init__(self, python: Path, root: Path, spec: dict[str, Any], env: dict[str, str], *,
@@ -181,6 +182,7 @@ class ForkServer:
         # Its stdin is a pipe relay never writes to: at relay's end, EOF tells the server to end too.
         self.proc = subprocess.Popen(argv, cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log, start_new_session=True)
+        self.preload: tuple[str, ...] = tuple(spec["preload"])
         self.top: frozenset[str] = frozenset()
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], ready_limit)

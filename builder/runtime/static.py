@@ -122,8 +122,7 @@ class _Located:
 
 def check_statically(mount: Mount, handler: str, *, python: str, machine: str) -> StaticResult:
     """Resolve `handler`'s init against the mounted bundle and layers for CPython `python` on `machine`."""
-    site = mount.opt / "python" / "lib" / f"python{python}" / "site-packages"
-    folders = [(mount.task, BUNDLE), (site, LAYERS), (mount.opt / "python", LAYERS)]
+    folders = _folders(mount, python)
     dists = installed_distributions(folders)
     resolver = _Resolver(folders, mount, python=python, machine=machine,
                          distribution_names={n for d in dists for n in d.top_level})
@@ -140,6 +139,27 @@ def check_statically(mount: Mount, handler: str, *, python: str, machine: str) -
     return StaticResult(findings=findings, modules=len(resolver.parsed), imports=dict(resolver.origins),
                         distributions=len(dists), requirements=held, extensions=natives, unparsed=resolver.unparsed,
                         unresolved=resolver.unresolved)
+
+
+def init_imports(mount: Mount, handler: str, *, python: str, machine: str) -> list[str]:
+    """The modules the handler's own code imports at init from its layers, the standard library or the
+    runtime's packages (not the bundle), as found, in the order found.
+
+    What a warm interpreter imports ahead of the checks of these layers when no check has said yet what
+    they load (`check.WarmInterpreters`): it decides what is imported first, never a verdict.
+    """
+    folders = _folders(mount, python)
+    dists = installed_distributions(folders)
+    resolver = _Resolver(folders, mount, python=python, machine=machine,
+                         distribution_names={n for d in dists for n in d.top_level})
+    resolver.handler(handler)
+    return [name for name in resolver.imported if resolver.found_in.get(name.partition(".")[0]) != BUNDLE]
+
+
+def _folders(mount: Mount, python: str) -> list[tuple[Path, str]]:
+    """Where Lambda looks before the standard library, in order, and which part of the function each is."""
+    site = mount.opt / "python" / "lib" / f"python{python}" / "site-packages"
+    return [(mount.task, BUNDLE), (site, LAYERS), (mount.opt / "python", LAYERS)]
 
 
 class _Resolver:
@@ -162,6 +182,8 @@ class _Resolver:
         self.unparsed: list[str] = []
         self.unresolved: list[str] = []
         self.origins: collections.Counter[str] = collections.Counter()
+        self.found_in: dict[str, str] = {}  # top-level name -> where it was found (BUNDLE, LAYERS, STDLIB, SDK)
+        self.imported: dict[str, None] = {}  # modules whose top-level name was found, in the order imported
         self._top_seen: dict[str, str | None] = {}
         self._listings: dict[Path, frozenset[str]] = {}
         self._foreign: dict[str, list[str]] = {}
@@ -196,6 +218,7 @@ class _Resolver:
             if not tolerant:
                 self._absent(parts[0], where)
             return False
+        self.imported.setdefault(dotted)
         if origin != "own":
             return True  # a distribution's, the standard library's or the SDK's: its own imports are theirs
         module = self._own_top(parts[0])
@@ -246,7 +269,7 @@ class _Resolver:
 
     def _find_top(self, name: str) -> str | None:
         if name in sys.builtin_module_names and name in self.stdlib:
-            self.origins[STDLIB] += 1
+            self._count(name, STDLIB)
             return "stdlib"
         namespace = False
         for folder, where in self.folders:
@@ -256,18 +279,22 @@ class _Resolver:
             if located.kind == "namespace":
                 namespace = True
                 continue
-            self.origins[where] += 1
+            self._count(name, where)
             return "dist" if name in self.distribution_names else "own"
         if name in self.stdlib:
-            self.origins[STDLIB] += 1
+            self._count(name, STDLIB)
             return "stdlib"
         if name in self.provided:
-            self.origins[SDK] += 1
+            self._count(name, SDK)
             return "dist"
         if namespace:
-            self.origins[BUNDLE] += 1
+            self._count(name, BUNDLE)
             return "dist" if name in self.distribution_names else "own"
         return None
+
+    def _count(self, name: str, where: str) -> None:
+        self.origins[where] += 1
+        self.found_in[name] = where
 
     def _own_top(self, name: str) -> _Module | None:
         portions: list[Path] = []

@@ -1,9 +1,9 @@
 """Checks forked from a warm interpreter see what a fresh one would: a missing module is still missing.
 
-After a first ordinary check of a layer set, relay starts (when a second check comes) one interpreter that
-imported the modules that check loaded from the layers, and forks a child per
-later check (`builder.runtime.check.WarmInterpreters`). These tests drive the
-runtime's `check_import` directly, with real zips and the runtime's Python.
+The first check of a layer set starts one interpreter that imports what the handler imports from the
+layers (resolved statically), or what an earlier check of the layers loaded, and forks a child per check
+(`builder.runtime.check.WarmInterpreters`). These tests drive the runtime's `check_import` directly, with
+real zips and the runtime's Python.
 """
 
 from __future__ import annotations
@@ -99,9 +99,8 @@ def test_a_bundle_shipping_a_module_the_server_imported_is_checked_fresh(tmp_pat
         # The bundle's own `money` wins over the layer's on Lambda: and it has no `cents`.
         shadowing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra=""), "money/__init__.py": ""})
         mount = Trees(tmp_path / "cache").mount(shadowing, [layer])
-        assert warm.get(python, mount, {}, tmp_path / "pycache") is None  # no server is started for a bundle it could not serve
         server = warm.get(python, Trees(tmp_path / "cache").mount(first, [layer]), {}, tmp_path / "pycache")
-        assert server is not None and not server.serves(mount.task)
+        assert server is not None and "money" in server.top and not server.serves(mount.task)
 
         verdict = check(tmp_path, shadowing, layer, warm)
 
@@ -166,30 +165,55 @@ def _counting_servers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return started
 
 
-def test_one_check_of_a_layer_set_starts_no_warm_interpreter_and_a_second_one_does(
+def test_the_first_check_of_a_layer_set_is_served_by_a_server_warmed_with_what_its_handler_imports(
         tmp_path: Path, layer: Zipped, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One handler edited: its check alone pays for no server (~0.2-0.5 s); a second check of the layers starts it."""
+    """No check runs alone first: the first one starts the server from its handler's imports (resolved
+    statically) and every check, the first included, forks from it; one that could not be served starts none."""
     started = _counting_servers(monkeypatch)
     warm = WarmInterpreters()
     try:
-        checked_first(tmp_path, layer, warm)
-        assert started == []
-        # A bundle shipping its own `money` could not be served (its money would win): it starts no server.
+        # A bundle shipping its own `money` could not be served if the server imported the layer's: what it
+        # imports from its own code is not imported ahead, so the server it starts may serve it.
         shadowing = zipped(tmp_path / "shadow.zip", {"app.py": APP.format(extra=""),
                                                      "money/__init__.py": "", "money/cents.py": "def cents(a):\n    return 0\n"})
         assert check(tmp_path, shadowing, layer, warm).status is Status.OK
-        assert started == []
+        assert len(started) == 1 and "money" not in started[0].top
+        warm.close()
+        started.clear()
 
         second = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import greeting")})
         verdict = check(tmp_path, second, layer, warm)
 
         assert verdict.status is Status.MISSING and verdict.module == "greeting"
-        assert len(started) == 1  # started for the second check, which it then served
+        assert len(started) == 1 and "money" in started[0].preload and "money" in started[0].top
         third = zipped(tmp_path / "three.zip", {"app.py": APP.format(extra="")})
         assert check(tmp_path, third, layer, warm).status is Status.OK
         assert len(started) == 1
+        # The layer's `money` imported ahead: a bundle shipping its own is checked fresh, and still passes.
+        assert check(tmp_path, shadowing, layer, warm).status is Status.OK
+        assert len(started) == 1
     finally:
         warm.close()
+
+
+def test_a_module_of_the_layers_failing_at_import_fails_a_served_check_as_a_fresh_one(tmp_path: Path) -> None:
+    """What the server imports ahead and fails is skipped; the check imports it again and sees the same error."""
+    layer = zipped(tmp_path / "layer.zip", {
+        "python/money/__init__.py": "import os\nif not os.environ.get('CURRENCY'):\n    raise RuntimeError('no CURRENCY')\n",
+    })
+    app = zipped(tmp_path / "app.zip", {"app.py": "import money\n\ndef handler(event, context):\n    return 1\n"})
+
+    fresh = check(tmp_path / "fresh", app, layer, None)  # type: ignore[arg-type]
+    warm = WarmInterpreters()
+    try:
+        served = check(tmp_path / "served", app, layer, warm)
+        fixed = check(tmp_path / "served", app, layer, warm, environment={"CURRENCY": "EUR"})
+    finally:
+        warm.close()
+
+    assert fresh.status is Status.ERROR and "no CURRENCY" in fresh.error
+    assert (served.status, served.error) == (fresh.status, fresh.error)
+    assert fixed.status is Status.OK
 
 
 @pytest.mark.parametrize("attempt", range(5))
@@ -292,7 +316,8 @@ def test_a_damaged_or_doctored_module_list_changes_no_verdict(tmp_path: Path, la
         missing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import greeting")})
         verdict = check(tmp_path, missing, layer, later)
         assert verdict.status is Status.MISSING and verdict.module == "greeting"
-        assert len(started) == (1 if damage == "bogus-module" else 0)  # a list not kept whole starts nothing
+        # A list not kept whole is not used: the server imports what the handler imports instead.
+        assert len(started) == 1 and ("no_such_module" in started[0].preload) == (damage == "bogus-module")
         fine = zipped(tmp_path / "three.zip", {"app.py": APP.format(extra="")})
         assert check(tmp_path, fine, layer, later).status is Status.OK
     finally:
