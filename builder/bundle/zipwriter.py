@@ -49,7 +49,7 @@ EXEC_MODE = 0o755
 ZIP_MIN_EPOCH = calendar.timegm((1980, 1, 1, 0, 0, 0))
 ZIP_MAX_EPOCH = calendar.timegm((2107, 12, 31, 23, 59, 59))
 _CREATE_SYSTEM_UNIX = 3  # so unzip and Lambda read the Unix modes in external_attr
-_ZIP_VERSION = 20  # 2.0: deflate; zipfile raises it only for zip64 entries (> 2 GiB)
+_ZIP_VERSION = 20  # 2.0: deflate
 _INTEGER = re.compile(r"^-?[0-9]+$")
 _PATH_HINT = "Archive paths must be relative, '/'-separated, without '..', '.', empty parts or backslashes."
 
@@ -199,13 +199,12 @@ def write_zip(entries: Iterable[ZipEntry], dest: Path, *, epoch: int) -> BundleS
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "w+b") as raw:
-            written = _write_archive(raw, ordered, date_time)
+        with os.fdopen(fd, "wb") as raw:
+            sink = _Sink(raw)
+            written = _write_archive(sink, ordered, date_time)
             raw.flush()
             os.fsync(raw.fileno())
-            zipped_size = os.fstat(raw.fileno()).st_size
-            raw.seek(0)
-            sha256 = hashlib.file_digest(raw, "sha256").hexdigest()
+        zipped_size, sha256 = sink.size, sink.sha256.hexdigest()
         # mkstemp creates 0600; the bundle is not a secret, and other tools read it.
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
@@ -317,70 +316,110 @@ def _path_problem(path: str) -> str:
     return ""
 
 
-ZipDateTime = tuple[int, int, int, int, int, int]  # what zipfile.ZipInfo takes
+ZipDateTime = tuple[int, int, int, int, int, int]
 
 
 def _date_time(epoch: int) -> ZipDateTime:
-    # gmtime, never localtime: TZ must not change the bytes. Zip stores 2-second
-    # resolution; zipfile drops the odd second the same way every time.
+    # gmtime, never localtime: TZ must not change the bytes.
     clamped = min(max(epoch, ZIP_MIN_EPOCH), ZIP_MAX_EPOCH)
     return tuple(time.gmtime(clamped)[:6])  # type: ignore[return-value]
-
-
-def _zip_info(entry: ZipEntry, date_time: ZipDateTime, size: int) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(entry.path, date_time=date_time)
-    info.create_system = _CREATE_SYSTEM_UNIX
-    info.create_version = _ZIP_VERSION
-    info.extract_version = _ZIP_VERSION
-    info.external_attr = (stat.S_IFREG | _mode(entry)) << 16
-    info.compress_type = zipfile.ZIP_DEFLATED
-    # ZipFile.open() ignores the archive's compresslevel for a given ZipInfo;
-    # the level lives on the ZipInfo (`compress_level` from 3.13, `_compresslevel` before).
-    level_attribute = "compress_level" if "compress_level" in getattr(zipfile.ZipInfo, "__slots__", ()) else "_compresslevel"
-    setattr(info, level_attribute, COMPRESS_LEVEL)
-    # Known up front, so zipfile decides zip64 from the size, not from a guess.
-    info.file_size = size
-    return info
 
 
 def _mode(entry: ZipEntry) -> int:
     return EXEC_MODE if entry.executable else FILE_MODE
 
 
-def _write_archive(raw: BinaryIO, ordered: list[ZipEntry], date_time: ZipDateTime) -> list[tuple[str, int, str, int]]:
+class _Sink:
+    """The zip file being written: counts and hashes every byte on the way (nothing is read back)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.size, self.sha256 = raw, 0, hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self.raw.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
+
+# The zip format (APPNOTE 4.3): each member's local header then its deflate stream, the central
+# directory, and its end record (zip64's too when there are more members than 16 bits count).
+_LOCAL = struct.Struct("<4s2B4HL2L2H")
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+_END = struct.Struct("<4s4H2LH")
+_END64 = struct.Struct("<4sQ2H2L4Q")
+_END64_LOCATOR = struct.Struct("<4sLQL")
+_UTF8_FLAG = 0x800  # the name is UTF-8 (set only when it is not ASCII)
+_MAX_32 = 0xFFFFFFFF
+_MAX_16 = 0xFFFF
+
+
+def _write_archive(sink: _Sink, ordered: list[ZipEntry], date_time: ZipDateTime) -> list[tuple[str, int, str, int]]:
     """Write the entries; return (path, mode, sha256, size) of each, read in the same pass.
 
-    Members are read, hashed and deflated on a few threads (zlib and hashlib release the GIL) a little
-    ahead of the one thread that writes them in order: the bytes are those of deflating each member in
-    one stream at `COMPRESS_LEVEL` (or the wheel's stream, `Packed`), however many threads did it.
+    Files are read, hashed and deflated on a few threads (zlib and hashlib release the GIL) a little
+    ahead of the one thread that writes them in order: the bytes are those of deflating each file in
+    one stream at `COMPRESS_LEVEL` (or the wheel's stream, `Packed`), however many threads did it. Each
+    header is written once, its CRC and sizes known (no data descriptors, no seeking back): the same
+    bytes zipfile writes for these members.
     """
-    written = []
+    year, month, day, hour, minute, second = date_time
+    dos_time, dos_date = hour << 11 | minute << 5 | second // 2, (year - 1980) << 9 | month << 5 | day
+    written: list[tuple[str, int, str, int]] = []
+    central: list[bytes] = []
     workers = _workers()
-    # A seekable file object: zipfile then rewrites each local header in place
-    # instead of appending data descriptors (flag bit 3), which would vary with
-    # how the output is opened.
-    with (zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
-          ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-zip") as pool):
-        ahead: deque[tuple[ZipEntry, Future[_Member]]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay-zip") as pool:
+        ahead: deque[tuple[ZipEntry, Future[_Member] | _Member]] = deque()
         queue = iter(ordered)
         while True:
             while len(ahead) < workers * _AHEAD and (entry := next(queue, None)) is not None:
-                ahead.append((entry, pool.submit(_deflated, entry)))
+                # A file copied from its wheel needs no worker (`Packed`): only the others are deflated on one.
+                ahead.append((entry, _copied(entry.packed) if entry.packed else pool.submit(_deflated, entry)))
             if not ahead:
                 break
-            entry, future = ahead.popleft()
+            entry, pending = ahead.popleft()
             try:
-                member = future.result()
+                member = pending.result() if isinstance(pending, Future) else pending
             except BaseException:
-                for _, pending in ahead:
-                    pending.cancel()
+                for _, other in ahead:
+                    if isinstance(other, Future):
+                        other.cancel()
                 raise
-            with archive.open(_zip_info(entry, date_time, member.size), "w") as sink:
-                # Hands zipfile the deflated bytes, and what it would count writing the file (counted on a worker).
-                sink._compressor = member  # type: ignore[attr-defined]
-                sink._file_size, sink._crc = member.size, member.crc  # type: ignore[attr-defined]
+            central.append(_write_member(sink, entry, member, dos_time, dos_date))
             written.append((entry.path, _mode(entry), member.sha256, member.size))
+    _write_end(sink, central)
     return written
+
+
+def _write_member(sink: _Sink, entry: ZipEntry, member: _Member, dos_time: int, dos_date: int) -> bytes:
+    """Write one member's local header and stream; return its central directory record."""
+    if member.size > _MAX_32 or len(member.deflated) > _MAX_32 or sink.size > _MAX_32:
+        raise BuildFailed(STEP, f"{entry.path}: the bundle passes 4 GiB, far over Lambda's 250 MB unzipped",
+                          hint="Drop the dependencies or files that make it that large.")
+    try:
+        name, flags = entry.path.encode("ascii"), 0
+    except UnicodeEncodeError:
+        name, flags = entry.path.encode("utf-8"), _UTF8_FLAG
+    fields = (flags, zipfile.ZIP_DEFLATED, dos_time, dos_date, member.crc, len(member.deflated), member.size)
+    offset = sink.size
+    sink.write(_LOCAL.pack(b"PK\x03\x04", _ZIP_VERSION, 0, *fields, len(name), 0) + name)
+    sink.write(member.deflated)
+    external = (stat.S_IFREG | _mode(entry)) << 16
+    return _CENTRAL.pack(b"PK\x01\x02", _ZIP_VERSION, _CREATE_SYSTEM_UNIX, _ZIP_VERSION, 0, *fields, len(name),
+                         0, 0, 0, 0, external, offset) + name
+
+
+def _write_end(sink: _Sink, central: list[bytes]) -> None:
+    """The central directory and its end record; zip64's end record and locator before it past 65,535 members."""
+    start = sink.size
+    for record in central:
+        sink.write(record)
+    size, count = sink.size - start, len(central)
+    if count > _MAX_16:
+        end64 = sink.size
+        sink.write(_END64.pack(b"PK\x06\x06", _END64.size - 12, 45, 45, 0, 0, count, count, size, start))
+        sink.write(_END64_LOCATOR.pack(b"PK\x06\x07", 0, end64, 1))
+    shown = min(count, _MAX_16)
+    sink.write(_END.pack(b"PK\x05\x06", 0, 0, shown, shown, size, start, 0))
 
 
 # Members read and deflated ahead of the writer, per thread: bounds the memory held for it.
@@ -393,23 +432,20 @@ def _workers() -> int:
 
 @attrs.frozen
 class _Member:
-    """A member's size, CRC and sha256, and its raw deflate stream; stands in for zipfile's compressor."""
+    """A member's size, CRC and sha256, and its raw deflate stream."""
 
     size: int
     crc: int
     sha256: str
     deflated: bytes
 
-    def compress(self, data: bytes) -> bytes:
-        return b""
 
-    def flush(self) -> bytes:
-        return self.deflated
+def _copied(packed: Packed) -> _Member:
+    """A file as its wheel has it deflated: checked when it was unpacked (`unpack_member`)."""
+    return _Member(packed.file_size, packed.crc, packed.sha256, packed.stream())
 
 
 def _deflated(entry: ZipEntry) -> _Member:
-    if (packed := entry.packed) is not None:  # checked when it was unpacked (`unpack_member`)
-        return _Member(packed.file_size, packed.crc, packed.sha256, packed.stream())
     with _open_source(entry) as source:
         data = source.read()
     # What zipfile's own compressor for ZIP_DEFLATED is: a raw stream (wbits -15) at the member's level.

@@ -481,3 +481,24 @@ def test_a_member_whose_stream_is_not_the_file_its_directory_names_is_refused(tm
     with pytest.raises(BuildFailed, match="w/mod.py") as failure:
         unpacked(wheel, "w/mod.py", data, **changes)
     assert failure.value.hint and "wheel" in failure.value.hint
+
+
+def test_more_members_than_sixteen_bits_count_get_zip64s_end_record(tmp_path):
+    """A big layer can pass 65,535 files: the end record then says so in zip64's, which unzip and Python read."""
+    wheel = a_wheel(tmp_path, b"X = 1\n")
+    found = unpacked(wheel, "w/mod.py")
+    assert found is not None
+    data, packed = found
+    (tmp_path / "mod.py").write_bytes(data)
+    count = 65_537
+    entries = [ZipEntry(f"pkg{i // 1000}/mod{i}.py", tmp_path / "mod.py", False, packed=packed) for i in range(count)]
+
+    stats = write_zip(entries, tmp_path / "big.zip", epoch=EPOCH)
+
+    assert stats.files == count
+    with zipfile.ZipFile(tmp_path / "big.zip") as archive:
+        names = archive.namelist()
+        assert names == sorted(entry.path for entry in entries)
+        assert archive.read(names[12345]) == data
+    done = subprocess.run(["unzip", "-tq", str(tmp_path / "big.zip")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-500:] + done.stderr[-500:]
