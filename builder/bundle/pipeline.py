@@ -157,6 +157,7 @@ def _build(builder: _Builder, layer_targets: list[Target], function_targets: lis
     # still being written) and finished (limits, manifest) once its layers are, so one function's
     # zip, another's check and a layer's install or zip overlap on all cores.
     prepared = _run_parallel(builder.prepare, [*layer_targets, *function_targets], jobs)
+    builder.prepare_checks([p for p in prepared if p.cached is None])
     builder.downloads = builder.fetch_wheels([p for p in prepared if p.cached is None])
     prepared_layers, prepared_functions = prepared[: len(layer_targets)], prepared[len(layer_targets):]
     # Layers have threads of their own beside the `jobs` that functions use: a layer's zip (written on
@@ -286,6 +287,23 @@ class _Builder:
             zip_path = Path(tmp) / "bundle.zip"
             zip_path.write_bytes(data)
             return self.cache.put(key, zip_path, stats_of_zip(zip_path, manifest))
+
+    def prepare_checks(self, to_build: list[Prepared]) -> None:
+        """What the import checks of `to_build` need from this machine, made in the background while the
+        wheels download (which leaves the cores idle): the runtime's standard library bytecode in place."""
+        if not self.options.import_check:
+            return
+        pythons = {plan.interpreter.path: plan.interpreter for p in to_build if p.target.function is not None
+                   if (plan := plan_check(self.project.runtime, p.target.architecture)).interpreter is not None
+                   and not plan.interpreter.launcher}
+
+        def link() -> None:
+            for python in pythons.values():
+                with contextlib.suppress(OSError):  # the check links them itself, and says why if it cannot
+                    self.trees.bytecode.link_stdlib(python.path, python.version)
+
+        if pythons:
+            threading.Thread(target=link, name="relay-stdlib", daemon=True).start()
 
     def fetch_wheels(self, to_build: list[Prepared]) -> list[Download]:
         """Every locked wheel not in the cache yet, once per platform (from the index, or with pip: `wheels.fetch`)."""

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +69,7 @@ class Shared:
     def __init__(self, root: Path, pycache: Path) -> None:
         self.root = root
         self.pycache = pycache
+        self._linking = threading.Lock()  # one `link_stdlib` at a time: a second caller waits, then finds it done
 
     def seed(self, tree: Path, sources: dict[str, str]) -> None:
         """Link the stored bytecode of each of `sources` (path in `tree` -> sha256) where Python looks for it."""
@@ -92,13 +94,19 @@ class Shared:
         With `-X pycache_prefix` Python reads bytecode only there, never from the stdlib's `__pycache__`
         folders: a check in a new cache compiled every standard module it imported (~150 for the
         real-app handler, most of a cold check's time). Those files are valid as they are (Python
-        checks them against their own sources), so they are linked in once per cache and Python.
+        checks them against their own sources), so they are linked in once per cache and Python. The
+        build starts it while it downloads (`pipeline._Builder.prepare_checks`).
         """
         stdlib = python.resolve().parent.parent / "lib" / f"python{version}"
-        tag = f"cpython-{version.replace('.', '')}"
         done = self.pycache / f".stdlib-{hashlib.sha256(str(stdlib).encode()).hexdigest()[:16]}"
-        if done.exists() or not (stdlib / "os.py").is_file():
-            return
+        with self._linking:
+            if done.exists() or not (stdlib / "os.py").is_file():
+                return
+            self._link_stdlib(stdlib, f"cpython-{version.replace('.', '')}")
+            with contextlib.suppress(OSError):
+                done.touch()
+
+    def _link_stdlib(self, stdlib: Path, tag: str) -> None:
         for folder, dirs, files in os.walk(stdlib):
             dirs[:] = [d for d in dirs if d not in _STDLIB_SKIPPED]
             if os.path.basename(folder) != "__pycache__":
@@ -108,8 +116,6 @@ class Shared:
             for name in files:
                 if name.endswith(f".{tag}{_PYC_SUFFIX}"):  # not the optimised `.opt-1` ones
                     _link_or_copy(os.path.join(folder, name), into / name)
-        with contextlib.suppress(OSError):
-            done.touch()
 
     def share(self, trees: Iterable[tuple[Path, dict[str, str]]]) -> None:
         """Keep the bytecode compiled for `trees`' sources by their sha256, for trees yet to come."""
