@@ -24,6 +24,7 @@ import io
 import os
 import stat
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -46,7 +47,7 @@ class Unpacked:
     packed: Packed | None = None
 
 
-def install(wheels: list[tuple[LockedRequirement, Path]], target: Path) -> dict[str, Unpacked]:
+def install(wheels: Iterable[tuple[LockedRequirement, Path]], target: Path) -> dict[str, Unpacked]:
     """Unpack each wheel into `target` the way `pip install --target` lays it out, hashes re-checked.
 
     Files are created read-only (0444, scripts 0555, less the umask): zipped, they become the import

@@ -56,7 +56,7 @@ from builder.bundle.zipwriter import EXEC_MODE, FILE_MODE, BundleStats, ZipEntry
 from builder.config import Project
 from builder.errors import BuildFailed, LockStale, RelayError
 from builder.frozen import to_tuple
-from builder.lock.lockfile import LockFile, read_lock
+from builder.lock.lockfile import LockedRequirement, LockFile, read_lock
 from builder.lock.targets import lock_target_of
 from builder.models import LayerRef, LockInfo, Manifest
 from builder.paths import cache_dir
@@ -158,11 +158,13 @@ def _build(builder: _Builder, layer_targets: list[Target], function_targets: lis
     # zip, another's check and a layer's install or zip overlap on all cores.
     prepared = _run_parallel(builder.prepare, [*layer_targets, *function_targets], jobs)
     builder.prepare_checks([p for p in prepared if p.cached is None])
-    builder.downloads = builder.fetch_wheels([p for p in prepared if p.cached is None])
     prepared_layers, prepared_functions = prepared[: len(layer_targets)], prepared[len(layer_targets):]
+    # The download runs beside the pool: a bundle installs each of its wheels as soon as it arrives.
     # Layers have threads of their own beside the `jobs` that functions use: a layer's zip (written on
     # threads of its own) never holds back the functions whose checks only need the layer's files.
-    with ThreadPoolExecutor(max_workers=jobs + len(prepared_layers), thread_name_prefix="relay-build") as pool:
+    with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-download") as downloading,
+          ThreadPoolExecutor(max_workers=jobs + len(prepared_layers), thread_name_prefix="relay-build") as pool):
+        builder.fetch_wheels([p for p in prepared if p.cached is None], downloading)
         # Layers are queued first: a function's task waits only for layer tasks already running or done.
         layer_futures = [pool.submit(lambda p: builder.finish(builder.package(p), []), p) for p in prepared_layers]
         by_layer = {(p.target.name, p.target.architecture): (p.key, f)
@@ -177,7 +179,9 @@ def _build(builder: _Builder, layer_targets: list[Target], function_targets: lis
             return builder.finish(packaged, [future.result() for _, future in layers], check)
 
         futures = [*layer_futures, *(pool.submit(function, p) for p in prepared_functions)]
-        return tuple(_results(futures))
+        results = tuple(_results(futures))
+    builder.downloads = builder.fetched()
+    return results
 
 
 def _results(futures: list[Future[R]]) -> list[R]:
@@ -255,6 +259,8 @@ class _Builder:
         self._trees: dict[str, Future[Zipped]] = {}  # build key -> the bundle's files, as soon as they are kept
         self._trees_guard = threading.Lock()
         self.downloads: list[Download] = []  # what `fetch_wheels` downloaded, for the build's result
+        self.arrivals = wheels.Arrivals(self.wheels, project.runtime)  # the wheels downloading, as they arrive
+        self._fetching: Future[list[Download]] | None = None
         self.project.dist_dir.mkdir(parents=True, exist_ok=True)
 
     # -- per bundle ---------------------------------------------------------------------------
@@ -305,8 +311,9 @@ class _Builder:
         if pythons:
             threading.Thread(target=link, name="relay-stdlib", daemon=True).start()
 
-    def fetch_wheels(self, to_build: list[Prepared]) -> list[Download]:
-        """Every locked wheel not in the cache yet, once per platform (from the index, or with pip: `wheels.fetch`)."""
+    def fetch_wheels(self, to_build: list[Prepared], downloading: ThreadPoolExecutor) -> None:
+        """Every locked wheel not in the cache yet, once per platform (from the index, or with pip: `wheels.fetch`),
+        on `downloading`: each is in `arrivals` as soon as it is filed, and `fetched` waits for the end."""
         by_arch: dict[str, list[LockFile]] = {}
         for prepared in to_build:
             if prepared.lock is not None:
@@ -321,14 +328,30 @@ class _Builder:
                               hint="Run once without --offline to fill the wheel cache.")
         for arch, reqs in work:
             self.reporter.step(f"downloading {len(reqs)} wheels for {runtime}/{arch} {wheels.source()}")
+            self.arrivals.expect(arch, reqs)
 
         def download(item: tuple[str, list]) -> Download:
             arch, reqs = item
             fetched = wheels.fetch(reqs, self.wheels, runtime=runtime, arch=arch, offline=self.options.offline,
-                                   jobs=self.options.jobs or available_cores(), reporter=self.reporter)
+                                   jobs=self.options.jobs or available_cores(), reporter=self.reporter,
+                                   arrived=lambda req, wheel: self.arrivals.arrived(arch, req, wheel))
             return Download(runtime, arch, len(reqs), fetched)
 
-        return _run_parallel(download, work, None)
+        def download_all() -> list[Download]:
+            try:
+                done = _run_parallel(download, work, None)
+            except BaseException as exc:  # whoever waits for a wheel that did not arrive fails with it
+                self.arrivals.settle(exc)
+                raise
+            self.arrivals.settle()
+            return done
+
+        if work:
+            self._fetching = downloading.submit(download_all)
+
+    def fetched(self) -> list[Download]:
+        """What `fetch_wheels` downloaded, once it has ended (its failure, if it failed)."""
+        return self._fetching.result() if self._fetching is not None else []
 
     def package(self, prepared: Prepared) -> Prepared:
         """The bundle's bytes in the build cache: built once per build key (however many functions share it)."""
@@ -376,16 +399,18 @@ class _Builder:
             tree = Path(tmp) / "tree"
             installed = tree / LAYER_ROOT if target.kind == "layer" else tree
             unpacked: dict[str, install.Unpacked] = {}  # files installed, by path: their sha256 (not read again)
-            if prepared.lock is not None and prepared.lock.requirements:
-                found = wheels.wheels_for(prepared.lock, self.wheels, runtime=self.project.runtime,
-                                          arch=target.architecture)
+            if (lock := prepared.lock) is not None and lock.requirements:
                 compiler = self._compiler(target)
-                if compiler is not None:
-                    for _req, wheel in found:
-                        compiler.add_wheel(wheel)
+
+                def arriving() -> Iterator[tuple[LockedRequirement, Path]]:
+                    for req, wheel in self.arrivals.wheels(lock, target.architecture):
+                        if compiler is not None:
+                            compiler.add_wheel(wheel)
+                        yield req, wheel
+
                 try:
                     with step("install", target):
-                        unpacked = install.install(found, installed)
+                        unpacked = install.install(arriving(), installed)
                     with step("strip", target):
                         from builder.bundle import strip
 

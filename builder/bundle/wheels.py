@@ -32,7 +32,9 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,9 +133,15 @@ def source() -> str:
     return index.route().shown
 
 
+Arrived = Callable[[LockedRequirement, Path], None]  # a wheel filed in the cache, as soon as it is
+
+
 def fetch(reqs: list[LockedRequirement], cache: WheelCache, *, runtime: str, arch: str, offline: bool,
-          jobs: int = 1, reporter: Reporter | None = None) -> Fetched:
-    """Download every requirement in `reqs` for the platform, hashes enforced: from the index directly, else pip."""
+          jobs: int = 1, reporter: Reporter | None = None, arrived: Arrived | None = None) -> Fetched:
+    """Download every requirement in `reqs` for the platform, hashes enforced: from the index directly, else pip.
+
+    `arrived` is told of each wheel once it is filed, while the others still download.
+    """
     if not reqs:
         return Fetched(source="")
     if offline:
@@ -150,16 +158,16 @@ def fetch(reqs: list[LockedRequirement], cache: WheelCache, *, runtime: str, arc
         except index.Unserved as exc:
             why = str(exc)
         else:
-            left, why = _fetch_direct(reqs, cache, client, runtime=runtime, arch=arch)
+            left, why = _fetch_direct(reqs, cache, client, runtime=runtime, arch=arch, arrived=arrived)
         if left and reporter is not None:
             reporter.note(f"pip fetches {len(left)} of {len(reqs)} wheels for {runtime}/{arch}: {why}")
     if left:
-        _fetch_with_pip(left, cache, runtime=runtime, arch=arch, jobs=jobs)
+        _fetch_with_pip(left, cache, runtime=runtime, arch=arch, jobs=jobs, arrived=arrived)
     return Fetched(source=way.shown, direct=len(reqs) - len(left), pip=len(left), pip_reason=why if left else "")
 
 
 def _fetch_direct(reqs: list[LockedRequirement], cache: WheelCache, client: index.Client, *, runtime: str,
-                  arch: str) -> tuple[list[LockedRequirement], str]:
+                  arch: str, arrived: Arrived | None) -> tuple[list[LockedRequirement], str]:
     """Each requirement's wheel from the index into the cache; the ones it could not serve, and the first reason."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -173,7 +181,9 @@ def _fetch_direct(reqs: list[LockedRequirement], cache: WheelCache, client: inde
                 wheel, digest = index.fetch_one(client, req, runtime, arch, folder)
             except index.Unserved as exc:
                 return str(exc)
-            cache.remember(req, runtime, arch, wheel, digest=digest, move=True)
+            stored = cache.remember(req, runtime, arch, wheel, digest=digest, move=True)
+            if arrived is not None:
+                arrived(req, stored)
             return None
 
         with ThreadPoolExecutor(max_workers=min(DIRECT_THREADS, len(reqs)), thread_name_prefix="relay-fetch") as pool:
@@ -195,18 +205,19 @@ def _fetch_direct(reqs: list[LockedRequirement], cache: WheelCache, client: inde
     return left, reasons[0] if reasons else ""
 
 
-def _fetch_with_pip(reqs: list[LockedRequirement], cache: WheelCache, *, runtime: str, arch: str, jobs: int) -> None:
+def _fetch_with_pip(reqs: list[LockedRequirement], cache: WheelCache, *, runtime: str, arch: str, jobs: int,
+                    arrived: Arrived | None = None) -> None:
     """`reqs` downloaded by pip (`jobs` processes at once), hashes enforced."""
     # pip spends most of a cold download on one thread (its start, reading each index page): the
     # requirements are shared out to `jobs` pip processes at once.
     parts = [part for batch in _batches(reqs) for part in _shares(batch, jobs)]
     if len(parts) == 1:
-        _download(parts[0], cache, runtime=runtime, arch=arch)
+        _download(parts[0], cache, runtime=runtime, arch=arch, arrived=arrived)
         return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="relay-pip") as pool:
-        for done in [pool.submit(_download, part, cache, runtime=runtime, arch=arch) for part in parts]:
+        for done in [pool.submit(_download, part, cache, runtime=runtime, arch=arch, arrived=arrived) for part in parts]:
             done.result()
 
 
@@ -216,7 +227,8 @@ def _shares(batch: list[LockedRequirement], jobs: int) -> list[list[LockedRequir
     return [batch[i::count] for i in range(count)]
 
 
-def _download(batch: list[LockedRequirement], cache: WheelCache, *, runtime: str, arch: str) -> None:
+def _download(batch: list[LockedRequirement], cache: WheelCache, *, runtime: str, arch: str,
+              arrived: Arrived | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="relay-dl-") as tmp:
         listing = Path(tmp) / "requirements.txt"
         listing.write_text("".join(_requirement_line(r) for r in batch), encoding="utf-8")
@@ -231,17 +243,62 @@ def _download(batch: list[LockedRequirement], cache: WheelCache, *, runtime: str
             req = by_pin.get((canonicalize_name(name), str(version)))
             if req is None:
                 req = _by_name(batch, canonicalize_name(name))
-            cache.remember(req, runtime, arch, wheel)
+            stored = cache.remember(req, runtime, arch, wheel)
+            if arrived is not None:
+                arrived(req, stored)
 
 
-def wheels_for(lock: LockFile, cache: WheelCache, *, runtime: str, arch: str) -> list[tuple[LockedRequirement, Path]]:
-    found = []
-    for req in lock.requirements:
-        path = cache.chosen(req, runtime, arch)
-        if path is None:
-            raise BuildFailed("download", f"pip gave no usable wheel for {req.name}=={req.version} ({runtime}/{arch})")
-        found.append((req, path))
-    return found
+class Arrivals:
+    """The wheels a build downloads, each as soon as it is filed in the cache (`fetch`'s `arrived`).
+
+    A bundle installs its lock's wheels in the order they arrive (`wheels`), so unpacking the first
+    overlaps downloading the last. The build says which it will download (`expect`) before it starts, and
+    `settle`s them when the download ends: any not filed by then fails whoever waits for it.
+    """
+
+    def __init__(self, cache: WheelCache, runtime: str) -> None:
+        self.cache, self.runtime = cache, runtime
+        self._coming: dict[tuple[str, str, str, tuple[str, ...]], Future[Path]] = {}
+        self._guard = threading.Lock()
+
+    def expect(self, arch: str, reqs: Iterable[LockedRequirement]) -> None:
+        with self._guard:
+            for req in reqs:
+                self._coming.setdefault(_pin(arch, req), Future())
+
+    def arrived(self, arch: str, req: LockedRequirement, wheel: Path) -> None:
+        with self._guard:
+            future = self._coming.get(_pin(arch, req))
+            if future is not None and not future.done():
+                future.set_result(wheel)
+
+    def settle(self, failure: BaseException | None = None) -> None:
+        """The download ended (with `failure`): what did not arrive never will."""
+        with self._guard:
+            for (arch, name, version, _), future in self._coming.items():
+                if not future.done():
+                    future.set_exception(failure or BuildFailed(
+                        "download", f"pip gave no usable wheel for {name}=={version} ({self.runtime}/{arch})"))
+
+    def wheels(self, lock: LockFile, arch: str) -> Iterator[tuple[LockedRequirement, Path]]:
+        """Each requirement of `lock` with its wheel: those in the cache first, then each download as it arrives."""
+        waiting: dict[Future[Path], LockedRequirement] = {}
+        for req in lock.requirements:
+            with self._guard:
+                future = self._coming.get(_pin(arch, req))
+            if future is not None:
+                waiting[future] = req
+                continue
+            path = self.cache.chosen(req, self.runtime, arch)
+            if path is None:
+                raise BuildFailed("download", f"pip gave no usable wheel for {req.name}=={req.version} ({self.runtime}/{arch})")
+            yield req, path
+        for future in as_completed(waiting):
+            yield waiting[future], future.result()
+
+
+def _pin(arch: str, req: LockedRequirement) -> tuple[str, str, str, tuple[str, ...]]:
+    return arch, req.name, req.version, req.hashes
 
 
 def _batches(reqs: list[LockedRequirement]) -> list[list[LockedRequirement]]:

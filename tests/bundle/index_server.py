@@ -31,6 +31,8 @@ class Index:
     garbage_for: set[str] = attrs.field(factory=set)  # projects whose page only pip gets right
     failures: int = 0  # the first N requests get a 503
     tls: tuple[Path, Path] | None = None  # (certificate, key): served over https
+    hold: dict[str, threading.Event] = attrs.field(factory=dict)  # file name -> sent once it is set (or after 30 s)
+    released: dict[str, bool] = attrs.field(factory=dict)  # file name -> whether its event (not the time) sent it
     log: list[dict[str, str]] = attrs.field(factory=list)
     url: str = ""
 
@@ -89,6 +91,8 @@ def _handler(index: Index) -> type[BaseHTTPRequestHandler]:
                 self._page(parts[1], ua)
             elif len(parts) == 2 and parts[0] == "files" and (index.folder / parts[1]).is_file():
                 name = parts[1]
+                if name in index.hold:
+                    index.released[name] = index.hold[name].wait(timeout=30)
                 self._send(200, "application/octet-stream", index.tamper.get(name, (index.folder / name).read_bytes()))
             else:
                 self._send(404, "text/plain", b"not found")

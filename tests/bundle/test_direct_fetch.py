@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,28 @@ def test_a_cold_build_takes_the_wheels_from_the_index_without_pip(app, house, re
     assert run.code == 0, run.stderr
     assert "with pip (pip setting no-binary (PIP_NO_BINARY))" in run.stderr
     assert dist_zips(app) == direct and len(direct) == 2
+
+
+def test_each_wheel_is_installed_as_soon_as_it_arrives_while_the_others_download(app, house, relay, monkeypatch):
+    """The layer's wheel is held back by the index until the function's wheel is being installed."""
+    from builder.bundle import install
+
+    installing = threading.Event()
+    write = install._Writer.write
+
+    def noting(self, target, *args):
+        if "/greeting/" in target:
+            installing.set()
+        return write(self, target, *args)
+
+    monkeypatch.setattr(install._Writer, "write", noting)
+    held = house["money"].name
+    with serving(Index(house["greeting"].parent, hold={held: installing})) as index:
+        monkeypatch.setenv("PIP_INDEX_URL", index.simple)
+        run = relay("build", cwd=app)
+    assert run.code == 0, run.stderr
+    assert index.released == {held: True}, "greeting was not installed until every download had ended"
+    assert (app / "dist/hello.zip").is_file() and (app / "dist/layer-base-x86_64.zip").is_file()
 
 
 def test_a_tampered_wheel_under_the_pinned_name_is_refused_and_never_cached(app, house, relay, monkeypatch, tmp_path):
