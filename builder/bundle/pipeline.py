@@ -607,11 +607,12 @@ def _content_digest(entries: list[ZipEntry], known: dict[str, str]) -> tuple[str
 
     `known`: sha256 by file path (what the installer wrote); the other files are hashed on a few threads.
     The zip's own digest is compared with it (`_install_and_zip`)."""
-    def sha(entry: ZipEntry) -> str:
-        return known.get(str(entry.source)) or sha256_file(entry.source)
-
-    with ThreadPoolExecutor(max_workers=min(available_cores(), 8), thread_name_prefix="relay-hash") as pool:
-        hashes = list(pool.map(sha, entries))
+    hashes: list[str | None] = [known.get(str(entry.source)) for entry in entries]
+    unknown = [i for i, sha in enumerate(hashes) if sha is None]  # only these are read (threads, for many)
+    if unknown:
+        with ThreadPoolExecutor(max_workers=min(available_cores(), 8), thread_name_prefix="relay-hash") as pool:
+            for i, sha in zip(unknown, pool.map(lambda i: sha256_file(entries[i].source), unknown), strict=True):
+                hashes[i] = sha
     return (tree_digest((e.path, _mode(e), digest) for e, digest in zip(entries, hashes, strict=True)),
             {e.path: digest for e, digest in zip(entries, hashes, strict=True)})
 

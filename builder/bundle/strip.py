@@ -93,7 +93,7 @@ def _rewrite_record(record: Path, target: Path, fresh: bool) -> None:
         if fresh and recorded.startswith("sha256=") and size.isdigit():
             rows[path] = (path, recorded, size)
         else:
-            rows[path] = (path, record_hash(file), str(file.stat().st_size))
+            rows[path] = (path, record_hash(Path(file)), str(os.stat(file).st_size))
     buffer = io.StringIO()
     # pip's csv dialect (excel: minimal quoting), with "\n" so the bytes do not depend on the writer's platform.
     writer = csv.writer(buffer, lineterminator="\n")
@@ -115,12 +115,17 @@ def _record_rows(record: Path) -> list[tuple[str, str, str]]:
         ) from exc
 
 
-def _shipped_file(site: Path, path: str, target: Path) -> Path | None:
-    """The file a RECORD row names, if it is still there and inside target."""
+def _shipped_file(site: Path, path: str, target: Path) -> str | None:
+    """The file a RECORD row names, if it is still there and inside target (a regular file, not a link)."""
     if os.path.isabs(path) or "\\" in path:
         return None
-    candidate = Path(os.path.normpath(site / path))
-    if not candidate.is_relative_to(target) or candidate.is_symlink() or not candidate.is_file():
+    candidate = os.path.normpath(os.path.join(site, path))  # strings: this runs for every file of a layer
+    if not candidate.startswith(os.path.join(target, "")):
+        return None
+    try:
+        if not stat.S_ISREG(os.lstat(candidate).st_mode):
+            return None
+    except OSError:
         return None
     return candidate
 
