@@ -32,11 +32,13 @@ from builder.runtime.check import (
     model_fingerprint,
     plan_check,
 )
+from builder.runtime.interpreter import host_architecture
 from builder.runtime.mount import Trees, Zipped
-from builder.runtime.static import Finding, Problem, StaticResult
+from builder.runtime.runtimes import machine_of
+from builder.runtime.static import Finding, Problem, StaticResult, init_imports
 
-__all__ = ["ImportCheck", "Origin", "Source", "Trees", "WarmInterpreters", "Zipped", "check_handler", "model_fingerprint",
-           "plan_check"]
+__all__ = ["ImportCheck", "Origin", "Source", "Trees", "WarmInterpreters", "Zipped", "check_handler", "guess_preload",
+           "model_fingerprint", "plan_check"]
 
 STEP = "import-check"
 # Folders never searched for the user's own code when wording a hint.
@@ -75,11 +77,13 @@ def check_handler(
     *, function: str, handler: str, runtime: str, architecture: str, memory: int,
     bundle: Zipped, layers: Sequence[Zipped], environment: dict[str, str], trees: Trees,
     warm: WarmInterpreters | None = None, plan: CheckPlan | None = None, origin: Origin | None = None,
+    preload: list[str] | None = None,
 ) -> ImportCheck:
     """Check `handler`'s init as `plan` says (default: the best this machine can do); raise BuildFailed if it fails.
 
     `trees` keeps the bundle and layers unpacked (and their bytecode) for every check that mounts them;
-    `warm` (optional) forks checks after the first of a layer set from an interpreter that imported its modules.
+    `warm` (optional) forks checks from an interpreter that imported the layer set's modules once, started
+    from `preload` when nothing of these layers was remembered (`check.check_import`).
     """
     plan = plan or plan_check(runtime, architecture)
     judge = _Judge(function, handler, origin)
@@ -90,7 +94,7 @@ def check_handler(
                            f"{plan.why}, so init was not run; {resolved_text(result, runtime, architecture)}")
     assert plan.interpreter is not None
     verdict = check_import(bundle, layers, trees=trees, warm=warm, python=plan.interpreter, function=function, handler=handler,
-                           runtime=runtime, memory=memory, environment=environment)
+                           runtime=runtime, memory=memory, environment=environment, preload=preload)
     under = f"under {plan.interpreter.describe()}"
     if verdict.status is Status.AWS_CALL:
         # Init stopped at an AWS call it cannot make here: what it imports after it is resolved statically.
@@ -101,6 +105,18 @@ def check_handler(
                            f"the rest of init was resolved statically ({resolved_text(result, runtime, architecture)})")
     judge.dynamic(verdict)
     return ImportCheck(Method.IMPORTED.value, under)
+
+
+def guess_preload(bundle: Zipped, handler: str, *, plan: CheckPlan, trees: Trees) -> list[str] | None:
+    """What `handler` imports at init from outside its bundle, for `check_handler`'s `preload`; None when
+    the check will not fork (static, emulated) or the bundle's code cannot be read (the check says why)."""
+    if plan.interpreter is None or plan.interpreter.launcher:
+        return None
+    try:
+        return init_imports(trees.tree(bundle), handler, python=plan.interpreter.version,
+                            machine=machine_of(host_architecture()))
+    except (OSError, ValueError, SyntaxError, RecursionError):
+        return None
 
 
 def resolved_text(result: StaticResult, runtime: str, architecture: str) -> str:

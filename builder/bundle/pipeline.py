@@ -45,6 +45,7 @@ from builder.bundle.importcheck import (
     WarmInterpreters,
     Zipped,
     check_handler,
+    guess_preload,
     model_fingerprint,
     plan_check,
 )
@@ -174,8 +175,9 @@ def _build(builder: _Builder, layer_targets: list[Target], function_targets: lis
             packaged = builder.package(p)
             fn = p.target.function
             assert fn is not None
+            preload = builder.preload_for(packaged)  # while its layers are being built
             layers = [by_layer[(name, fn.architecture)] for name in fn.layers]
-            check = builder.import_check(packaged, [builder.tree_of(key) for key, _ in layers])
+            check = builder.import_check(packaged, [builder.tree_of(key) for key, _ in layers], preload)
             return builder.finish(packaged, [future.result() for _, future in layers], check)
 
         futures = [*layer_futures, *(pool.submit(function, p) for p in prepared_functions)]
@@ -296,7 +298,8 @@ class _Builder:
 
     def prepare_checks(self, to_build: list[Prepared]) -> None:
         """What the import checks of `to_build` need from this machine, made in the background while the
-        wheels download (which leaves the cores idle): the runtime's standard library bytecode in place."""
+        wheels download (which leaves the cores idle): the runtime's packages and its standard library's
+        bytecode in place."""
         if not self.options.import_check:
             return
         pythons = {plan.interpreter.path: plan.interpreter for p in to_build if p.target.function is not None
@@ -304,8 +307,9 @@ class _Builder:
                    and not plan.interpreter.launcher}
 
         def link() -> None:
-            for python in pythons.values():
-                with contextlib.suppress(OSError):  # the check links them itself, and says why if it cannot
+            with contextlib.suppress(OSError):  # the check makes them itself, and says why if it cannot
+                self.trees.runtime()  # the runtime's own packages, linked
+                for python in pythons.values():
                     self.trees.bytecode.link_stdlib(python.path, python.version)
 
         if pythons:
@@ -473,11 +477,22 @@ class _Builder:
             entries = [attrs.evolve(e, source=kept / e.path) for e in entries]
         return digest, entries
 
-    def import_check(self, prepared: Prepared, layers: list[Zipped]) -> ImportCheck | None:
+    def preload_for(self, prepared: Prepared) -> list[str] | None:
+        """What a freshly built function's handler imports from outside its bundle: what the warm interpreter
+        of its layers imports ahead, if its check is the first (`importcheck.guess_preload`)."""
+        fn, cached = prepared.target.function, prepared.cached
+        if fn is None or cached is None or prepared.status != "built" or not self.options.import_check:
+            return None  # a bundle from the cache was most likely checked before: its verdict is kept
+        return guess_preload(Zipped(cached.zip_path, cached.stats.content_digest), fn.handler,
+                             plan=plan_check(self.project.runtime, fn.architecture), trees=self.trees)
+
+    def import_check(self, prepared: Prepared, layers: list[Zipped],
+                     preload: list[str] | None = None) -> ImportCheck | None:
         """A function's import check, on its files and its layers' (`tree_of`); before it reaches dist/."""
         cached = prepared.cached
         assert cached is not None
-        return self._import_check(prepared.target, Zipped(cached.zip_path, cached.stats.content_digest), layers)
+        return self._import_check(prepared.target, Zipped(cached.zip_path, cached.stats.content_digest), layers,
+                                  preload)
 
     def finish(self, prepared: Prepared, layers: list[BundleResult], check: ImportCheck | None = None) -> BundleResult:
         target, cached = prepared.target, prepared.cached
@@ -562,7 +577,8 @@ class _Builder:
             source_date_epoch=self.epoch,
         )
 
-    def _import_check(self, target: Target, bundle: Zipped, layers: list[Zipped]) -> ImportCheck | None:
+    def _import_check(self, target: Target, bundle: Zipped, layers: list[Zipped],
+                      preload: list[str] | None) -> ImportCheck | None:
         fn = target.function
         if fn is None:
             return None
@@ -584,6 +600,7 @@ class _Builder:
                     architecture=fn.architecture, memory=fn.memory, bundle=bundle,
                     layers=layers, environment=fn.environment,
                     trees=self.trees, warm=self.warm, plan=plan, origin=Origin(self.project.root, fn.requirements),
+                    preload=preload,
                 )
             self.verdicts.put(inputs, check.status, check.note)
             if check.status != "imported":
@@ -607,14 +624,12 @@ def _content_digest(entries: list[ZipEntry], known: dict[str, str]) -> tuple[str
 
     `known`: sha256 by file path (what the installer wrote); the other files are hashed on a few threads.
     The zip's own digest is compared with it (`_install_and_zip`)."""
-    hashes: list[str | None] = [known.get(str(entry.source)) for entry in entries]
-    unknown = [i for i, sha in enumerate(hashes) if sha is None]  # only these are read (threads, for many)
+    shas = {e.path: sha for e in entries if (sha := known.get(str(e.source))) is not None}
+    unknown = [e for e in entries if e.path not in shas]  # only these are read (on threads: there may be many)
     if unknown:
         with ThreadPoolExecutor(max_workers=min(available_cores(), 8), thread_name_prefix="relay-hash") as pool:
-            for i, sha in zip(unknown, pool.map(lambda i: sha256_file(entries[i].source), unknown), strict=True):
-                hashes[i] = sha
-    return (tree_digest((e.path, _mode(e), digest) for e, digest in zip(entries, hashes, strict=True)),
-            {e.path: digest for e, digest in zip(entries, hashes, strict=True)})
+            shas.update(zip((e.path for e in unknown), pool.map(lambda e: sha256_file(e.source), unknown), strict=True))
+    return tree_digest((e.path, _mode(e), shas[e.path]) for e in entries), {e.path: shas[e.path] for e in entries}
 
 
 def _prune_empty_folders(root: Path) -> None:

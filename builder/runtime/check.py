@@ -264,13 +264,16 @@ def _list_checksum(key: tuple[str, str, str], preload: list[str]) -> str:
 def check_import(
     bundle: Zipped, layers: Sequence[Zipped], *, trees: Trees, python: Interpreter, function: str, handler: str,
     runtime: str, memory: int, environment: dict[str, str], warm: WarmInterpreters | None = None,
+    preload: list[str] | None = None,
 ) -> ImportVerdict:
     """Import `handler` from `bundle` + `layers` under `python` (the runtime's own, or an emulated one).
 
     The bundle and its layers are read where `trees` keeps them unpacked (each zip once, ever), and the
     bytecode the child compiles from them is kept beside them: a second handler of the same bundle, or
     the same layer under another function, is neither unpacked nor compiled again. With `warm`, checks
-    are forked from an interpreter that imported the layers' modules once (`WarmInterpreters`).
+    are forked from an interpreter that imported the layers' modules once (`WarmInterpreters`), started
+    from `preload` when nothing of these layers was remembered (default: what the handler imports from
+    outside its bundle, `static.init_imports`; the build resolves it while the layers are built).
     """
     identity = function_identity(function, handler=handler, runtime=runtime, memory=memory, host_env=os.environ)
     mount = trees.mount(bundle, layers)
@@ -291,7 +294,9 @@ def check_import(
         env = lambda_environment(identity, environment, mount, os.environ, reach_aws=False)
 
         def guess() -> list[str]:
-            return init_imports(mount, handler, python=python.version, machine=machine_of(host_architecture()))
+            if preload is not None:
+                return preload
+            return init_imports(mount.task, handler, python=python.version, machine=machine_of(host_architecture()))
 
         def served() -> ChildRun | None:
             server = warm.get(python, mount, env, trees.pycache, guess) if warm is not None else None

@@ -141,15 +141,17 @@ def check_statically(mount: Mount, handler: str, *, python: str, machine: str) -
                         unresolved=resolver.unresolved)
 
 
-def init_imports(mount: Mount, handler: str, *, python: str, machine: str) -> list[str]:
-    """The modules the handler's own code imports at init from its layers, the standard library or the
-    runtime's packages (not the bundle), as found, in the order found.
+def init_imports(task: Path, handler: str, *, python: str, machine: str) -> list[str]:
+    """The modules the handler's own code (in the bundle unpacked at `task`) imports at init from
+    elsewhere than the bundle, in the order imported: from its layers, the standard library, the
+    runtime's packages, or nowhere. Known before the layers are built.
 
-    What a warm interpreter imports ahead of the checks of these layers when no check has said yet what
+    What a warm interpreter imports ahead of the checks of a layer set when no check has said yet what
     they load (`check.WarmInterpreters`): it decides what is imported first, never a verdict.
     """
-    folders = _folders(mount, python)
+    folders = [(task, BUNDLE)]
     dists = installed_distributions(folders)
+    mount = Mount(task=task, opt=task / "opt", runtime=task / "runtime")  # names shown only
     resolver = _Resolver(folders, mount, python=python, machine=machine,
                          distribution_names={n for d in dists for n in d.top_level})
     resolver.handler(handler)
@@ -183,7 +185,7 @@ class _Resolver:
         self.unresolved: list[str] = []
         self.origins: collections.Counter[str] = collections.Counter()
         self.found_in: dict[str, str] = {}  # top-level name -> where it was found (BUNDLE, LAYERS, STDLIB, SDK)
-        self.imported: dict[str, None] = {}  # modules whose top-level name was found, in the order imported
+        self.imported: dict[str, None] = {}  # modules imported (found or not), in the order imported
         self._top_seen: dict[str, str | None] = {}
         self._listings: dict[Path, frozenset[str]] = {}
         self._foreign: dict[str, list[str]] = {}
@@ -214,11 +216,11 @@ class _Resolver:
         """
         parts = dotted.split(".")
         origin = self._top(parts[0])
+        self.imported.setdefault(dotted)
         if origin is None:
             if not tolerant:
                 self._absent(parts[0], where)
             return False
-        self.imported.setdefault(dotted)
         if origin != "own":
             return True  # a distribution's, the standard library's or the SDK's: its own imports are theirs
         module = self._own_top(parts[0])

@@ -322,3 +322,28 @@ def test_a_damaged_or_doctored_module_list_changes_no_verdict(tmp_path: Path, la
         assert check(tmp_path, fine, layer, later).status is Status.OK
     finally:
         later.close()
+
+
+def test_what_a_handler_imports_from_outside_its_bundle_is_known_from_the_bundle_alone(tmp_path: Path) -> None:
+    """The warm interpreter's first list, resolved while the layers are still being built: what the handler's
+    own code imports at init from elsewhere (found or not), never its own modules nor what runs later."""
+    from builder.runtime.static import init_imports
+
+    bundle = zipped(tmp_path / "app.zip", {
+        "shop/__init__.py": "",
+        "shop/handlers/__init__.py": "",
+        "shop/handlers/orders.py": (
+            "import json\nfrom money import cents\nfrom shop import models\nfrom . import helpers\n"
+            "try:\n    import orjson\nexcept ImportError:\n    orjson = None\n"
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import mypy_boto3_s3\n\n"
+            "def handle(event, context):\n    import later\n    return cents.cents(1)\n"),
+        "shop/handlers/helpers.py": "import decimal\n",
+        "shop/models.py": "import pydantic\nfrom aws_lambda_powertools.utilities.typing import LambdaContext\n",
+    })
+    task = Trees(tmp_path / "cache").tree(bundle)
+
+    found = init_imports(task, "shop.handlers.orders.handle", python="3.12", machine="x86_64")
+
+    # In the order init imports them: the handler's first import, then down into its own modules as it meets them.
+    assert found == ["json", "money", "pydantic", "aws_lambda_powertools.utilities.typing", "decimal", "orjson", "typing"]
+    assert not {"shop", "later", "mypy_boto3_s3"} & {name.partition(".")[0] for name in found}
