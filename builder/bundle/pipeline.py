@@ -175,8 +175,8 @@ def _build(builder: _Builder, layer_targets: list[Target], function_targets: lis
             packaged = builder.package(p)
             fn = p.target.function
             assert fn is not None
-            preload = builder.preload_for(packaged)  # while its layers are being built
             layers = [by_layer[(name, fn.architecture)] for name in fn.layers]
+            preload = builder.preload_for(packaged, [key for key, _ in layers])  # while its layers are built
             check = builder.import_check(packaged, [builder.tree_of(key) for key, _ in layers], preload)
             return builder.finish(packaged, [future.result() for _, future in layers], check)
 
@@ -260,6 +260,7 @@ class _Builder:
         self._checked = Once()  # verdict key -> the check, run by the first function with those inputs
         self._trees: dict[str, Future[Zipped]] = {}  # build key -> the bundle's files, as soon as they are kept
         self._trees_guard = threading.Lock()
+        self._preloads: set[tuple[str, ...]] = set()  # layer sets whose first function resolved its imports
         self.downloads: list[Download] = []  # what `fetch_wheels` downloaded, for the build's result
         self.arrivals = wheels.Arrivals(self.wheels, project.runtime)  # the wheels downloading, as they arrive
         self._fetching: Future[list[Download]] | None = None
@@ -477,12 +478,18 @@ class _Builder:
             entries = [attrs.evolve(e, source=kept / e.path) for e in entries]
         return digest, entries
 
-    def preload_for(self, prepared: Prepared) -> list[str] | None:
+    def preload_for(self, prepared: Prepared, layer_keys: list[str]) -> list[str] | None:
         """What a freshly built function's handler imports from outside its bundle: what the warm interpreter
-        of its layers imports ahead, if its check is the first (`importcheck.guess_preload`)."""
+        of its layers (build keys `layer_keys`) imports ahead (`importcheck.guess_preload`). Only for the
+        first function of a layer set: the later ones' checks find the server started."""
         fn, cached = prepared.target.function, prepared.cached
         if fn is None or cached is None or prepared.status != "built" or not self.options.import_check:
             return None  # a bundle from the cache was most likely checked before: its verdict is kept
+        with self._trees_guard:
+            layer_set = (fn.architecture, *layer_keys)
+            if layer_set in self._preloads:
+                return None
+            self._preloads.add(layer_set)
         return guess_preload(Zipped(cached.zip_path, cached.stats.content_digest), fn.handler,
                              plan=plan_check(self.project.runtime, fn.architecture), trees=self.trees)
 

@@ -78,3 +78,20 @@ def test_a_trusted_host_or_pips_cert_reads_and_downloads(https_index, tmp_path: 
     path, sha = reader.download(found, tmp_path / "got")
 
     assert path.read_bytes() == WHEEL and sha == hashlib.sha256(WHEEL).hexdigest()
+
+
+@pytest.mark.parametrize("bundle", ["the same file", "a link to it", "only the environment's"])
+def test_a_ca_bundle_named_twice_is_trusted_once_and_still_verifies(https_index, tmp_path: Path, bundle: str) -> None:
+    """pip's `cert` and REQUESTS_CA_BUNDLE often name one file (loaded once); what either names is trusted."""
+    url, cert = https_index
+    link = tmp_path / "link.pem"
+    link.symlink_to(cert)
+    environ = {"REQUESTS_CA_BUNDLE": str(link if bundle == "a link to it" else cert)}
+    settings = pipconfig.Settings(index_url=url, retries=0, timeout=10,
+                                  cert=None if bundle == "only the environment's" else str(cert))
+
+    [found] = index.Client(settings, environ=environ).files("money")
+
+    assert found.filename == "money-1.0-py3-none-any.whl"
+    with pytest.raises(index.Unserved):  # and one that names neither still refuses the server
+        index.Client(pipconfig.Settings(index_url=url, retries=0, timeout=10), environ={}).files("money")
