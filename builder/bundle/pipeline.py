@@ -261,6 +261,8 @@ class _Builder:
         self._trees: dict[str, Future[Zipped]] = {}  # build key -> the bundle's files, as soon as they are kept
         self._trees_guard = threading.Lock()
         self._preloads: set[tuple[str, ...]] = set()  # layer sets whose first function resolved its imports
+        self._compilers: dict[str, Compiler] = {}  # build key -> its compiler, while it installs
+        self._preferred: dict[str, list[str]] = {}  # layer build key -> modules its functions import, to compile first
         self.downloads: list[Download] = []  # what `fetch_wheels` downloaded, for the build's result
         self.arrivals = wheels.Arrivals(self.wheels, project.runtime)  # the wheels downloading, as they arrive
         self._fetching: Future[list[Download]] | None = None
@@ -405,7 +407,7 @@ class _Builder:
             installed = tree / LAYER_ROOT if target.kind == "layer" else tree
             unpacked: dict[str, install.Unpacked] = {}  # files installed, by path: their sha256 (not read again)
             if (lock := prepared.lock) is not None and lock.requirements:
-                compiler = self._compiler(target)
+                compiler = self._compiler(target, prepared.key)
 
                 def arriving() -> Iterator[tuple[LockedRequirement, Path]]:
                     for req, wheel in self.arrivals.wheels(lock, target.architecture):
@@ -426,6 +428,8 @@ class _Builder:
                                     if not path.endswith(strip.RECORD_SUFFIX)}
                 finally:  # what it compiled by now is linked into the tree when it is kept (`Trees.keep`)
                     if compiler is not None:
+                        with self._trees_guard:
+                            self._compilers.pop(prepared.key, None)
                         compiler.stop()
             with step("package", target):
                 # A file still as its wheel has it is zipped from the wheel's deflate stream (`zipwriter.Packed`).
@@ -447,14 +451,20 @@ class _Builder:
             self._tree_ready(prepared.key, Zipped(cached.zip_path, stats.content_digest))
             return cached
 
-    def _compiler(self, target: Target) -> Compiler | None:
-        """The runtime's Python compiling the wheels' sources while they install, when the check will import them here."""
+    def _compiler(self, target: Target, key: str) -> Compiler | None:
+        """The runtime's Python compiling the wheels' sources while they install, when the check will import them
+        here; first what functions of this build on this bundle (a layer, build key `key`) import (`preload_for`)."""
         if not self.options.import_check:
             return None
         plan = plan_check(self.project.runtime, target.architecture)
         if plan.interpreter is None or plan.interpreter.launcher:  # static, or emulated: too slow to help
             return None
-        return Compiler(plan.interpreter.path, self.trees.bytecode.root)
+        compiler = Compiler(plan.interpreter.path, self.trees.bytecode.root)
+        with self._trees_guard:
+            self._compilers[key] = compiler
+            preferred = self._preferred.get(key, [])
+        compiler.prefer(preferred)
+        return compiler
 
     def _keep_tree(self, target: Target, tree: Path, entries: list[ZipEntry],
                    unpacked: dict[str, install.Unpacked]) -> tuple[str, list[ZipEntry]] | None:
@@ -490,8 +500,16 @@ class _Builder:
             if layer_set in self._preloads:
                 return None
             self._preloads.add(layer_set)
-        return guess_preload(Zipped(cached.zip_path, cached.stats.content_digest), fn.handler,
-                             plan=plan_check(self.project.runtime, fn.architecture), trees=self.trees)
+        preload = guess_preload(Zipped(cached.zip_path, cached.stats.content_digest), fn.handler,
+                                plan=plan_check(self.project.runtime, fn.architecture), trees=self.trees)
+        with self._trees_guard:  # the layers' compilers (running or to come) take these first
+            compilers = [self._compilers.get(key) for key in layer_keys]
+            for key in layer_keys:
+                self._preferred.setdefault(key, []).extend(preload or ())
+        for compiler in compilers:
+            if compiler is not None:
+                compiler.prefer(preload or [])
+        return preload
 
     def import_check(self, prepared: Prepared, layers: list[Zipped],
                      preload: list[str] | None = None) -> ImportCheck | None:

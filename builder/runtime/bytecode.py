@@ -174,37 +174,114 @@ def _by_stem(names: list[str]) -> dict[str, list[tuple[str, str]]]:
     return found
 
 
-# The compiler's loop, run by the runtime's Python: one source per line ("<path>\t<sha256>"), compiled into
-# the store by its sha256 (atomically, as py_compile writes), with the source's own size and mtime.
-# Each line names a wheel: every `.py` in it is compiled into the store as Python would compile it once
-# installed (same bytes, the trees' one mtime; the code's file name is corrected on load).
-_COMPILE_LOOP = """
-import hashlib, os, sys, zipfile
+# The compiler's loop, run by the runtime's Python. Each line on stdin names a wheel: every `.py` in it is
+# compiled into the store by the sha256 of its source, as Python would compile it once installed (same
+# bytes, the trees' one mtime; the code's file name is corrected on load), atomically as py_compile
+# writes. A line "+a.b,c" names modules the checks will import (`Compiler.prefer`): those come first,
+# then what their sources import (found by a regular expression: a guess, which only orders the work),
+# then the rest in the order the wheels came. stdin closed: it finishes everything, then ends.
+_COMPILE_LOOP = r"""
+import hashlib, os, re, select, sys, zipfile
+from collections import deque
 from importlib._bootstrap_external import _code_to_timestamp_pyc
 out = os.path.join(sys.argv[1], sys.implementation.cache_tag)
 mtime = int(sys.argv[2])
 os.makedirs(out, exist_ok=True)
-for line in sys.stdin:
+IMPORTS = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+\(?([\w, \t]*)|import[ \t]+([\w., \t]+))", re.M)
+modules, rest, wanted, seen, waiting, done = {}, deque(), deque(), set(), set(), set()
+
+def name_of(path):
+    if ".data/" in path or ".dist-info/" in path:
+        return None
+    parts = path[:-3].split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts) if parts and all(p.isidentifier() for p in parts) else None
+
+def compiled(wheel, info):
+    if (wheel.filename, info.filename) in done:
+        return None
+    done.add((wheel.filename, info.filename))
     try:
-        wheel = zipfile.ZipFile(line.rstrip("\\n"))
+        data = wheel.read(info)
+        stored = os.path.join(out, hashlib.sha256(data).hexdigest() + ".pyc")
+        if not os.path.exists(stored):
+            code = compile(data, info.filename, "exec", dont_inherit=True)
+            staged = "%s.%d.tmp" % (stored, os.getpid())
+            with open(staged, "wb") as fh:
+                fh.write(_code_to_timestamp_pyc(code, mtime, len(data)))
+            os.replace(staged, stored)
+        return data
     except Exception:
-        continue
-    with wheel:
-        for info in wheel.infolist():
-            if not info.filename.endswith(".py"):
-                continue
-            try:
-                data = wheel.read(info)
-                stored = os.path.join(out, hashlib.sha256(data).hexdigest() + ".pyc")
-                if os.path.exists(stored):
+        return None
+
+def want(name):
+    parts = name.split(".")
+    for i in range(1, len(parts) + 1):
+        wanted.append(".".join(parts[:i]))
+
+def visit(name):
+    if name not in modules:
+        waiting.add(name)
+        return
+    wheel, info = modules[name]
+    data = compiled(wheel, info)
+    if not data:
+        return
+    package = name if info.filename.endswith("__init__.py") else name.rpartition(".")[0]
+    for base, names, plain in IMPORTS.findall(data):
+        if plain:
+            for item in plain.split(b","):
+                if item.split():
+                    want(item.split()[0].decode("ascii", "replace"))
+            continue
+        base = base.decode("ascii", "replace")
+        dots = len(base) - len(base.lstrip("."))
+        if dots:
+            anchor = package.split(".")[: max(0, len(package.split(".")) - (dots - 1))] if package else []
+            base = ".".join(anchor + ([base.lstrip(".")] if base.lstrip(".") else []))
+        if base:
+            want(base)
+            wanted.extend(base + "." + item.split()[0].decode("ascii", "replace") for item in names.split(b",") if item.split())
+
+pending, is_open = b"", True
+while True:
+    ready = select.select([0], [], [], None if not (wanted or rest) else 0)[0] if is_open else []
+    if ready:
+        chunk = os.read(0, 65536)
+        is_open = bool(chunk)
+        lines, pending = (pending + chunk).split(b"\n"), b""
+        if chunk:
+            pending = lines.pop()
+        for line in lines:
+            text = line.decode("utf-8", "surrogateescape")
+            if text.startswith("+"):
+                for name in text[1:].split(","):
+                    want(name)
+            elif text:
+                try:
+                    wheel = zipfile.ZipFile(text)
+                except Exception:
                     continue
-                code = compile(data, info.filename, "exec", dont_inherit=True)
-                staged = "%s.%d.tmp" % (stored, os.getpid())
-                with open(staged, "wb") as fh:
-                    fh.write(_code_to_timestamp_pyc(code, mtime, len(data)))
-                os.replace(staged, stored)
-            except Exception:
-                pass
+                for info in wheel.infolist():
+                    if info.filename.endswith(".py"):
+                        rest.append((wheel, info))
+                        name = name_of(info.filename)
+                        if name is not None:
+                            modules.setdefault(name, (wheel, info))
+                came = [name for name in waiting if name in modules]
+                waiting.difference_update(came)
+                seen.difference_update(came)
+                wanted.extend(came)
+    if wanted:
+        name = wanted.popleft()
+        if name not in seen:
+            seen.add(name)
+            visit(name)
+    elif rest:
+        compiled(*rest.popleft())
+    elif not is_open:
+        break
 """
 
 
@@ -243,6 +320,12 @@ class Compiler:
         """Compile every `.py` of `wheel`, from the wheel itself: nothing waits for the installer to write it."""
         if self._proc is not None:
             self._lines.put(f"{wheel}\n".encode("utf-8", "surrogateescape"))
+
+    def prefer(self, modules: list[str]) -> None:
+        """Compile `modules` (what the checks will import, `static.init_imports`) and what they import first."""
+        names = [name for name in modules if name and all(part.isidentifier() for part in name.split("."))]
+        if self._proc is not None and names:
+            self._lines.put(f"+{','.join(names)}\n".encode())
 
     def stop(self, *, finish: bool = False) -> None:
         """End it now: what it compiled stays in the store, what it had not reached is dropped.

@@ -175,3 +175,39 @@ def test_the_standard_librarys_own_bytecode_serves_under_the_prefix(tmp_path: Pa
     after = {p: p.stat().st_ino for p in trees.pycache.rglob("*.pyc")}
     assert after == before  # nothing compiled, nothing replaced
     trees.bytecode.link_stdlib(PYTHON, version)  # once per cache: the second call finds its mark
+
+
+def test_what_the_checks_will_import_is_compiled_before_the_rest(tmp_path: Path) -> None:
+    """`Compiler.prefer`: named modules, and what their sources import (relative imports too), come first, even
+    from the last wheel handed over; the rest only after. Stopped early, those are the ones in the store."""
+    from builder.runtime.bytecode import Compiler
+
+    assert PYTHON is not None
+    filler = [layer(tmp_path / f"m{i}-1.0-py3-none-any.whl",
+                    {f"m{i}/mod{j}.py": MODULE * 40 + f"N = {i * 100 + j}\n" for j in range(20)}).path
+              for i in range(40)]
+    wanted = {"shop/__init__.py": "from .models import Order\n",
+              "shop/models.py": "import shop_helpers.money\nOrder = 1\n",
+              "shop/unused.py": MODULE * 40 + "UNUSED = 1\n"}
+    helpers = {"shop_helpers/__init__.py": "", "shop_helpers/money.py": "M = 1\n"}
+    last = layer(tmp_path / "shop-1.0-py3-none-any.whl", wanted).path
+    other = layer(tmp_path / "shop_helpers-1.0-py3-none-any.whl", helpers).path
+    compiler = Compiler(PYTHON, tmp_path / "store")
+    compiler.prefer(["shop"])
+    for wheel in [*filler, last, other]:
+        assert wheel is not None
+        compiler.add_wheel(wheel)
+    deadline = time.monotonic() + 30
+    expected = {hashlib.sha256(text.encode()).hexdigest()
+                for text in [wanted["shop/__init__.py"], wanted["shop/models.py"], *helpers.values()]}
+    while time.monotonic() < deadline and not expected <= stored_shas(tmp_path / "store"):
+        time.sleep(0.01)
+    compiler.stop()
+
+    stored = stored_shas(tmp_path / "store")
+    assert expected <= stored, "the preferred modules and what they import were not compiled first"
+    assert len(stored) < 800 * 0.5, "the preferred modules came only after most of the rest"
+
+
+def stored_shas(store: Path) -> set[str]:
+    return {p.stem for p in store.glob("*/*.pyc")}
