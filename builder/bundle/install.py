@@ -5,9 +5,11 @@ as `pip install --require-hashes`, without a pip process per bundle), then
 `installer` (pypa's wheel installer) lays it out the way `pip install --target`
 does. On a layer of small files, creating the files is most of the cost and it
 is the kernel's: each file is opened once, read-only from the start, and each
-folder made once. Writing on several threads was measured and dropped: on this
-machine's ext4 it doubled the system time (threads creating files in the same
-folders contend in the kernel) and was not faster.
+folder made once. Two wheels are unpacked at a time, each into its own folders
+(`WHEELS_AT_ONCE`): threads writing files of one wheel were measured and
+dropped (on this machine's ext4 they contend in the kernel over the same
+folders and doubled the system time), but two wheels on two threads beat one
+(paired cold builds of the real-app fixture: 2.42 s -> 2.30 s, medians of 5).
 
 A member deflated in the wheel is inflated here rather than by zipfile
 (`zipwriter.unpack_member`, which checks the stream ends where it should), and
@@ -25,6 +27,7 @@ import os
 import stat
 import zipfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -37,6 +40,8 @@ from builder.runtime.bytecode import SOURCE_MTIME
 
 if TYPE_CHECKING:
     from installer.destinations import WheelDestination
+
+WHEELS_AT_ONCE = 2
 
 
 @attrs.frozen
@@ -61,7 +66,8 @@ def install(wheels: Iterable[tuple[LockedRequirement, Path]], target: Path) -> d
 
     target.mkdir(parents=True, exist_ok=True)
     writer = _Writer(target)
-    for req, wheel in wheels:
+
+    def one(req: LockedRequirement, wheel: Path) -> None:
         data = wheel.read_bytes()  # read once: hashed, then unzipped from memory
         digest = hashlib.sha256(data).hexdigest()
         if f"sha256:{digest}" not in req.hashes:
@@ -89,6 +95,17 @@ def install(wheels: Iterable[tuple[LockedRequirement, Path]], target: Path) -> d
             raise
         except Exception as exc:  # installer raises plain exceptions for invalid wheels
             raise BuildFailed("install", f"{wheel.name}: {exc}") from exc
+
+    # Two wheels at a time (each into folders of its own): creating files is the kernel's work, on both cores.
+    with ThreadPoolExecutor(max_workers=WHEELS_AT_ONCE, thread_name_prefix="relay-install") as pool:
+        running = [pool.submit(one, req, wheel) for req, wheel in wheels]
+        try:
+            for done in running:
+                done.result()
+        except BaseException:
+            for pending in running:
+                pending.cancel()
+            raise
     return writer.written
 
 
