@@ -50,6 +50,7 @@ class Unpacked:
 
     sha256: str
     packed: Packed | None = None
+    executable: bool = False
 
 
 def install(wheels: Iterable[tuple[LockedRequirement, Path]], target: Path) -> dict[str, Unpacked]:
@@ -172,7 +173,7 @@ def _destination_type() -> type:
             target = str(self._path_with_destdir(scheme, path))  # refuses a path outside its folder
             data, packed = self.members.read(stream)
             sha = bytes.fromhex(packed.sha256) if packed is not None else hashlib.sha256(data).digest()
-            self.writer.write(target, data, is_executable, Unpacked(sha.hex(), packed))
+            self.writer.write(target, data, is_executable, Unpacked(sha.hex(), packed, bool(is_executable)))
             raw = sha if self.hash_algorithm == "sha256" else hashlib.new(self.hash_algorithm, data).digest()
             digest = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
             return RecordEntry(path, Hash(self.hash_algorithm, digest), len(data))

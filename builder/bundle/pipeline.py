@@ -406,6 +406,7 @@ class _Builder:
             tree = Path(tmp) / "tree"
             installed = tree / LAYER_ROOT if target.kind == "layer" else tree
             unpacked: dict[str, install.Unpacked] = {}  # files installed, by path: their sha256 (not read again)
+            files: dict[str, bool] | None = None  # every file installed and kept, by path: executable
             if (lock := prepared.lock) is not None and lock.requirements:
                 compiler = self._compiler(target, prepared.key)
 
@@ -421,11 +422,13 @@ class _Builder:
                     with step("strip", target):
                         from builder.bundle import strip
 
-                        strip.strip_host_files(installed)
-                        strip.rewrite_records(installed, fresh=True)
+                        # What the installer wrote is known: nothing below is walked.
+                        remaining = strip.strip_installed(installed, unpacked)
+                        strip.rewrite_records(installed, fresh=True, files=remaining)
+                        files = {path: unpacked[path].executable for path in remaining}
                         # The RECORDs it rewrote: their installed digests (and bytes) are stale.
                         unpacked = {path: what for path, what in unpacked.items()
-                                    if not path.endswith(strip.RECORD_SUFFIX)}
+                                    if path in remaining and not path.endswith(strip.RECORD_SUFFIX)}
                 finally:  # what it compiled by now is linked into the tree when it is kept (`Trees.keep`)
                     if compiler is not None:
                         with self._trees_guard:
@@ -434,7 +437,7 @@ class _Builder:
             with step("package", target):
                 # A file still as its wheel has it is zipped from the wheel's deflate stream (`zipwriter.Packed`).
                 entries = [attrs.evolve(e, packed=what.packed) if (what := unpacked.get(str(e.source))) else e
-                           for e in bundle_entries(prepared.selection, installed)]
+                           for e in bundle_entries(prepared.selection, installed, files)]
             # The files are final: kept as the check's tree now, so functions are checked while this zip is written.
             kept = self._keep_tree(target, tree, entries, unpacked) if self.options.import_check else None
             if kept is not None:
@@ -478,9 +481,8 @@ class _Builder:
         try:
             with step("package", target):
                 digest, shas = _content_digest(entries, {path: what.sha256 for path, what in unpacked.items()})
-            _prune_empty_folders(tree)  # a folder the zip does not have could import as a namespace package
-            had_tree = tree.is_dir()
-            kept = self.trees.keep(digest, tree, copies, known=shas)
+            had_tree = tree.is_dir()  # its folders all hold a file the zip has (`strip.strip_installed`)
+            kept = self.trees.keep(digest, tree, copies, known=shas, listed=True)
         except OSError as exc:  # the check unpacks the zip instead
             self.reporter.note(f"{target.label}: could not keep its unpacked files ({exc}); the import check unpacks the zip")
             return None
@@ -655,15 +657,6 @@ def _content_digest(entries: list[ZipEntry], known: dict[str, str]) -> tuple[str
         with ThreadPoolExecutor(max_workers=min(available_cores(), 8), thread_name_prefix="relay-hash") as pool:
             shas.update(zip((e.path for e in unknown), pool.map(lambda e: sha256_file(e.source), unknown), strict=True))
     return tree_digest((e.path, _mode(e), shas[e.path]) for e in entries), {e.path: shas[e.path] for e in entries}
-
-
-def _prune_empty_folders(root: Path) -> None:
-    """Remove every folder under `root` left holding no file (a zip has no folder entries to make it)."""
-    emptied: set[str] = set()
-    for folder, dirs, files in os.walk(root, topdown=False):
-        if folder != str(root) and not files and all(os.path.join(folder, d) in emptied for d in dirs):
-            os.rmdir(folder)
-            emptied.add(folder)
 
 
 def verdict_inputs(bundle: Zipped, layers: list[str], *, runtime: str, architecture: str, handler: str,

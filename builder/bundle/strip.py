@@ -15,6 +15,7 @@ import io
 import os
 import shutil
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from builder.errors import BuildFailed
@@ -30,33 +31,46 @@ SCRIPTS_DIR = "bin"
 RECORD_SUFFIX = ".dist-info/RECORD"
 
 
-def strip_host_files(target: Path) -> list[str]:
-    """Remove host-specific files under `target`; return their relative paths, sorted.
+def strip_installed(target: Path, files: Iterable[str]) -> set[str]:
+    """Remove the host-specific files among `files` (every file under `target`, absolute paths, as relay's
+    installer wrote them: nothing is walked) and the folders that leaves empty; return the files kept."""
+    root = os.path.join(target, "")
+    kept: set[str] = set()
+    emptied: set[str] = set()  # folders that lost a file
+    for path in sorted(files):
+        parts = path[len(root):].split(os.sep) if path.startswith(root) else []
+        if not parts:
+            continue
+        top = os.path.join(target, parts[0])
+        if parts[0] in (SCRIPTS_DIR, *TOOL_LOCK_FILES):
+            if os.path.lexists(top):
+                _remove(Path(top))
+            continue
+        if "__pycache__" in parts[:-1]:
+            cache = os.path.join(target, *parts[: parts.index("__pycache__") + 1])
+            if os.path.lexists(cache):
+                _remove(Path(cache))
+                emptied.add(os.path.dirname(cache))
+            continue
+        name = parts[-1]
+        if name.endswith(BYTECODE_SUFFIXES) or (len(parts) > 1 and parts[-2].endswith(".dist-info")
+                                                and name in DIST_INFO_HOST_FILES):
+            os.unlink(path)
+            emptied.add(os.path.dirname(path))
+            continue
+        kept.add(path)
+    # A folder left empty could import as a namespace package, and a zip has no folder entries to make it.
+    for folder in sorted(emptied, key=len, reverse=True):
+        while folder.startswith(root):
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty (or gone): its parents keep a file too
+                break
+            folder = os.path.dirname(folder)
+    return kept
 
-    A removed folder is reported once, not file by file.
-    """
-    removed: list[str] = []
-    for name in (SCRIPTS_DIR, *TOOL_LOCK_FILES):
-        top = target / name
-        if top.is_symlink() or top.exists():
-            _remove(top)
-            removed.append(name)
-    for folder, dirs, files in os.walk(target):
-        here = Path(folder)
-        rel_here = here.relative_to(target)
-        if "__pycache__" in dirs:
-            dirs.remove("__pycache__")
-            _remove(here / "__pycache__")
-            removed.append(_rel(rel_here / "__pycache__"))
-        is_dist_info = here.name.endswith(".dist-info")
-        for name in files:
-            if name.endswith(BYTECODE_SUFFIXES) or (is_dist_info and name in DIST_INFO_HOST_FILES):
-                _remove(here / name)
-                removed.append(_rel(rel_here / name))
-    return sorted(removed)
 
-
-def rewrite_records(target: Path, *, fresh: bool = False) -> None:
+def rewrite_records(target: Path, *, fresh: bool = False, files: set[str] | None = None) -> None:
     """Make every `*.dist-info/RECORD` under `target` list exactly the files still shipped.
 
     Rows whose file is gone (or points outside `target`, like a script under
@@ -65,12 +79,16 @@ def rewrite_records(target: Path, *, fresh: bool = False) -> None:
     `fresh`: the RECORDs were just written by relay's installer, whose rows hold
     the sha256 and size of the very bytes it wrote: a row with both is kept as
     it is instead of hashing its file again (the same bytes, without reading
-    every file of a layer a second time).
+    every file of a layer a second time). `files`: every file under `target` (absolute paths), when the
+    caller knows them: nothing is walked or stat'ed.
     """
     target = Path(os.path.abspath(target))  # normalised, so the inside-target test is lexical
-    for record in sorted(target.rglob(f"*{RECORD_SUFFIX}")):
-        if record.is_file() and not record.is_symlink():
-            _rewrite_record(record, target, fresh)
+    if files is not None:
+        records = sorted(Path(path) for path in files if path.endswith(RECORD_SUFFIX))
+    else:
+        records = [r for r in sorted(target.rglob(f"*{RECORD_SUFFIX}")) if r.is_file() and not r.is_symlink()]
+    for record in records:
+        _rewrite_record(record, target, fresh, files)
 
 
 def record_hash(path: Path) -> str:
@@ -80,14 +98,14 @@ def record_hash(path: Path) -> str:
     return "sha256=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _rewrite_record(record: Path, target: Path, fresh: bool) -> None:
+def _rewrite_record(record: Path, target: Path, fresh: bool, files: set[str] | None) -> None:
     site = record.parent.parent  # RECORD paths are relative to the folder holding the .dist-info
     own = f"{record.parent.name}/RECORD"
     rows: dict[str, tuple[str, str, str]] = {own: (own, "", "")}
     for path, recorded, size in _record_rows(record):
         if path == own or path in rows:
             continue
-        file = _shipped_file(site, path, target)
+        file = _shipped_file(site, path, target, files)
         if file is None:
             continue
         if fresh and recorded.startswith("sha256=") and size.isdigit():
@@ -115,13 +133,15 @@ def _record_rows(record: Path) -> list[tuple[str, str, str]]:
         ) from exc
 
 
-def _shipped_file(site: Path, path: str, target: Path) -> str | None:
+def _shipped_file(site: Path, path: str, target: Path, files: set[str] | None) -> str | None:
     """The file a RECORD row names, if it is still there and inside target (a regular file, not a link)."""
     if os.path.isabs(path) or "\\" in path:
         return None
     candidate = os.path.normpath(os.path.join(site, path))  # strings: this runs for every file of a layer
     if not candidate.startswith(os.path.join(target, "")):
         return None
+    if files is not None:
+        return candidate if candidate in files else None
     try:
         if not stat.S_ISREG(os.lstat(candidate).st_mode):
             return None

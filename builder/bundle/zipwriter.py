@@ -187,6 +187,20 @@ def collect_tree(root: Path, *, prefix: str = "", exclude: Sequence[str] = ()) -
     return sorted(entries, key=lambda entry: _path_key(entry.path))
 
 
+def entries_of(root: Path, files: Mapping[str, bool], *, prefix: str = "") -> list[ZipEntry]:
+    """`files` (absolute path under `root` -> executable) as ZipEntries, sorted by archive path: what
+    `collect_tree` gives for a tree whose files the caller wrote itself (relay's installer), unwalked."""
+    base = os.path.join(os.path.abspath(root), "")
+    head = "/".join(part for part in prefix.split("/") if part)
+    entries = []
+    for path, executable in files.items():
+        rel = path[len(base):].replace(os.sep, "/") if path.startswith(base) else ""
+        if not rel:
+            raise BuildFailed(STEP, f"{path} is not under {root}")
+        entries.append(ZipEntry(path=f"{head}/{rel}" if head else rel, source=Path(path), executable=executable))
+    return sorted(entries, key=lambda entry: _path_key(entry.path))
+
+
 def write_zip(entries: Iterable[ZipEntry], dest: Path, *, epoch: int) -> BundleStats:
     """Write `entries` to `dest` deterministically and atomically; return its stats.
 

@@ -121,7 +121,7 @@ class Trees:
         return self._once(f"opt-{digest}", unpack_in_order)
 
     def keep(self, digest: str, folder: Path, copies: Iterable[tuple[str, Path, int]] = (),
-             known: dict[str, str] | None = None) -> Path:
+             known: dict[str, str] | None = None, listed: bool = False) -> Path:
         """Make `folder`, the files of the bundle whose content digest is `digest`, its tree: nothing is unpacked.
 
         When that tree exists already, `folder` is left where it is. The tree's folder is returned.
@@ -129,16 +129,17 @@ class Trees:
         `folder` is on the cache's file system (it is moved, not copied) and its files are already
         read-only with their zip modes; `copies` are the zip's other members (archive path, file, mode),
         written read-only. What the tree then holds is what the zip holds, as if it had been unpacked.
-        `known`: the sha256 of files by archive path, when the caller has them (not read again).
+        `known`: the sha256 of files by archive path, when the caller has them (not read again); `listed`:
+        `known` names every file the tree will hold (the tree is then not walked).
         """
-        listed = list(copies)
+        members = list(copies)
 
         def place(into: Path) -> None:
             if folder.is_dir():
                 os.rename(folder, into)  # over the empty staging folder
-            write_members(into, ((name, mode & ~0o222, source.read_bytes()) for name, source, mode in listed))
+            write_members(into, ((name, mode & ~0o222, source.read_bytes()) for name, source, mode in members))
 
-        return self._once(digest, place, known)
+        return self._once(digest, place, known, listed)
 
     def runtime(self) -> Path:
         # The provided packages are relay's own environment's: a new version of them is a new folder.
@@ -172,7 +173,8 @@ class Trees:
             made, self._made = self._made, {}
         self.bytecode.share(made.items())
 
-    def _once(self, name: str, fill: Callable[[Path], object], known: dict[str, str] | None = None) -> Path:
+    def _once(self, name: str, fill: Callable[[Path], object], known: dict[str, str] | None = None,
+              listed: bool = False) -> Path:
         folder = self.root / name
         if folder.is_dir():
             return folder
@@ -185,7 +187,7 @@ class Trees:
             staging = Path(tempfile.mkdtemp(prefix=f".{name[:16]}-", dir=self.root))
             try:
                 fill(staging)
-                sources = normalise(staging, known)  # before anything compiles them: one mtime for all
+                sources = normalise(staging, known, listed=listed)  # before anything compiles them: one mtime for all
                 os.chmod(staging, 0o755)
                 os.rename(staging, folder)
             except OSError:

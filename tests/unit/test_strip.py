@@ -8,7 +8,7 @@ import hashlib
 import io
 from pathlib import Path
 
-from builder.bundle.strip import record_hash, rewrite_records, strip_host_files
+from builder.bundle.strip import record_hash, rewrite_records, strip_installed
 
 DIST = "demo_pkg-1.0.dist-info"
 
@@ -53,28 +53,30 @@ def fabricate(target: Path) -> None:
     (target / DIST / "RECORD").write_text(buffer.getvalue(), encoding="utf-8", newline="")
 
 
+def strip_host_files(target: Path) -> set[str]:
+    """`strip_installed` told of every file under `target`, as relay's installer tells it; the files kept."""
+    return strip_installed(target, [str(p) for p in target.rglob("*") if p.is_file()])
+
+
 def expected_hash(content: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
 
 
 def test_strip_removes_host_files_only(tmp_path):
     fabricate(tmp_path)
-    removed = strip_host_files(tmp_path)
-    assert removed == [
-        ".lock",
-        "bin",
-        f"{DIST}/INSTALLER",  # "-" sorts before "/"
-        f"{DIST}/REQUESTED",
-        f"{DIST}/direct_url.json",
-        "demo_pkg/__pycache__",
-        "demo_pkg/old.pyo",
-        "demo_pkg/stray.pyc",
-        "demo_pkg/sub/__pycache__",
-    ]
+    (tmp_path / "only_bytecode/deeper").mkdir(parents=True)
+    (tmp_path / "only_bytecode/deeper/gone.pyc").write_bytes(b"\x00bytecode")
+
+    kept = strip_host_files(tmp_path)
+
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert left == sorted([*KEPT, f"{DIST}/RECORD"])
-    assert not (tmp_path / "demo_pkg" / "__pycache__").exists()
-    assert strip_host_files(tmp_path) == []  # nothing left to strip
+    assert kept == {str(tmp_path / rel) for rel in left}
+    assert not (tmp_path / "demo_pkg" / "__pycache__").exists() and not (tmp_path / "bin").exists()
+    # A folder left empty is gone with its empty parents (it could import as a namespace package).
+    assert not (tmp_path / "only_bytecode").exists()
+    assert (tmp_path / "demo_pkg/sub").is_dir()
+    assert strip_host_files(tmp_path) == kept  # nothing left to strip
 
 
 def test_strip_keeps_marker_names_outside_dist_info(tmp_path):
@@ -82,7 +84,7 @@ def test_strip_keeps_marker_names_outside_dist_info(tmp_path):
     (tmp_path / "pkg" / "INSTALLER").write_text("a data file named like a marker")
     (tmp_path / "pkg" / "bin").mkdir()
     (tmp_path / "pkg" / "bin" / "helper").write_text("not top-level bin/")
-    assert strip_host_files(tmp_path) == []
+    assert strip_host_files(tmp_path) == {str(tmp_path / "pkg/INSTALLER"), str(tmp_path / "pkg/bin/helper")}
     assert (tmp_path / "pkg" / "INSTALLER").is_file()
     assert (tmp_path / "pkg" / "bin" / "helper").is_file()
 
@@ -163,3 +165,20 @@ def test_a_fresh_record_keeps_its_rows_and_gives_the_bytes_a_full_rehash_gives(t
     assert "sha256=stale" in (two / DIST / "RECORD").read_text(encoding="utf-8")
     rewrite_records(two)
     assert (two / DIST / "RECORD").read_bytes() == (one / DIST / "RECORD").read_bytes()
+
+
+def test_records_rewritten_from_the_files_the_installer_names_match_a_walk(tmp_path):
+    """Told which files remain (relay's installer), RECORDs are found and rows kept without walking or stat'ing."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    for target in (one, two):
+        fabricate(target)
+    strip_host_files(one)
+    rewrite_records(one)
+    remaining = strip_host_files(two)
+
+    rewrite_records(two, files=remaining)
+
+    assert (two / DIST / "RECORD").read_bytes() == (one / DIST / "RECORD").read_bytes()
+    (two / "demo_pkg/core.py").unlink()  # a file the caller did not say is gone: the list is believed
+    rewrite_records(two, fresh=True, files=remaining)
+    assert "demo_pkg/core.py" in (two / DIST / "RECORD").read_text(encoding="utf-8")

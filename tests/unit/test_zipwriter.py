@@ -27,6 +27,7 @@ from builder.bundle.zipwriter import (
     Packed,
     ZipEntry,
     collect_tree,
+    entries_of,
     group_of,
     unpack_member,
     write_zip,
@@ -502,3 +503,12 @@ def test_more_members_than_sixteen_bits_count_get_zip64s_end_record(tmp_path):
         assert archive.read(names[12345]) == data
     done = subprocess.run(["unzip", "-tq", str(tmp_path / "big.zip")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-500:] + done.stderr[-500:]
+
+
+def test_entries_of_the_files_a_caller_wrote_are_what_collecting_the_tree_gives(tmp_path):
+    src = make_tree(tmp_path / "src", reverse=False, mtime=EPOCH)
+    files = {str(p): bool(p.stat().st_mode & 0o111) for p in src.rglob("*") if p.is_file()}
+    for prefix in ("", "python"):
+        assert entries_of(src, files, prefix=prefix) == collect_tree(src, prefix=prefix)
+    with pytest.raises(BuildFailed, match="is not under"):
+        entries_of(src / "pkg", files)
