@@ -140,13 +140,16 @@ class _Writer:
         # O_EXCL: a file another wheel wrote is refused (FileExistsError), as installer refuses it.
         # Created read-only (less the umask), as the import check's tree has them once zipped (`Trees.keep`).
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o555 if executable else 0o444)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
+        try:  # the descriptor itself, not a file object: no fstat, isatty or seek per file (~3 calls of 2,700)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             if executable:  # every x bit whatever the umask, as installer does: the zip says 0755
                 os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | 0o111)
             if target.endswith(".py"):
-                out.flush()
                 os.utime(fd, (SOURCE_MTIME, SOURCE_MTIME))
+        finally:
+            os.close(fd)
         self.written[target] = written
 
     def destination(self, scheme: dict[str, str], members: _Members) -> WheelDestination:

@@ -214,8 +214,13 @@ def compiled(wheel, info):
         if not os.path.exists(stored):
             code = compile(data, info.filename, "exec", dont_inherit=True)
             staged = "%s.%d.tmp" % (stored, os.getpid())
-            with open(staged, "wb") as fh:
-                fh.write(_code_to_timestamp_pyc(code, mtime, len(data)))
+            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(_code_to_timestamp_pyc(code, mtime, len(data)))
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
             os.replace(staged, stored)
         return data
     except Exception:
