@@ -13,20 +13,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from builder.bundle.selection import LAYER_ROOT, Selection
-from builder.bundle.zipwriter import ZipEntry, collect_tree, entries_of
+from builder.bundle.zipwriter import ZipEntry, entries_of
 from builder.errors import BuildFailed
 
 
-def bundle_entries(selection: Selection, installed: Path, files: Mapping[str, bool] | None = None) -> list[ZipEntry]:
+def bundle_entries(selection: Selection, installed: Path, files: Mapping[str, bool]) -> list[ZipEntry]:
     """The installed requirements, then the selected code (which may not overwrite them).
 
-    `files`: the installed files (path -> executable) when the installer said what it wrote (not walked).
+    `files`: what the installer wrote under `installed` and kept (path -> executable); nothing is walked.
     """
     prefix = f"{LAYER_ROOT}/" if selection.kind == "layer" else ""
-    if files is not None:
-        deps = entries_of(installed, files, prefix=prefix)
-    else:
-        deps = collect_tree(installed, prefix=prefix) if installed.is_dir() else []
+    deps = entries_of(installed, files, prefix=prefix)
     what = f"local packages of layer {selection.name}" if selection.kind == "layer" else f"code of function {selection.name}"
     return _merge(deps, selection.entries(), what=what)
 

@@ -259,7 +259,7 @@ class _Builder:
         self._packaged = Once()  # build key -> its bundle, built by the first function that needs it
         self._checked = Once()  # verdict key -> the check, run by the first function with those inputs
         self._trees: dict[str, Future[Zipped]] = {}  # build key -> the bundle's files, as soon as they are kept
-        self._trees_guard = threading.Lock()
+        self._guard = threading.Lock()  # `_trees` above and the three below, shared by the build's threads
         self._preloads: set[tuple[str, ...]] = set()  # layer sets whose first function resolved its imports
         self._compilers: dict[str, Compiler] = {}  # build key -> its compiler, while it installs
         self._preferred: dict[str, list[str]] = {}  # layer build key -> modules its functions import, to compile first
@@ -375,12 +375,12 @@ class _Builder:
         return self._tree_future(key).result()
 
     def _tree_future(self, key: str) -> Future[Zipped]:
-        with self._trees_guard:
+        with self._guard:
             return self._trees.setdefault(key, Future())
 
     def _tree_ready(self, key: str, zipped: Zipped | BaseException) -> None:
         future = self._tree_future(key)
-        with self._trees_guard:
+        with self._guard:
             if future.done():
                 return
             if isinstance(zipped, BaseException):
@@ -406,7 +406,7 @@ class _Builder:
             tree = Path(tmp) / "tree"
             installed = tree / LAYER_ROOT if target.kind == "layer" else tree
             unpacked: dict[str, install.Unpacked] = {}  # files installed, by path: their sha256 (not read again)
-            files: dict[str, bool] | None = None  # every file installed and kept, by path: executable
+            files: dict[str, bool] = {}  # every file installed and kept, by path: executable
             if (lock := prepared.lock) is not None and lock.requirements:
                 compiler = self._compiler(target, prepared.key)
 
@@ -431,7 +431,7 @@ class _Builder:
                                     if path in remaining and not path.endswith(strip.RECORD_SUFFIX)}
                 finally:  # what it compiled by now is linked into the tree when it is kept (`Trees.keep`)
                     if compiler is not None:
-                        with self._trees_guard:
+                        with self._guard:
                             self._compilers.pop(prepared.key, None)
                         compiler.stop()
             with step("package", target):
@@ -463,7 +463,7 @@ class _Builder:
         if plan.interpreter is None or plan.interpreter.launcher:  # static, or emulated: too slow to help
             return None
         compiler = Compiler(plan.interpreter.path, self.trees.bytecode.root)
-        with self._trees_guard:
+        with self._guard:
             self._compilers[key] = compiler
             preferred = self._preferred.get(key, [])
         compiler.prefer(preferred)
@@ -497,14 +497,14 @@ class _Builder:
         fn, cached = prepared.target.function, prepared.cached
         if fn is None or cached is None or prepared.status != "built" or not self.options.import_check:
             return None  # a bundle from the cache was most likely checked before: its verdict is kept
-        with self._trees_guard:
+        with self._guard:
             layer_set = (fn.architecture, *layer_keys)
             if layer_set in self._preloads:
                 return None
             self._preloads.add(layer_set)
         preload = guess_preload(Zipped(cached.zip_path, cached.stats.content_digest), fn.handler,
                                 plan=plan_check(self.project.runtime, fn.architecture), trees=self.trees)
-        with self._trees_guard:  # the layers' compilers (running or to come) take these first
+        with self._guard:  # the layers' compilers (running or to come) take these first
             compilers = [self._compilers.get(key) for key in layer_keys]
             for key in layer_keys:
                 self._preferred.setdefault(key, []).extend(preload or ())

@@ -277,8 +277,7 @@ class Arrivals:
         with self._guard:
             for (arch, name, version, _), future in self._coming.items():
                 if not future.done():
-                    future.set_exception(failure or BuildFailed(
-                        "download", f"pip gave no usable wheel for {name}=={version} ({self.runtime}/{arch})"))
+                    future.set_exception(failure or self._no_wheel(name, version, arch))
 
     def wheels(self, lock: LockFile, arch: str) -> Iterator[tuple[LockedRequirement, Path]]:
         """Each requirement of `lock` with its wheel: those in the cache first, then each download as it arrives."""
@@ -291,10 +290,14 @@ class Arrivals:
                 continue
             path = self.cache.chosen(req, self.runtime, arch)
             if path is None:
-                raise BuildFailed("download", f"pip gave no usable wheel for {req.name}=={req.version} ({self.runtime}/{arch})")
+                raise self._no_wheel(req.name, req.version, arch)
             yield req, path
         for future in as_completed(waiting):
             yield waiting[future], future.result()
+
+
+    def _no_wheel(self, name: str, version: str, arch: str) -> BuildFailed:
+        return BuildFailed("download", f"pip gave no usable wheel for {name}=={version} ({self.runtime}/{arch})")
 
 
 def _pin(arch: str, req: LockedRequirement) -> tuple[str, str, str, tuple[str, ...]]:

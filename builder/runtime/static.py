@@ -37,7 +37,7 @@ from pathlib import Path
 import attrs
 
 from builder.frozen import to_tuple
-from builder.runtime.distributions import installed_distributions, missing_requirements
+from builder.runtime.distributions import InstalledDistribution, installed_distributions, missing_requirements
 from builder.runtime.extensions import extension_suffixes, unloadable_natives
 from builder.runtime.initcode import (
     binds,
@@ -123,10 +123,8 @@ class _Located:
 def check_statically(mount: Mount, handler: str, *, python: str, machine: str) -> StaticResult:
     """Resolve `handler`'s init against the mounted bundle and layers for CPython `python` on `machine`."""
     folders = _folders(mount, python)
-    dists = installed_distributions(folders)
-    resolver = _Resolver(folders, mount, python=python, machine=machine,
-                         distribution_names={n for d in dists for n in d.top_level})
-    resolver.handler(handler)
+    resolver, dists = _resolved(folders, {str(mount.task): "/var/task", str(mount.opt): "/opt"}, handler,
+                                python=python, machine=machine)
     missing, held = missing_requirements(dists, PROVIDED_DISTRIBUTIONS, python=python, machine=machine)
     findings = list(resolver.findings)
     for item in missing:
@@ -149,13 +147,18 @@ def init_imports(task: Path, handler: str, *, python: str, machine: str) -> list
     What a warm interpreter imports ahead of the checks of a layer set when no check has said yet what
     they load (`check.WarmInterpreters`): it decides what is imported first, never a verdict.
     """
-    folders = [(task, BUNDLE)]
+    resolver, _ = _resolved([(task, BUNDLE)], {str(task): "/var/task"}, handler, python=python, machine=machine)
+    return [name for name in resolver.imported if resolver.found_in.get(name.partition(".")[0]) != BUNDLE]
+
+
+def _resolved(folders: list[tuple[Path, str]], shown: dict[str, str], handler: str, *, python: str,
+              machine: str) -> tuple[_Resolver, tuple[InstalledDistribution, ...]]:
+    """`handler`'s init walked through `folders` (`shown` as Lambda names them), and their distributions."""
     dists = installed_distributions(folders)
-    mount = Mount(task=task, opt=task / "opt", runtime=task / "runtime")  # names shown only
-    resolver = _Resolver(folders, mount, python=python, machine=machine,
+    resolver = _Resolver(folders, shown, python=python, machine=machine,
                          distribution_names={n for d in dists for n in d.top_level})
     resolver.handler(handler)
-    return [name for name in resolver.imported if resolver.found_in.get(name.partition(".")[0]) != BUNDLE]
+    return resolver, dists
 
 
 def _folders(mount: Mount, python: str) -> list[tuple[Path, str]]:
@@ -167,12 +170,12 @@ def _folders(mount: Mount, python: str) -> list[tuple[Path, str]]:
 class _Resolver:
     """Walks the function's own modules from the handler's, recording what each import finds."""
 
-    def __init__(self, folders: list[tuple[Path, str]], mount: Mount, *, python: str, machine: str,
+    def __init__(self, folders: list[tuple[Path, str]], shown: dict[str, str], *, python: str, machine: str,
                  distribution_names: set[str]) -> None:
         from builder.runtime.provided import provided_modules
 
         self.folders = folders
-        self.shown = {str(mount.task): "/var/task", str(mount.opt): "/opt"}
+        self.shown = shown  # local folder -> its path on Lambda
         self.python, self.version = python, parse_version(python)
         self.machine = machine
         self.suffixes = extension_suffixes(python, machine)

@@ -57,6 +57,17 @@ def checked_first(tmp_path: Path, layer: Zipped, warm: WarmInterpreters) -> Zipp
     return first
 
 
+def kept_by_an_earlier_build(tmp_path: Path, layer: Zipped) -> Path:
+    """The store in which an earlier build's first check of `layer` left what it loaded."""
+    store = tmp_path / "warm"
+    earlier = WarmInterpreters(store)
+    try:
+        checked_first(tmp_path, layer, earlier)
+    finally:
+        earlier.close()
+    return store
+
+
 def test_a_served_check_still_fails_on_a_module_missing_from_the_bundle(tmp_path: Path, layer: Zipped) -> None:
     warm = WarmInterpreters()
     python = runtime_python(RUNTIME)
@@ -262,12 +273,7 @@ def test_a_later_build_forks_every_check_of_a_known_layer_set_from_the_start(
         tmp_path: Path, layer: Zipped, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the first check of an earlier build loaded is kept: the next build's first check is already served,
     and a module missing from the bundle is still missing."""
-    store = tmp_path / "warm"
-    earlier = WarmInterpreters(store)
-    try:
-        checked_first(tmp_path, layer, earlier)
-    finally:
-        earlier.close()
+    store = kept_by_an_earlier_build(tmp_path, layer)
     assert len(list(store.glob("*.json"))) == 1
     started = _counting_servers(monkeypatch)
     later = WarmInterpreters(store)
@@ -292,12 +298,7 @@ def test_a_damaged_or_doctored_module_list_changes_no_verdict(tmp_path: Path, la
 
     from builder.runtime import check as check_module
 
-    store = tmp_path / "warm"
-    earlier = WarmInterpreters(store)
-    try:
-        checked_first(tmp_path, layer, earlier)
-    finally:
-        earlier.close()
+    store = kept_by_an_earlier_build(tmp_path, layer)
     [kept] = store.glob("*.json")
     doc = json.loads(kept.read_text())
     key = tuple(doc["key"])
