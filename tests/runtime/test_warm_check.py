@@ -68,6 +68,17 @@ def kept_by_an_earlier_build(tmp_path: Path, layer: Zipped) -> Path:
     return store
 
 
+def missing_then_fine(tmp_path: Path, layer: Zipped, store: Path):
+    """A later build's checks with `store`: a bundle importing `greeting` (missing), then one that imports fine."""
+    later = WarmInterpreters(store)
+    try:
+        missing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import greeting")})
+        fine = zipped(tmp_path / "three.zip", {"app.py": APP.format(extra="")})
+        return check(tmp_path, missing, layer, later), check(tmp_path, fine, layer, later)
+    finally:
+        later.close()
+
+
 def test_a_served_check_still_fails_on_a_module_missing_from_the_bundle(tmp_path: Path, layer: Zipped) -> None:
     warm = WarmInterpreters()
     python = runtime_python(RUNTIME)
@@ -276,16 +287,10 @@ def test_a_later_build_forks_every_check_of_a_known_layer_set_from_the_start(
     store = kept_by_an_earlier_build(tmp_path, layer)
     assert len(list(store.glob("*.json"))) == 1
     started = _counting_servers(monkeypatch)
-    later = WarmInterpreters(store)
-    try:
-        missing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import greeting")})
-        verdict = check(tmp_path, missing, layer, later)
-        assert verdict.status is Status.MISSING and verdict.module == "greeting"
-        assert len(started) == 1 and "money" in started[0].top  # the first check of this build: served
-        fine = zipped(tmp_path / "three.zip", {"app.py": APP.format(extra="")})
-        assert check(tmp_path, fine, layer, later).status is Status.OK and len(started) == 1
-    finally:
-        later.close()
+    verdict, fine = missing_then_fine(tmp_path, layer, store)
+    assert verdict.status is Status.MISSING and verdict.module == "greeting"
+    assert len(started) == 1 and "money" in started[0].top  # the first check of this build: served
+    assert fine.status is Status.OK
 
 
 @pytest.mark.parametrize("damage", ["edited", "truncated", "bogus-module", "not-a-name"])
@@ -312,17 +317,11 @@ def test_a_damaged_or_doctored_module_list_changes_no_verdict(tmp_path: Path, la
         kept.write_text(json.dumps({"key": list(key), "preload": preload,
                                     "sha256": check_module._list_checksum(key, preload)}))
     started = _counting_servers(monkeypatch)
-    later = WarmInterpreters(store)
-    try:
-        missing = zipped(tmp_path / "two.zip", {"app.py": APP.format(extra="import greeting")})
-        verdict = check(tmp_path, missing, layer, later)
-        assert verdict.status is Status.MISSING and verdict.module == "greeting"
-        # A list not kept whole is not used: the server imports what the handler imports instead.
-        assert len(started) == 1 and ("no_such_module" in started[0].preload) == (damage == "bogus-module")
-        fine = zipped(tmp_path / "three.zip", {"app.py": APP.format(extra="")})
-        assert check(tmp_path, fine, layer, later).status is Status.OK
-    finally:
-        later.close()
+    verdict, fine = missing_then_fine(tmp_path, layer, store)
+    assert verdict.status is Status.MISSING and verdict.module == "greeting"
+    # A list not kept whole is not used: the server imports what the handler imports instead.
+    assert len(started) == 1 and ("no_such_module" in started[0].preload) == (damage == "bogus-module")
+    assert fine.status is Status.OK
 
 
 def test_what_a_handler_imports_from_outside_its_bundle_is_known_from_the_bundle_alone(tmp_path: Path) -> None:
