@@ -274,7 +274,8 @@ def finish(spec: dict, ctrl: int, outcome: dict) -> None:
 
 
 def serve(spec: dict) -> None:
-    """Import `preload` (modules of the layers and the runtime), then fork one child per check asked for.
+    """Import `preload` (modules of the layers and the runtime, names taken from them), then fork one child
+    per check asked for.
 
     The parent's sys.path is the mount's without the task root; each child adds its own task root in
     front, takes its function's environment and runs "check" as a fresh interpreter would, with the
@@ -288,8 +289,12 @@ def serve(spec: dict) -> None:
     sys.path[:0] = spec["path_before"]
     sys.path.extend(spec["path_after"])
     for name in spec["preload"]:
+        module, _, attribute = name.partition(":")  # "pkg.mod:name": `from pkg.mod import name` (`static.FROM_IMPORT`)
         with contextlib.suppress(BaseException):
-            importlib.import_module(name)
+            if attribute:
+                __import__(module, fromlist=[attribute])  # what the statement runs: the name, else the submodule
+            else:
+                importlib.import_module(name)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(spec["socket"])
     listener.listen(64)

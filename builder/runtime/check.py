@@ -38,7 +38,7 @@ from builder.runtime.interpreter import Interpreter, emulated_python, host_archi
 from builder.runtime.mount import Mount, Trees, Zipped
 from builder.runtime.provided import AWS_SDK_MODULES, provided_versions
 from builder.runtime.runtimes import lambda_runtime, machine_of
-from builder.runtime.static import StaticResult, check_statically, init_imports
+from builder.runtime.static import StaticResult, check_statically, init_imports, top_name
 
 # The modules whose code decides a static verdict (with the bootstrap's, what a remembered verdict depends on).
 _STATIC_MODEL = ("check.py", "child.py", "static.py", "initcode.py", "stdlib.py", "distributions.py", "extensions.py",
@@ -246,7 +246,7 @@ class _FirstCheck:
 
     def top(self) -> frozenset[str]:
         """The top-level names the server would import."""
-        return frozenset(name.partition(".")[0] for name in self.preload)
+        return frozenset(top_name(name) for name in self.preload)
 
 
 def _server_key(python: Interpreter, mount: Mount) -> tuple[str, str, str]:

@@ -139,16 +139,29 @@ def check_statically(mount: Mount, handler: str, *, python: str, machine: str) -
                         unresolved=resolver.unresolved)
 
 
+# In `init_imports`' list, "pkg.mod:name" stands for `from pkg.mod import name` (what bootstrap's `serve` runs).
+FROM_IMPORT = ":"
+
+
 def init_imports(task: Path, handler: str, *, python: str, machine: str) -> list[str]:
-    """The modules the handler's own code (in the bundle unpacked at `task`) imports at init from
-    elsewhere than the bundle, in the order imported: from its layers, the standard library, the
-    runtime's packages, or nowhere. Known before the layers are built.
+    """What the handler's own code (in the bundle unpacked at `task`) imports at init from elsewhere
+    than the bundle, in the order imported: from its layers, the standard library, the runtime's
+    packages, or nowhere. Known before the layers are built.
+
+    Each module by its dotted name, and each name taken from one as "module:name" (`FROM_IMPORT`): a
+    package may import its submodules only when a name is asked of it (pydantic's `BaseModel` is most
+    of pydantic), and `from pydantic import BaseModel` asks at init.
 
     What a warm interpreter imports ahead of the checks of a layer set when no check has said yet what
     they load (`check.WarmInterpreters`): it decides what is imported first, never a verdict.
     """
     resolver, _ = _resolved([(task, BUNDLE)], {str(task): "/var/task"}, handler, python=python, machine=machine)
-    return [name for name in resolver.imported if resolver.found_in.get(name.partition(".")[0]) != BUNDLE]
+    return [name for name in resolver.imported if resolver.found_in.get(top_name(name)) != BUNDLE]
+
+
+def top_name(imported: str) -> str:
+    """The top-level name of an entry of `init_imports` ("pkg" for "pkg.mod" and "pkg.mod:name")."""
+    return imported.partition(FROM_IMPORT)[0].partition(".")[0]
 
 
 def _resolved(folders: list[tuple[Path, str]], shown: dict[str, str], handler: str, *, python: str,
@@ -188,7 +201,7 @@ class _Resolver:
         self.unresolved: list[str] = []
         self.origins: collections.Counter[str] = collections.Counter()
         self.found_in: dict[str, str] = {}  # top-level name -> where it was found (BUNDLE, LAYERS, STDLIB, SDK)
-        self.imported: dict[str, None] = {}  # modules imported (found or not), in the order imported
+        self.imported: dict[str, None] = {}  # modules imported (found or not), and "module:name", in order
         self._top_seen: dict[str, str | None] = {}
         self._listings: dict[Path, frozenset[str]] = {}
         self._foreign: dict[str, list[str]] = {}
@@ -489,9 +502,14 @@ class _Imports:
                     "attempted relative import beyond the top-level package",
                 ))
             return False
-        if not self._import(base, node, tolerant):
+        found = self._import(base, node, tolerant)
+        parent = self.resolver.own(base) if found else None
+        if parent is None:  # not the function's own module: what init asks of it (`init_imports`)
+            for alias in node.names:
+                if alias.name != "*":
+                    self.resolver.imported.setdefault(f"{base}{FROM_IMPORT}{alias.name}")
+        if not found:
             return False
-        parent = self.resolver.own(base)
         if parent is not None:
             for alias in node.names:
                 # `from pkg import name`: a submodule when there is one (it is imported), else an attribute.

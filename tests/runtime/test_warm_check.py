@@ -238,6 +238,33 @@ def test_a_module_of_the_layers_failing_at_import_fails_a_served_check_as_a_fres
     assert fixed.status is Status.OK
 
 
+def test_what_a_handler_takes_from_a_lazy_layer_package_is_imported_once_by_the_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`from lazy import Model`, where `lazy` imports its submodule only when the name is asked for (as pydantic
+    does for BaseModel): the server asks, so the checks forked from it do not each import it again."""
+    marker = tmp_path / "imported-by.txt"
+    layer = zipped(tmp_path / "lazy.zip", {
+        "python/lazy/__init__.py": ("def __getattr__(name):\n    if name == 'Model':\n        from lazy import heavy\n"
+                                    "        return heavy.Model\n    raise AttributeError(name)\n"),
+        "python/lazy/heavy.py": f"import os\nwith open({str(marker)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\n"
+                                "class Model:\n    pass\n",
+    })
+    app = "from lazy import Model\n{extra}\n\ndef handler(event, context):\n    return Model()\n"
+    started = _counting_servers(monkeypatch)
+    warm = WarmInterpreters()
+    try:
+        first = zipped(tmp_path / "one.zip", {"app.py": app.format(extra="")})
+        missing = zipped(tmp_path / "two.zip", {"app.py": app.format(extra="import greeting")})
+        assert check(tmp_path, first, layer, warm).status is Status.OK
+        verdict = check(tmp_path, missing, layer, warm)
+    finally:
+        warm.close()
+
+    assert verdict.status is Status.MISSING and verdict.module == "greeting"
+    assert len(started) == 1 and "lazy:Model" in started[0].preload
+    assert marker.read_text().split() == [str(started[0].proc.pid)]  # the server's import, not one per check
+
+
 @pytest.mark.parametrize("attempt", range(5))
 def test_checks_arriving_while_the_server_starts_all_wait_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  attempt: int) -> None:
@@ -344,6 +371,9 @@ def test_what_a_handler_imports_from_outside_its_bundle_is_known_from_the_bundle
 
     found = init_imports(task, "shop.handlers.orders.handle", python="3.12", machine="x86_64")
 
-    # In the order init imports them: the handler's first import, then down into its own modules as it meets them.
-    assert found == ["json", "money", "pydantic", "aws_lambda_powertools.utilities.typing", "decimal", "orjson", "typing"]
+    # In the order init imports them: the handler's first import, then down into its own modules as it meets them;
+    # a name taken from another's module follows it ("module:name").
+    assert found == ["json", "money", "money:cents", "pydantic", "aws_lambda_powertools.utilities.typing",
+                     "aws_lambda_powertools.utilities.typing:LambdaContext", "decimal", "orjson", "typing",
+                     "typing:TYPE_CHECKING"]
     assert not {"shop", "later", "mypy_boto3_s3"} & {name.partition(".")[0] for name in found}
