@@ -90,9 +90,13 @@ def bench_env(runtime_python: Path | None) -> dict[str, str]:
     """The environment every tool runs in: one PATH for all, with the runtime's Python first.
 
     SAM's Python builder runs pip with the runtime's interpreter from PATH;
-    relay finds it anyway. No inherited relay cache or SOURCE_DATE_EPOCH.
+    relay finds it anyway. No inherited relay cache or SOURCE_DATE_EPOCH, and no
+    PYTHONDONTWRITEBYTECODE (this machine sets it): every tool keeps its own bytecode
+    as it would on a developer's machine or a CI runner, so none compiles its own
+    modules at every run (relay, installed editable, did after each change to it).
     """
-    env = {k: v for k, v in os.environ.items() if k not in ("RELAY_CACHE_DIR", "SOURCE_DATE_EPOCH")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RELAY_CACHE_DIR", "SOURCE_DATE_EPOCH", "PYTHONDONTWRITEBYTECODE")}
     env["PATH"] = os.pathsep.join([str(runtime_python)] if runtime_python else []) + os.pathsep + env.get("PATH", "")
     return env
 

@@ -11,8 +11,10 @@ within each repetition:
   scale  N small functions (1, 5, 20, 50) sharing the same layer: cold build and no-op.
 
 Next to relay's figures, the floor: decompress the layer's wheels and deflate every member at
-level 6 in Python (plus the functions' code), timed in-process. Medians, ratios and whether cold
-builds gave identical zips go to a table on stdout and to bench/results/realapp-<date>.json.
+level 6 in Python (plus the functions' code), timed in-process. Relay's cold build starts with its
+downloads cached (the warm-up's, as pip's cache is for SAM and pip); relay-nocache's with nothing.
+Medians, ratios and whether cold builds gave identical zips go to a table on stdout and to
+bench/results/realapp-<date>.json.
 See bench/README.md, "Real-app benchmark".
 """
 
@@ -265,6 +267,9 @@ class Tool:
     def prepare(self, app: App, runner: Runner, work: Path) -> None:
         """Unmeasured work once per app (relay's lock, the floor's wheels); raises ToolFailed."""
 
+    def warmed(self, folder: Path) -> None:
+        """After the unmeasured warm-up run in `folder` (what it left there may serve the measured runs)."""
+
     def files(self, app: App) -> dict[str, bytes]:
         return {**app.tree, "uv.lock": app.pins["base"]["uv.lock"]}
 
@@ -293,21 +298,26 @@ class Tool:
 
 @dataclass
 class Relay(Tool):
+    """relay build. Its cold build starts with an empty cache but for the wheels it downloaded in the warm-up
+    (`downloads`), as SAM's and pip's start with pip's warm cache; with `no_cache`, with nothing at all."""
+
     binary: Path = Path()
     extra: tuple[str, ...] = ()
     layout: str = "packages"
+    no_cache: bool = False
     locks: dict[str, dict[str, dict[str, bytes]]] = field(default_factory=dict)  # app key -> pin set -> files
     pins_check: dict[str, dict] = field(default_factory=dict)  # app key -> relay's locked versions vs uv.lock
+    downloads: Path | None = None  # the warm-up's wheel cache (RELAY_CACHE_DIR/wheels)
 
     def prepare(self, app: App, runner: Runner, work: Path) -> None:
         """`relay lock` once per pin set in a scratch copy; every copy then gets the files it wrote."""
         self.locks[app.key] = {}
         for pins in ("base", "bumped"):
-            scratch = work / f"relay-lock-{app.key}-{pins}"
+            scratch = work / f"{self.name}-lock-{app.key}-{pins}"
             files = self._own_files(app, pins)
             write_files(scratch, files)
             before = snapshot(scratch)
-            runner.run(f"relay-lock-{app.key}-{pins}", [str(self.binary), "lock"], cwd=scratch,
+            runner.run(f"{self.name}-lock-{app.key}-{pins}", [str(self.binary), "lock"], cwd=scratch,
                        env={"RELAY_CACHE_DIR": str(work / "relay-lock-cache")})
             after = snapshot(scratch)
             self.locks[app.key][pins] = {rel: (scratch / rel).read_bytes() for rel in changed(before, after)
@@ -329,8 +339,23 @@ class Relay(Tool):
         return {rel: data for rel, data in bumped.items() if base.get(rel) != data}
 
     def env(self, copy: Path) -> dict[str, str]:
-        # A fresh relay cache per copy: every cold build starts empty.
-        return {"RELAY_CACHE_DIR": str(copy.parent / "relay-cache")}
+        # A fresh relay cache per copy: every cold build starts empty (but for the downloads, `measure`).
+        return {"RELAY_CACHE_DIR": str(self._cache(copy))}
+
+    @staticmethod
+    def _cache(copy: Path) -> Path:
+        return copy.parent / "relay-cache"
+
+    def warmed(self, folder: Path) -> None:
+        wheels = folder / "relay-cache" / "wheels"
+        if not self.no_cache and wheels.is_dir():
+            self.downloads = wheels
+
+    def measure(self, step: str, app: App, copy: Path, runner: Runner, label: str, env: dict[str, str],
+                umask: int) -> tuple[float, float]:
+        if step == "cold" and self.downloads is not None:  # linked, unmeasured: what pip's cache is to the others
+            shutil.copytree(self.downloads, self._cache(copy) / "wheels", copy_function=os.link)
+        return super().measure(step, app, copy, runner, label, env, umask)
 
     def command(self, step: str, copy: Path) -> list[str]:
         return [str(self.binary), "build", *self.extra]
@@ -519,8 +544,9 @@ def bench_app(app: App, tools: list[Tool], runner: Runner, work: Path, args: arg
     if warmup:
         for tool in tools:
             print(f"{app.key} warm-up: {tool.label} (unmeasured, fills pip's cache)", file=sys.stderr)
-            attempt("warm-up", tool, lambda t=tool: run_tool_once(t, app, runner, work / app.key / f"warmup-{t.name}",
-                                                                  0, None))
+            folder = work / app.key / f"warmup-{tool.name}"
+            attempt("warm-up", tool, lambda t=tool, f=folder: run_tool_once(t, app, runner, f, 0, None))
+            tool.warmed(folder)
     done: list[Path] = []
     for rep in range(args.repeat):
         for tool in tools:  # tools take turns, so a slow spell of the machine hits all of them
@@ -564,6 +590,8 @@ def app_ratios(med: dict[str, dict[str, float]]) -> dict[str, float | None]:
         "cold relay/floor": ratio(med, "relay", "cold", "floor", "cold"),
         "layer lock bumped relay/floor": ratio(med, "relay", "bump", "floor", "bump"),
         "cold relay/pip": ratio(med, "relay", "cold", "pip", "cold"),
+        "cold, no cache at all relay/floor": ratio(med, "relay-nocache", "cold", "floor", "cold"),
+        "cold, no cache at all relay/sam": ratio(med, "relay-nocache", "cold", "sam", "cold"),
     }
 
 
@@ -574,10 +602,11 @@ def scale_ratios(meds: dict[int, dict[str, dict[str, float]]]) -> dict[str, floa
         rat[f"{n} fn: cold relay/sam"] = ratio(med, "relay", "cold", "sam", "cold")
         rat[f"{n} fn: no-op relay/sam --cached"] = ratio(med, "relay", "noop", "sam", "noop")
         rat[f"{n} fn: cold relay/floor"] = ratio(med, "relay", "cold", "floor", "cold")
+        rat[f"{n} fn: cold, no cache at all relay/floor"] = ratio(med, "relay-nocache", "cold", "floor", "cold")
         if n != smallest:
-            for step in ("cold", "noop"):
-                a, b = med.get("relay", {}).get(step), meds[smallest].get("relay", {}).get(step)
-                rat[f"relay {step} {n} fn / {smallest} fn"] = round(a / b, 3) if a is not None and b else None
+            for tool, step in (("relay", "cold"), ("relay", "noop"), ("relay-nocache", "cold")):
+                a, b = med.get(tool, {}).get(step), meds[smallest].get(tool, {}).get(step)
+                rat[f"{tool} {step} {n} fn / {smallest} fn"] = round(a / b, 3) if a is not None and b else None
     return rat
 
 
@@ -646,7 +675,9 @@ def render_scale(tools: list[Tool], runs: dict[int, dict[str, Outcome]], meds: d
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported (default 3)")
-    parser.add_argument("--tools", default="relay,sam,pip,floor", help="comma-separated subset of relay,sam,pip,floor")
+    parser.add_argument("--tools", default="relay,relay-nocache,sam,pip,floor",
+                        help="comma-separated subset of relay,relay-nocache,sam,pip,floor (relay-nocache: relay's "
+                             "cold build with not even its downloads cached)")
     parser.add_argument("--parts", default="app,scale", help="app, scale or both (default app,scale)")
     parser.add_argument("--scale", default="1,5,20,50", help="function counts of the scaling run (default 1,5,20,50)")
     parser.add_argument("--layout", choices=LAYOUTS, default="packages",
@@ -721,6 +752,8 @@ def make_tools(args: argparse.Namespace) -> list[Tool] | None:
     catalogue: dict[str, Tool] = {
         "relay": Relay("relay", "relay", ("cold", "noop", "edit", "bump"), binary=args.relay,
                        extra=tuple(args.relay_args.split()), layout=args.layout),
+        "relay-nocache": Relay("relay-nocache", "relay, no cache", ("cold",), binary=args.relay,
+                               extra=tuple(args.relay_args.split()), layout=args.layout, no_cache=True),
         "sam": Sam("sam", "sam build", ("cold", "cold_cached", "noop", "edit", "bump")),
         "pip": PipZip("pip", "pip+zip", ("cold",)),
         "floor": Floor("floor", "floor", ("cold", "bump")),
@@ -796,7 +829,9 @@ def _bench(args: argparse.Namespace, work: Path, runner: Runner, py_dir: Path | 
         "caches": {
             "warm": "pip's own cache (~/.cache/pip), shared by every tool; an unmeasured run of each tool's every "
                     "step warms it first" if not args.no_warmup else "pip's own cache (~/.cache/pip), as it was",
-            "cold": "relay's caches (RELAY_CACHE_DIR) are empty at each cold build; SAM's .aws-sam is absent",
+            "cold": "relay's caches (RELAY_CACHE_DIR) are empty at each cold build but for the wheels relay "
+                    "downloaded in the warm-up (linked in, as pip's cache is warm for sam and pip); relay-nocache's "
+                    "are empty; SAM's .aws-sam is absent",
         },
         "variants": "cold build N runs with umask/TZ " + ", ".join(f"{v['umask']:04o}/{v['tz']}" for v in VARIANTS)
                     + " alternating, each in a new folder with new file mtimes",
