@@ -62,7 +62,7 @@ from builder.lock.targets import lock_target_of
 from builder.models import LayerRef, LockInfo, Manifest
 from builder.paths import cache_dir
 from builder.progress import Reporter, SilentReporter
-from builder.runtime.bytecode import Compiler
+from builder.runtime.bytecode import Compiler, prefixed
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -136,6 +136,8 @@ def build_project(
         dist.mark_failed(project, [t.label for t in [*layer_targets, *function_targets] if t.bundle not in builder.finished])
         raise
     finally:
+        for key in builder.compiling():
+            builder.stop_compiling(key)
         builder.warm.close()
         builder.trees.share_bytecode()
     dist.stamp_build(project, {r.manifest.bundle_name: r.manifest.build_key for r in results}, previous)
@@ -177,7 +179,11 @@ def _build(builder: _Builder, layer_targets: list[Target], function_targets: lis
             assert fn is not None
             layers = [by_layer[(name, fn.architecture)] for name in fn.layers]
             preload = builder.preload_for(packaged, [key for key, _ in layers])  # while its layers are built
-            check = builder.import_check(packaged, [builder.tree_of(key) for key, _ in layers], preload)
+            try:
+                check = builder.import_check(packaged, [builder.tree_of(key) for key, _ in layers], preload)
+            finally:  # the warm interpreter has imported what the compilers of its bundle and layers were there for
+                for key in [p.key, *(key for key, _ in layers)]:
+                    builder.stop_compiling(key)
             return builder.finish(packaged, [future.result() for _, future in layers], check)
 
         futures = [*layer_futures, *(pool.submit(function, p) for p in prepared_functions)]
@@ -261,7 +267,7 @@ class _Builder:
         self._trees: dict[str, Future[Zipped]] = {}  # build key -> the bundle's files, as soon as they are kept
         self._guard = threading.Lock()  # `_trees` above and the three below, shared by the build's threads
         self._preloads: set[tuple[str, ...]] = set()  # layer sets whose first function resolved its imports
-        self._compilers: dict[str, Compiler] = {}  # build key -> its compiler, while it installs
+        self._compilers: dict[str, Compiler] = {}  # build key -> its compiler, until its first check is done
         self._preferred: dict[str, list[str]] = {}  # layer build key -> modules its functions import, to compile first
         self.downloads: list[Download] = []  # what `fetch_wheels` downloaded, for the build's result
         self.arrivals = wheels.Arrivals(self.wheels, project.runtime)  # the wheels downloading, as they arrive
@@ -407,6 +413,7 @@ class _Builder:
             installed = tree / LAYER_ROOT if target.kind == "layer" else tree
             unpacked: dict[str, install.Unpacked] = {}  # files installed, by path: their sha256 (not read again)
             files: dict[str, bool] = {}  # every file installed and kept, by path: executable
+            compiler = None
             if (lock := prepared.lock) is not None and lock.requirements:
                 compiler = self._compiler(target, prepared.key)
 
@@ -429,19 +436,24 @@ class _Builder:
                         # The RECORDs it rewrote: their installed digests (and bytes) are stale.
                         unpacked = {path: what for path, what in unpacked.items()
                                     if path in remaining and not path.endswith(strip.RECORD_SUFFIX)}
-                finally:  # what it compiled by now is linked into the tree when it is kept (`Trees.keep`)
-                    if compiler is not None:
-                        with self._guard:
-                            self._compilers.pop(prepared.key, None)
-                        compiler.stop()
+                except BaseException:
+                    self.stop_compiling(prepared.key)
+                    raise
             with step("package", target):
                 # A file still as its wheel has it is zipped from the wheel's deflate stream (`zipwriter.Packed`).
                 entries = [attrs.evolve(e, packed=what.packed) if (what := unpacked.get(str(e.source))) else e
                            for e in bundle_entries(prepared.selection, installed, files)]
             # The files are final: kept as the check's tree now, so functions are checked while this zip is written.
-            kept = self._keep_tree(target, tree, entries, unpacked) if self.options.import_check else None
+            kept = None
+            try:
+                kept = self._keep_tree(target, tree, entries, unpacked) if self.options.import_check else None
+            finally:
+                if compiler is not None and kept is not None:  # it goes on for the checks (`Compiler.link_into`)
+                    compiler.link_into(prefixed(self.trees.pycache, kept[2] / installed.relative_to(tree)))
+                else:
+                    self.stop_compiling(prepared.key)
             if kept is not None:
-                digest, entries = kept
+                digest, entries, _ = kept
                 self._tree_ready(prepared.key, Zipped(None, digest))
             with step("package", target):
                 zip_path = Path(tmp) / "bundle.zip"
@@ -453,6 +465,18 @@ class _Builder:
                 cached = self.cache.put(prepared.key, zip_path, stats)
             self._tree_ready(prepared.key, Zipped(cached.zip_path, stats.content_digest))
             return cached
+
+    def compiling(self) -> list[str]:
+        """The build keys whose compilers still run."""
+        with self._guard:
+            return list(self._compilers)
+
+    def stop_compiling(self, key: str) -> None:
+        """Stop the compiler of the bundle with build key `key` (its first check is done, or it failed), if any."""
+        with self._guard:
+            compiler = self._compilers.pop(key, None)
+        if compiler is not None:
+            compiler.stop()
 
     def _compiler(self, target: Target, key: str) -> Compiler | None:
         """The runtime's Python compiling the wheels' sources while they install, when the check will import them
@@ -470,11 +494,11 @@ class _Builder:
         return compiler
 
     def _keep_tree(self, target: Target, tree: Path, entries: list[ZipEntry],
-                   unpacked: dict[str, install.Unpacked]) -> tuple[str, list[ZipEntry]] | None:
+                   unpacked: dict[str, install.Unpacked]) -> tuple[str, list[ZipEntry], Path] | None:
         """Make the bundle's files its tree for the import check, named by their content digest (not unpacked again).
 
-        Returns the digest and the entries to zip: read from the kept tree when `tree` was moved there.
-        None when the files could not be kept (the check then unpacks the zip).
+        Returns the digest, the entries to zip (read from the kept tree when `tree` was moved there) and the
+        tree. None when the files could not be kept (the check then unpacks the zip).
         """
         copies = [(e.path, e.source, _mode(e)) for e in entries
                   if not e.source.is_relative_to(tree)]  # the project's own files, shipped as they are
@@ -488,7 +512,7 @@ class _Builder:
             return None
         if had_tree and not tree.exists():  # moved: the zip reads the same files where they now are
             entries = [attrs.evolve(e, source=kept / e.path) for e in entries]
-        return digest, entries
+        return digest, entries, kept
 
     def preload_for(self, prepared: Prepared, layer_keys: list[str]) -> list[str] | None:
         """What a freshly built function's handler imports from outside its bundle: what the warm interpreter

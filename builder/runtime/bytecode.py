@@ -66,7 +66,12 @@ def normalise(root: Path, known: dict[str, str] | None = None, *, listed: bool =
 
 def pyc_folder(pycache: Path, source: Path) -> Path:
     """Where Python puts the bytecode of `source` under the pycache prefix `pycache` (`-X pycache_prefix`)."""
-    return pycache / str(source.parent).lstrip(os.sep)
+    return prefixed(pycache, source.parent)
+
+
+def prefixed(pycache: Path, folder: Path) -> Path:
+    """Where Python puts the bytecode of the sources in `folder` under the pycache prefix `pycache`."""
+    return pycache / str(folder).lstrip(os.sep)
 
 
 class Shared:
@@ -185,7 +190,10 @@ def _by_stem(names: list[str]) -> dict[str, list[tuple[str, str]]]:
 # bytes, the trees' one mtime; the code's file name is corrected on load), atomically as py_compile
 # writes. A line "+a.b,c" names modules the checks will import (`Compiler.prefer`): those come first,
 # then what their sources import (found by a regular expression: a guess, which only orders the work),
-# then the rest in the order the wheels came. stdin closed: it finishes everything, then ends.
+# then the rest in the order the wheels came. A line "=folder" (`Compiler.link_into`) says where Python
+# will look for the bytecode of the installed wheels' sources (the pycache-prefix folder of the tree they
+# were kept in): what it compiled, and compiles from then on, is linked there too. stdin closed: it
+# finishes everything, then ends.
 _COMPILE_LOOP = r"""
 import hashlib, os, re, select, sys, zipfile
 from collections import deque
@@ -195,6 +203,20 @@ mtime = int(sys.argv[2])
 os.makedirs(out, exist_ok=True)
 IMPORTS = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+\(?([\w, \t]*)|import[ \t]+([\w., \t]+))", re.M)
 modules, rest, wanted, seen, waiting, done = {}, deque(), deque(), set(), set(), set()
+stored_by_member, linked_into, folders = [], None, set()
+
+def link(member, stored):
+    if ".data/" in member or ".dist-info/" in member:
+        return
+    folder = os.path.join(linked_into, os.path.dirname(member))
+    try:
+        if folder not in folders:
+            os.makedirs(folder, exist_ok=True)
+            folders.add(folder)
+        name = os.path.basename(member)[:-3] + "." + sys.implementation.cache_tag + ".pyc"
+        os.link(stored, os.path.join(folder, name))
+    except OSError:
+        pass
 
 def name_of(path):
     if ".data/" in path or ".dist-info/" in path:
@@ -222,6 +244,9 @@ def compiled(wheel, info):
             finally:
                 os.close(fd)
             os.replace(staged, stored)
+        stored_by_member.append((info.filename, stored))
+        if linked_into is not None:
+            link(info.filename, stored)
         return data
     except Exception:
         return None
@@ -269,6 +294,10 @@ while True:
             if text.startswith("+"):
                 for name in text[1:].split(","):
                     want(name)
+            elif text.startswith("="):
+                linked_into = text[1:]
+                for member, stored in stored_by_member:
+                    link(member, stored)
             elif text:
                 try:
                     wheel = zipfile.ZipFile(text)
@@ -304,8 +333,10 @@ class Compiler:
     mostly the kernel creating files, on one core: this process compiles every `.py` of the wheels
     from the wheels themselves (so it starts at once, whatever the installer has reached), on the
     other, at a lower priority. What it finished by the time the tree is kept is linked in by
-    `Shared.seed`, and the check compiles only the rest. It is stopped there (`stop`), unfinished
-    work dropped: it has no other use in this build.
+    `Shared.seed`. It goes on while the warm interpreter imports the layer's modules (`link_into`:
+    what it compiles from then on is linked in as it is done, so the interpreter, one core, compiles
+    less itself), and is stopped once the layer's first check is done (`stop`), unfinished work
+    dropped: it has no other use in this build.
     """
 
     def __init__(self, python: Path, store: Path) -> None:
@@ -337,6 +368,12 @@ class Compiler:
         names = [name for name in modules if name and all(part.isidentifier() for part in name.split("."))]
         if self._proc is not None and names:
             self._lines.put(f"+{','.join(names)}\n".encode())
+
+    def link_into(self, folder: Path) -> None:
+        """Link what it compiled, and compiles from now on, into `folder` (where Python looks for the bytecode
+        of the sources installed from the wheels: `prefixed(pycache, installed root)`)."""
+        if self._proc is not None:
+            self._lines.put(f"={folder}\n".encode("utf-8", "surrogateescape"))
 
     def stop(self, *, finish: bool = False) -> None:
         """End it now: what it compiled stays in the store, what it had not reached is dropped.

@@ -126,6 +126,40 @@ def test_sources_compiled_ahead_from_the_wheel_are_linked_into_the_tree_and_acce
     assert {rel: pyc(trees, tree, f"python/{rel}").stat().st_ino for rel in files} == inodes  # accepted as they were
 
 
+def test_what_the_compiler_compiles_after_the_tree_is_kept_is_linked_into_it_and_accepted(tmp_path: Path) -> None:
+    """`Compiler.link_into`: the compiler goes on while the warm interpreter imports the layer's modules. Told where
+    the kept tree's bytecode goes, it links what it compiles there (not the wheel's metadata): the tree here was kept
+    before anything was compiled, so whatever Python finds there the compiler put, and Python takes it as it is."""
+    from builder.runtime.bytecode import Compiler, prefixed
+
+    assert PYTHON is not None
+    trees = Trees(tmp_path / "cache")
+    files = {"money/__init__.py": MODULE, "money/rates.py": "R = 2\n", "money/sub/__init__.py": "from . import deep\n",
+             "money/sub/deep.py": "D = 1\n"}
+    scratch = tmp_path / "scratch"
+    for rel, text in files.items():  # as the installer writes them
+        path = scratch / "python" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        os.utime(path, (SOURCE_MTIME, SOURCE_MTIME))
+    tree = trees.keep("digest-of-money", scratch)
+    assert not list(trees.pycache.rglob("*.pyc"))  # nothing compiled yet: nothing linked when it was kept
+    wheel = layer(tmp_path / "money-1.0-py3-none-any.whl", {**files, "money-1.0.dist-info/hooks.py": "H = 1\n"}).path
+    assert wheel is not None
+
+    compiler = Compiler(PYTHON, trees.bytecode.root)
+    compiler.link_into(prefixed(trees.pycache, tree / "python"))
+    compiler.add_wheel(wheel)
+    compiler.stop(finish=True)
+
+    linked = {rel: pyc(trees, tree, f"python/{rel}") for rel in files}
+    assert all(path.stat().st_nlink == 2 for path in linked.values())  # the store's file, linked
+    assert not list(trees.pycache.rglob("hooks*.pyc"))
+    inodes = {rel: path.stat().st_ino for rel, path in linked.items()}
+    import_in(trees, tree, "money.rates, money.sub")
+    assert {rel: pyc(trees, tree, f"python/{rel}").stat().st_ino for rel in files} == inodes  # accepted as they were
+
+
 def test_a_compiler_stopped_early_leaves_only_whole_files(tmp_path: Path) -> None:
     """Killed mid-queue (the install ended): every `<sha256>.pyc` it left loads; a half-written one never has that name."""
     from builder.runtime.bytecode import Compiler
