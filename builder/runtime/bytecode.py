@@ -41,14 +41,12 @@ def normalise(root: Path, known: dict[str, str] | None = None, *, listed: bool =
     """Give every `.py` under `root` the one mtime; return their sha256 by '/'-separated path relative to `root`.
 
     `known`: sha256 already known by that path (the installer hashed what it wrote): not read again;
-    `listed`: `known` names every file under `root`, which is then not walked.
+    `listed`: `known` names every file under `root`, and those were written with the one mtime already
+    (the installer's, `Trees.keep`'s copies): nothing is walked or touched.
     """
     known = known or {}
     if listed:
-        sources = {rel: sha for rel, sha in known.items() if rel.endswith(".py")}
-        for rel in sources:
-            os.utime(os.path.join(root, rel), (SOURCE_MTIME, SOURCE_MTIME), follow_symlinks=False)
-        return sources
+        return {rel: sha for rel, sha in known.items() if rel.endswith(".py")}
     found: dict[str, str] = {}
     for folder, _dirs, files in os.walk(root):
         for name in files:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import attrs
 
-from builder.fsutil import extract_zip, write_members
-from builder.runtime.bytecode import Shared, normalise
+from builder.fsutil import extract_zip, write_members, zip_member
+from builder.runtime.bytecode import SOURCE_MTIME, Shared, normalise
 from builder.runtime.provided import link_provided, provided_versions
 
 TASK_ROOT = "/var/task"
@@ -127,8 +127,9 @@ class Trees:
         When that tree exists already, `folder` is left where it is. The tree's folder is returned.
 
         `folder` is on the cache's file system (it is moved, not copied) and its files are already
-        read-only with their zip modes; `copies` are the zip's other members (archive path, file, mode),
-        written read-only. What the tree then holds is what the zip holds, as if it had been unpacked.
+        read-only with their zip modes, each `.py` with the trees' one mtime (`bytecode.SOURCE_MTIME`, as
+        the installer writes them); `copies` are the zip's other members (archive path, file, mode),
+        written so. What the tree then holds is what the zip holds, as if it had been unpacked.
         `known`: the sha256 of files by archive path, when the caller has them (not read again); `listed`:
         `known` names every file the tree will hold (the tree is then not walked).
         """
@@ -138,6 +139,9 @@ class Trees:
             if folder.is_dir():
                 os.rename(folder, into)  # over the empty staging folder
             write_members(into, ((name, mode & ~0o222, source.read_bytes()) for name, source, mode in members))
+            for name, _, _ in members:  # as the installer writes them: `normalise` need not touch the tree
+                if name.endswith(".py"):
+                    os.utime(zip_member(into, name), (SOURCE_MTIME, SOURCE_MTIME))
 
         return self._once(digest, place, known, listed)
 

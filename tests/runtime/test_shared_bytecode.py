@@ -160,6 +160,28 @@ def test_what_the_compiler_compiles_after_the_tree_is_kept_is_linked_into_it_and
     assert {rel: pyc(trees, tree, f"python/{rel}").stat().st_ino for rel in files} == inodes  # accepted as they were
 
 
+def test_a_kept_tree_of_listed_files_gets_its_copies_the_one_mtime_and_is_not_walked(tmp_path: Path) -> None:
+    """`Trees.keep(listed=True)`, as a build keeps what it installed: the installer's `.py` already carry the trees'
+    one mtime and are not touched again; the project's own files copied in get it too, so the bytecode compiled
+    for those sources (by sha256, for that mtime) is valid for all of them."""
+    trees = Trees(tmp_path / "cache")
+    installed = tmp_path / "scratch" / "installed.py"
+    installed.parent.mkdir()
+    installed.write_text("I = 1\n")
+    os.utime(installed, (SOURCE_MTIME, SOURCE_MTIME))
+    installed.chmod(0o444)
+    own = tmp_path / "project" / "handler.py"
+    own.parent.mkdir()
+    own.write_text("H = 1\n")
+    known = {"installed.py": hashlib.sha256(b"I = 1\n").hexdigest(), "handler.py": hashlib.sha256(b"H = 1\n").hexdigest()}
+
+    tree = trees.keep("digest", tmp_path / "scratch", [("handler.py", own, 0o644)], known=known, listed=True)
+
+    assert {p.name: p.stat().st_mtime for p in tree.iterdir()} == {"installed.py": SOURCE_MTIME, "handler.py": SOURCE_MTIME}
+    assert own.stat().st_mtime != SOURCE_MTIME  # the project's file itself is left as it is
+    assert not (tree / "handler.py").stat().st_mode & 0o222
+
+
 def test_a_compiler_stopped_early_leaves_only_whole_files(tmp_path: Path) -> None:
     """Killed mid-queue (the install ended): every `<sha256>.pyc` it left loads; a half-written one never has that name."""
     from builder.runtime.bytecode import Compiler
