@@ -67,24 +67,42 @@ def provided_modules() -> tuple[str, ...]:
 
 def provided_versions() -> dict[str, str]:
     """The version of each provided distribution installed here (what a check's outcome depends on)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> tuple[tuple[str, str], ...]:
+    # Once per process (every check's mount asks): reading seven distributions' metadata took ~7 ms.
     import importlib.metadata
 
-    versions = {}
+    versions = []
     for name in PROVIDED_DISTRIBUTIONS:
         try:
-            versions[name] = importlib.metadata.version(name)
+            versions.append((name, importlib.metadata.version(name)))
         except importlib.metadata.PackageNotFoundError:
             continue
-    return versions
+    return tuple(versions)
 
 
 def _top_level_entries(dist: Distribution) -> list[str]:
     """The files and folders a distribution installed directly in site-packages (its RECORD's first parts)."""
     entries = set()
-    for file in dist.files or ():
-        first = PurePosixPath(str(file)).parts[0]
+    for file in _recorded(dist):
+        first = PurePosixPath(file).parts[0]
         # "..": scripts installed to bin/; __pycache__: the bytecode of a top-level module (six.py).
         if first in ("..", "__pycache__") or first.endswith(".data") or first.endswith(".pth"):
             continue
         entries.add(first)
     return sorted(entries)
+
+
+def _recorded(dist: Distribution) -> list[str]:
+    """The paths `dist` installed: its RECORD's first column, read as CSV (botocore's 2,000 rows: ~1 ms, where
+    `Distribution.files` makes a path object of each, ~20 ms); what `files` says when it has no RECORD."""
+    import csv
+    import io
+
+    text = dist.read_text("RECORD")
+    if text is None:
+        return [str(file) for file in dist.files or ()]
+    return [row[0] for row in csv.reader(io.StringIO(text)) if row]

@@ -55,6 +55,24 @@ def test_the_runtime_folder_holds_the_sdk_distributions_linked_not_named(tmp_pat
     assert not (tmp_path / "runtime" / "attrs").exists() and not (tmp_path / "runtime" / "click").exists()
 
 
+def test_a_distributions_top_level_entries_come_from_its_record_quoted_paths_too(tmp_path: Path) -> None:
+    """What is linked for a provided distribution is read from its RECORD as CSV: a path with a comma is quoted
+    there; scripts (../bin), a top-level module's __pycache__ and .data folders are not site-packages entries."""
+    from builder.runtime.provided import _top_level_entries
+
+    site = tmp_path / "site"
+    info = site / "sdk-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sdk\nVersion: 1.0\n")
+    (info / "RECORD").write_text(
+        "sdk/__init__.py,sha256=x,1\n\"odd,name/__init__.py\",sha256=y,2\nsdk_single.py,,\n"
+        "__pycache__/sdk_single.cpython-312.pyc,,\n../../../bin/sdk,,\nsdk-1.0.data/scripts/x,,\n"
+        "sdk-1.0.dist-info/RECORD,,\n")
+    [dist] = importlib.metadata.distributions(path=[str(site)])
+
+    assert _top_level_entries(dist) == ["odd,name", "sdk", "sdk-1.0.dist-info", "sdk_single.py"]
+
+
 def test_the_environment_is_lambdas_and_the_import_check_reaches_no_aws(tmp_path: Path) -> None:
     mount = mount_bundles(make_zip(tmp_path / "fn.zip", {"a.py": ""}), [], tmp_path / "root")
     identity = FunctionIdentity(name="orders", handler="a.handle", runtime="python3.12", memory=256,
