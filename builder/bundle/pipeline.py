@@ -117,6 +117,12 @@ def build_project(
     reporter = reporter or SilentReporter()
     started = time.monotonic()
     layer_targets, function_targets = select_targets(project, names)
+    # How each function will be checked: the runtime's Python is run to be found (~20 ms, a process of its own),
+    # meanwhile. Its answer is kept (`find_python`): whoever asks first after it is done does not run it again.
+    if options.import_check:
+        architectures = sorted({target.architecture for target in function_targets})
+        threading.Thread(target=lambda: [plan_check(project.runtime, arch) for arch in architectures],
+                         name="relay-probe", daemon=True).start()
     # What every bundle ships, first: a secret anywhere stops the build before dist/ is touched.
     git = git if git is not None else git_view(project.root)
     selections: dict[tuple[str, str], Selection] = {}
