@@ -56,6 +56,17 @@ def test_a_file_two_wheels_ship_is_refused(tmp_path: Path) -> None:
         install.install([pinned(one, "one", "1.0"), pinned(two, "two", "1.0")], tmp_path / "out")
 
 
+@pytest.mark.parametrize("member", ["../escaped.py", "pkg/../../escaped.py", "pkg/../../out2/escaped.py"])
+def test_a_wheel_member_naming_a_path_outside_the_folder_is_refused(tmp_path: Path, member: str) -> None:
+    """A member whose path climbs out of the install's folder (a crafted wheel) fails the install; nothing is
+    written beside the folder, including in a sibling whose name starts like it (`out2` next to `out`)."""
+    wheel = make_wheel(tmp_path / "house", "evil", "1.0", {"pkg/__init__.py": "", member: "X = 1\n"})
+
+    with pytest.raises(BuildFailed, match="outside of the target directory"):
+        install.install([pinned(wheel, "evil", "1.0")], tmp_path / "out")
+    assert not list(tmp_path.glob("escaped.py")) and not (tmp_path / "out2").exists()
+
+
 def test_a_wheel_that_is_not_the_pinned_one_writes_nothing(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "house", "big", "1.0", many_files(20))
     req, _ = pinned(wheel, "big", "1.0")
