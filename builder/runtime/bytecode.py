@@ -127,26 +127,35 @@ class Shared:
                     _link_or_copy(os.path.join(folder, name), into / name)
 
     def share(self, trees: Iterable[tuple[Path, dict[str, str]]]) -> None:
-        """Keep the bytecode compiled for `trees`' sources by their sha256, for trees yet to come."""
+        """Keep the bytecode compiled for `trees`' sources by their sha256, for trees yet to come.
+
+        The build's last step: on strings, with each tag's store listed once (a stat and four path objects
+        per source took ~15 ms of a cold real-app build).
+        """
+        stored: dict[str, set[str]] = {}  # tag -> the store's file names
         for tree, sources in trees:
-            by_folder: dict[Path, list[tuple[str, str]]] = {}
+            by_folder: dict[str, list[tuple[str, str]]] = {}
             for rel, sha in sources.items():
-                source = tree / rel
-                by_folder.setdefault(pyc_folder(self.pycache, source), []).append((source.stem, sha))
+                folder, _, name = rel.rpartition("/")
+                by_folder.setdefault(folder, []).append((name.removesuffix(".py"), sha))
             for folder, modules in by_folder.items():
+                pycache = str(prefixed(self.pycache, tree / folder))
                 try:
-                    names = os.listdir(folder)
+                    names = os.listdir(pycache)
                 except OSError:
                     continue
                 compiled = _by_stem(names)
                 for stem, sha in modules:
                     for tag, name in compiled.get(stem, ()):
-                        stored = self.root / tag / f"{sha}{_PYC_SUFFIX}"
-                        if stored.exists():
+                        if tag not in stored:
+                            (self.root / tag).mkdir(parents=True, exist_ok=True)
+                            stored[tag] = set(os.listdir(self.root / tag))
+                        kept = f"{sha}{_PYC_SUFFIX}"
+                        if kept in stored[tag]:
                             continue
-                        stored.parent.mkdir(parents=True, exist_ok=True)
                         with contextlib.suppress(OSError):  # another build stored it first: the same bytes
-                            os.link(folder / name, stored)
+                            os.link(os.path.join(pycache, name), os.path.join(self.root, tag, kept))
+                        stored[tag].add(kept)
 
     def _tags(self) -> list[str]:
         try:
