@@ -281,25 +281,20 @@ def serve(spec: dict) -> None:
     front, takes its function's environment and runs "check" as a fresh interpreter would, with the
     preloaded modules already in sys.modules (the parent refuses nothing: which bundles it may serve
     is decided by relay, `child.ForkServer.serves`). Requests arrive on a UNIX socket, one connection
-    per check; the child reports on that connection as on the control pipe, after its pid.
+    per check; the child reports on that connection as on the control pipe, after its pid. A request
+    {"preload": [...]} imports more here first (`child.ForkServer.preload_more`), for the checks after it.
     """
     import signal
     import socket
 
     sys.path[:0] = spec["path_before"]
     sys.path.extend(spec["path_after"])
-    for name in spec["preload"]:
-        module, _, attribute = name.partition(":")  # "pkg.mod:name": `from pkg.mod import name` (`static.FROM_IMPORT`)
-        with contextlib.suppress(BaseException):
-            if attribute:
-                __import__(module, fromlist=[attribute])  # what the statement runs: the name, else the submodule
-            else:
-                importlib.import_module(name)
+    preload(spec["preload"])
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(spec["socket"])
     listener.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel; relay reads their verdicts
-    sys.stdout.write(json.dumps({"top": sorted({name.partition(".")[0] for name in sys.modules})}) + "\n")
+    sys.stdout.write(top_names() + "\n")
     sys.stdout.flush()
     import select
 
@@ -311,6 +306,12 @@ def serve(spec: dict) -> None:
         conn, _ = listener.accept()
         with conn.makefile("r", encoding="utf-8") as reader:
             request = json.loads(reader.readline())
+        if "preload" in request:  # more of the layers' modules, before the next checks: said to be done with `top`
+            preload(request["preload"])
+            with contextlib.suppress(OSError):
+                conn.sendall(top_names().encode() + b"\n")
+            conn.close()
+            continue
         if os.fork() == 0:
             try:
                 listener.close()
@@ -318,6 +319,23 @@ def serve(spec: dict) -> None:
             finally:
                 os._exit(70)  # serve_one ends the process itself; this child never returns to the loop
         conn.close()
+
+
+def preload(names: list[str]) -> None:
+    """Import each of `names` in this process, skipping what fails; "pkg.mod:name" is `from pkg.mod import name`
+    (`static.FROM_IMPORT`)."""
+    for name in names:
+        module, _, attribute = name.partition(":")
+        with contextlib.suppress(BaseException):
+            if attribute:
+                __import__(module, fromlist=[attribute])  # what the statement runs: the name, else the submodule
+            else:
+                importlib.import_module(name)
+
+
+def top_names() -> str:
+    """The top-level names imported in this process, as the server reports them: {"top": [...]}."""
+    return json.dumps({"top": sorted({name.partition(".")[0] for name in sys.modules})})
 
 
 def serve_one(request: dict, ctrl: int) -> None:

@@ -19,6 +19,7 @@ Two ways, chosen by `plan_check` for the bundle's runtime and architecture:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import hashlib
@@ -173,15 +174,25 @@ class WarmInterpreters:
     def remember(self, python: Interpreter, mount: Mount, preload: list[str], env: dict[str, str],
                  pycache: Path) -> None:
         """What a passing check of a layer set loaded from it: kept for later builds (the first said, once);
-        a server is started from it if another check comes and none was started yet."""
+        a server is started from it if another check comes and none was started yet, and a running server
+        imports what it lacks of it (`ForkServer.preload_more`: lazy imports no static list sees)."""
         key = _server_key(python, mount)
         with self._guard:
-            if key in self._known or python.launcher:
+            if python.launcher:
                 return
+            first = key not in self._known
             self._known.add(key)
-            if key not in self._servers:
+            server = self._servers.get(key)
+            if first and key not in self._servers:
                 self._waiting.setdefault(key, _FirstCheck(python, mount, preload, env, pycache))
-        self._keep(key, preload)
+        if first:
+            self._keep(key, preload)
+        if server is not None:  # what this check loaded that the server had not: imported for the next ones
+            imported = set(server.preload)
+            more = [name for name in preload if name not in imported]
+            if more:
+                with contextlib.suppress(OSError):  # not imported ahead: each check imports it, as before
+                    server.preload_more(more, limit=INIT_LIMIT_SECONDS)
 
     def _kept(self, key: tuple[str, str, str]) -> list[str] | None:
         """The module list an earlier build's first check of this layer set loaded, if kept whole."""
@@ -300,11 +311,11 @@ def check_import(
 
         def served() -> ChildRun | None:
             server = warm.get(python, mount, env, trees.pycache, guess) if warm is not None else None
-            if server is None or not server.serves(mount.task):
+            if server is None:
                 return None
             try:
                 return server.run(root, spec, env, init_limit=INIT_LIMIT_SECONDS, limit=_WRITE_LIMIT_SECONDS)
-            except OSError:  # the server died: a fresh interpreter decides
+            except OSError:  # it may not serve this bundle (`ForkServer.serves`), or it died: a fresh interpreter decides
                 return None
 
         child = served()

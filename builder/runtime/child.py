@@ -21,6 +21,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -184,11 +185,14 @@ class ForkServer:
                                      stderr=self._log, start_new_session=True)
         self.preload: tuple[str, ...] = tuple(spec["preload"])
         self.top: frozenset[str] = frozenset()
+        # A check's request and a request to import more are sent one at a time: the server takes them in
+        # that order, so a check decided on `top` is forked before the server imports anything more.
+        self._sending = threading.Lock()
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], ready_limit)
         line = self.proc.stdout.readline() if ready else b""
         try:
-            self.top = frozenset(json.loads(line)["top"])
+            self.top = _top(line)
         except (ValueError, KeyError, TypeError):
             self.close()
             raise OSError(f"the check's warm interpreter did not start: {line[-200:]!r}") from None
@@ -201,10 +205,32 @@ class ForkServer:
         """
         return servable(task, self.top) and self.proc.poll() is None
 
+    def preload_more(self, names: list[str], *, limit: float) -> None:
+        """Import `names` (modules of the layers and the runtime) in the server too, for the checks to come.
+
+        What a passing check loaded that the server had not (lazy imports inside the libraries, which no
+        static list sees): each later fork would import it again. `top` grows with it; a check decided
+        before is forked before (`run`). OSError when the server does not answer within `limit` s.
+        """
+        import socket
+
+        with self._sending, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(str(self.socket_path))
+            conn.sendall(json.dumps({"preload": names}).encode() + b"\n")
+            conn.settimeout(limit)
+            with conn.makefile("rb") as reader:
+                line = reader.readline()
+            try:
+                self.top = _top(line)
+            except (ValueError, KeyError, TypeError):
+                raise OSError(f"the check's warm interpreter did not import more: {line[-200:]!r}") from None
+            self.preload = (*self.preload, *(name for name in names if name not in self.preload))
+
 
     def run(self, root: Path, spec: dict[str, Any], env: dict[str, str], *, init_limit: float,
             limit: float) -> ChildRun:
-        """Like `run_child`, in a child forked from the server (its figures: wall time only)."""
+        """Like `run_child`, in a child forked from the server (its figures: wall time only); NotServed when
+        the server may not check this bundle (`serves`), decided when the request is sent."""
         import socket
 
         result_path, log_path = root / "result.json", root / "logs.txt"
@@ -214,8 +240,11 @@ class ForkServer:
         init_ms: float | None = None
         timed_out_in: Phase | None = None
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.connect(str(self.socket_path))
-            conn.sendall(json.dumps(request).encode() + b"\n")
+            with self._sending:  # what it has imported by now is what the child starts with
+                if not self.serves(Path(spec["task"])):
+                    raise NotServed(f"the warm interpreter may not check the bundle at {spec['task']}")
+                conn.connect(str(self.socket_path))
+                conn.sendall(json.dumps(request).encode() + b"\n")
             try:
                 pid = _read_pid(conn, started + init_limit)
                 init_ms, timed_out_in = _await(_Signals(conn.fileno()), started, init_limit, limit)
@@ -238,6 +267,15 @@ class ForkServer:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._log.close()
+
+
+class NotServed(OSError):
+    """The server may not check this bundle (`ForkServer.serves`): a fresh interpreter does."""
+
+
+def _top(line: bytes) -> frozenset[str]:
+    """The top-level names a server reports having imported ({"top": [...]})."""
+    return frozenset(json.loads(line)["top"])
 
 
 def _read_pid(conn: Any, deadline: float) -> int:

@@ -9,6 +9,7 @@ real zips and the runtime's Python.
 from __future__ import annotations
 
 import hashlib
+import time
 import zipfile
 from pathlib import Path
 
@@ -263,6 +264,93 @@ def test_what_a_handler_takes_from_a_lazy_layer_package_is_imported_once_by_the_
     assert verdict.status is Status.MISSING and verdict.module == "greeting"
     assert len(started) == 1 and "lazy:Model" in started[0].preload
     assert marker.read_text().split() == [str(started[0].proc.pid)]  # the server's import, not one per check
+
+
+def lazy_layer(tmp_path: Path) -> tuple[Zipped, Path]:
+    """A layer whose `money.rates()` imports the layer's top-level `fx` only when called, as libraries import
+    lazily inside what init calls (no static list sees it); `fx` notes each process that imports it."""
+    marker = tmp_path / "fx-imported-by.txt"
+    return zipped(tmp_path / "lazy-layer.zip", {
+        "python/money/__init__.py": "def rates():\n    import fx\n    return fx.RATE\n",
+        "python/fx.py": f"import os\nwith open({str(marker)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\nRATE = 'layer'\n",
+    }), marker
+
+
+CALLS_RATES = "import money\nRATE = money.rates()\n\ndef handler(event, context):\n    return RATE\n"
+# Ships its own fx, which wins on Lambda: a server that imported the layer's may not check it.
+OWN_FX = {"app.py": "import fx\nassert fx.RATE == 'own', fx.RATE\n\ndef handler(event, context):\n    return 1\n",
+          "fx.py": "RATE = 'own'\n"}
+
+
+def test_what_the_first_check_loaded_lazily_is_imported_by_the_server_for_the_next_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Started from the handler's static imports, the server lacks what the layers import inside the calls init
+    makes; the first passing check reports it, and the server imports it then (`ForkServer.preload_more`): the
+    later checks do not each import it again. A bundle shipping such a name is then checked fresh."""
+    layer, marker = lazy_layer(tmp_path)
+    started = _counting_servers(monkeypatch)
+    warm = WarmInterpreters()
+    try:
+        first = zipped(tmp_path / "one.zip", {"app.py": CALLS_RATES})
+        assert check(tmp_path, first, layer, warm).status is Status.OK
+        [server] = started
+        assert "fx" in server.top and "fx" in server.preload
+        for i in range(3):
+            later = zipped(tmp_path / f"later{i}.zip", {"app.py": CALLS_RATES + f"\nN = {i}\n"})
+            assert check(tmp_path, later, layer, warm).status is Status.OK
+        own = zipped(tmp_path / "own.zip", OWN_FX)
+        assert check(tmp_path, own, layer, warm).status is Status.OK  # its own fx, as on Lambda
+        missing = zipped(tmp_path / "missing.zip", {"app.py": CALLS_RATES + "import greeting\n"})
+        verdict = check(tmp_path, missing, layer, warm)
+    finally:
+        warm.close()
+
+    assert verdict.status is Status.MISSING and verdict.module == "greeting"
+    # The first check's fork imported fx, then the server; none of the four later checks did.
+    importers = marker.read_text().split()
+    assert len(importers) == 2 and importers[1] == str(server.proc.pid)
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_a_bundle_shipping_a_name_the_server_is_importing_meanwhile_is_checked_as_lambda_would(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attempt: int) -> None:
+    """Racing: the first check's report makes the server import the layer's `fx` while bundles shipping their
+    own `fx` are being checked, each deciding whether the server may serve it as slowly as a large bundle's walk
+    takes. Whatever the order, those bundles see their own `fx` (served before the import, or checked fresh
+    after it), never the layer's."""
+    import threading
+
+    from builder.runtime import child as child_module
+
+    original = child_module.servable
+
+    def slow(task: Path, top: frozenset[str]) -> bool:
+        answer = original(task, top)
+        time.sleep(0.05)  # the decision is taken; what the server imports meanwhile must not reach this check
+        return answer
+
+    monkeypatch.setattr(child_module, "servable", slow)
+    layer, _ = lazy_layer(tmp_path)
+    warm = WarmInterpreters()
+    bundles = [zipped(tmp_path / "one.zip", {"app.py": CALLS_RATES})] + [
+        zipped(tmp_path / f"own{i}.zip", {**OWN_FX, "app.py": OWN_FX["app.py"] + f"N = {i}\n"}) for i in range(3)]
+    verdicts: dict[int, object] = {}
+
+    def run(i: int) -> None:
+        verdict = check(tmp_path, bundles[i], layer, warm, function=f"fn{i}")
+        verdicts[i] = (verdict.status, verdict.error)
+
+    try:
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bundles))]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.02 * attempt)
+        for thread in threads:
+            thread.join()
+    finally:
+        warm.close()
+
+    assert verdicts == dict.fromkeys(range(len(bundles)), (Status.OK, ""))
 
 
 @pytest.mark.parametrize("attempt", range(5))
