@@ -97,6 +97,16 @@ def test_stored_bytecode_python_rejects_is_compiled_again_and_the_store_is_untou
     assert pyc(trees, second, "python/money.py").stat().st_nlink == 1
 
 
+def installed_and_kept(trees: Trees, scratch: Path, files: dict[str, str]) -> Path:
+    """`files` written under `scratch/python` as the installer writes them (the trees' one mtime), then kept."""
+    for rel, text in files.items():
+        path = scratch / "python" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        os.utime(path, (SOURCE_MTIME, SOURCE_MTIME))
+    return trees.keep("digest-of-money", scratch)
+
+
 def test_sources_compiled_ahead_from_the_wheel_are_linked_into_the_tree_and_accepted(tmp_path: Path) -> None:
     """`Compiler`: the runtime's Python compiles each .py of a wheel handed to it, from the wheel itself, into the
     store by sha256; the tree installed from it and kept afterwards gets them linked in (every .py with the trees'
@@ -114,13 +124,7 @@ def test_sources_compiled_ahead_from_the_wheel_are_linked_into_the_tree_and_acce
     shas = {rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in files.items()}
     assert sorted(p.name for p in (tmp_path / "cache/bytecode").glob("*/*.pyc")) == sorted(f"{s}.pyc" for s in shas.values())
 
-    scratch = tmp_path / "scratch"
-    for rel, text in files.items():  # as the installer writes them
-        path = scratch / "python" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        os.utime(path, (SOURCE_MTIME, SOURCE_MTIME))
-    tree = trees.keep("digest-of-money", scratch)
+    tree = installed_and_kept(trees, tmp_path / "scratch", files)
     inodes = {rel: pyc(trees, tree, f"python/{rel}").stat().st_ino for rel in files}
     import_in(trees, tree, "money.rates")
     assert {rel: pyc(trees, tree, f"python/{rel}").stat().st_ino for rel in files} == inodes  # accepted as they were
@@ -136,13 +140,7 @@ def test_what_the_compiler_compiles_after_the_tree_is_kept_is_linked_into_it_and
     trees = Trees(tmp_path / "cache")
     files = {"money/__init__.py": MODULE, "money/rates.py": "R = 2\n", "money/sub/__init__.py": "from . import deep\n",
              "money/sub/deep.py": "D = 1\n"}
-    scratch = tmp_path / "scratch"
-    for rel, text in files.items():  # as the installer writes them
-        path = scratch / "python" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        os.utime(path, (SOURCE_MTIME, SOURCE_MTIME))
-    tree = trees.keep("digest-of-money", scratch)
+    tree = installed_and_kept(trees, tmp_path / "scratch", files)
     assert not list(trees.pycache.rglob("*.pyc"))  # nothing compiled yet: nothing linked when it was kept
     wheel = layer(tmp_path / "money-1.0-py3-none-any.whl", {**files, "money-1.0.dist-info/hooks.py": "H = 1\n"}).path
     assert wheel is not None
