@@ -121,8 +121,13 @@ def build_project(
     # meanwhile. Its answer is kept (`find_python`): whoever asks first after it is done does not run it again.
     if options.import_check:
         architectures = sorted({target.architecture for target in function_targets})
-        threading.Thread(target=lambda: [plan_check(project.runtime, arch) for arch in architectures],
-                         name="relay-probe", daemon=True).start()
+
+        def probe() -> None:
+            with contextlib.suppress(Exception):  # the build's own call says what is wrong, as a build error
+                for arch in architectures:
+                    plan_check(project.runtime, arch)
+
+        threading.Thread(target=probe, name="relay-probe", daemon=True).start()
     # What every bundle ships, first: a secret anywhere stops the build before dist/ is touched.
     git = git if git is not None else git_view(project.root)
     selections: dict[tuple[str, str], Selection] = {}

@@ -296,6 +296,7 @@ def serve(spec: dict) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel; relay reads their verdicts
     sys.stdout.write(top_names() + "\n")
     sys.stdout.flush()
+    os.dup2(2, 1)  # relay reads that one line: what modules imported later print goes to the server's log
     import select
 
     while True:

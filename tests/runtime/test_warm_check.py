@@ -311,6 +311,27 @@ def test_what_the_first_check_loaded_lazily_is_imported_by_the_server_for_the_ne
     assert len(importers) == 2 and importers[1] == str(server.proc.pid)
 
 
+def test_a_module_printing_much_while_the_server_imports_it_does_not_stall_the_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's stdout is the pipe relay read its first line from: a module that prints more than a pipe holds
+    when the server imports it later (`preload_more`) would block it for good. It goes to the server's log."""
+    layer = zipped(tmp_path / "noisy.zip", {
+        "python/money/__init__.py": "def rates():\n    import noisy\n    return noisy.RATE\n",
+        "python/noisy.py": "print('x' * 200_000)\nRATE = 1\n",
+    })
+    started = _counting_servers(monkeypatch)
+    warm = WarmInterpreters()
+    try:
+        first = zipped(tmp_path / "one.zip", {"app.py": CALLS_RATES})
+        assert check(tmp_path, first, layer, warm).status is Status.OK
+        assert "noisy" in started[0].top
+        second = zipped(tmp_path / "two.zip", {"app.py": CALLS_RATES + "import greeting\n"})
+        verdict = check(tmp_path, second, layer, warm)
+    finally:
+        warm.close()
+    assert verdict.status is Status.MISSING and verdict.module == "greeting"
+
+
 @pytest.mark.parametrize("attempt", range(5))
 def test_a_bundle_shipping_a_name_the_server_is_importing_meanwhile_is_checked_as_lambda_would(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attempt: int) -> None:
