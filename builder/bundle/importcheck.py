@@ -29,13 +29,12 @@ from builder.runtime.check import (
     WarmInterpreters,
     check_import,
     check_static,
+    handler_imports,
     model_fingerprint,
     plan_check,
 )
-from builder.runtime.interpreter import host_architecture
 from builder.runtime.mount import Trees, Zipped
-from builder.runtime.runtimes import machine_of
-from builder.runtime.static import Finding, Problem, StaticResult, init_imports
+from builder.runtime.static import Finding, Problem, StaticResult
 
 __all__ = ["ImportCheck", "Origin", "Source", "Trees", "WarmInterpreters", "Zipped", "check_handler", "guess_preload",
            "model_fingerprint", "plan_check"]
@@ -113,8 +112,7 @@ def guess_preload(bundle: Zipped, handler: str, *, plan: CheckPlan, trees: Trees
     if plan.interpreter is None or plan.interpreter.launcher:
         return None
     try:
-        return init_imports(trees.tree(bundle), handler, python=plan.interpreter.version,
-                            machine=machine_of(host_architecture()))
+        return handler_imports(trees.tree(bundle), handler, plan.interpreter)
     except (OSError, ValueError, SyntaxError, RecursionError):
         return None
 

@@ -295,7 +295,6 @@ class Arrivals:
         for future in as_completed(waiting):
             yield waiting[future], future.result()
 
-
     def _no_wheel(self, name: str, version: str, arch: str) -> BuildFailed:
         return BuildFailed("download", f"pip gave no usable wheel for {name}=={version} ({self.runtime}/{arch})")
 

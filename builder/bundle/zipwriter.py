@@ -70,9 +70,6 @@ class Packed:
         return self.data[self.offset : self.offset + self.compress_size]
 
 
-_LOCAL_HEADER = struct.Struct("<4s22xHH")  # a member's local header: signature, ..., name length, extra length
-
-
 def unpack_member(wheel: Path, data: bytes, info: zipfile.ZipInfo) -> tuple[bytes, Packed] | None:
     """The member `info` of the zip `data` inflated, and where its deflate stream lies; None unless deflated.
 
@@ -83,13 +80,13 @@ def unpack_member(wheel: Path, data: bytes, info: zipfile.ZipInfo) -> tuple[byte
     if info.compress_type != zipfile.ZIP_DEFLATED or info.flag_bits & 0x1:  # encrypted: not ours to copy
         return None
     try:
-        signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(data, info.header_offset)
+        header = _LOCAL.unpack_from(data, info.header_offset)  # signature, ..., name length, extra length
     except struct.error:
-        signature = b""
-    if signature != b"PK\x03\x04":
+        header = (b"",)
+    if header[0] != b"PK\x03\x04":
         raise BuildFailed("install", f"{wheel.name}: no member {info.filename} where its directory says",
                           hint=_WHEEL_HINT)
-    offset = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    offset = info.header_offset + _LOCAL.size + header[-2] + header[-1]
     stream = data[offset : offset + info.compress_size]
     inflater = zlib.decompressobj(-15)
     try:
@@ -466,8 +463,6 @@ def _deflated(entry: ZipEntry) -> _Member:
     compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
     deflated = compressor.compress(data) + compressor.flush()
     return _Member(len(data), zlib.crc32(data), hashlib.sha256(data).hexdigest(), deflated)
-
-
 
 
 def _open_source(entry: ZipEntry) -> BinaryIO:

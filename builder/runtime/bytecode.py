@@ -213,7 +213,7 @@ modules, rest, wanted, seen, waiting, done = {}, deque(), deque(), set(), set(),
 stored_by_member, linked_into, folders = [], None, set()
 
 def link(member, stored):
-    if ".data/" in member or ".dist-info/" in member:
+    if name_of(member) is None:  # not a module of the installed tree (the wheel's metadata, its .data)
         return
     folder = os.path.join(linked_into, os.path.dirname(member))
     try:

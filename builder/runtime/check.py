@@ -305,9 +305,7 @@ def check_import(
         env = lambda_environment(identity, environment, mount, os.environ, reach_aws=False)
 
         def guess() -> list[str]:
-            if preload is not None:
-                return preload
-            return init_imports(mount.task, handler, python=python.version, machine=machine_of(host_architecture()))
+            return preload if preload is not None else handler_imports(mount.task, handler, python)
 
         def served() -> ChildRun | None:
             server = warm.get(python, mount, env, trees.pycache, guess) if warm is not None else None
@@ -335,6 +333,12 @@ def check_import(
     doc = child.outcome
     return ImportVerdict(Status(doc["status"]), module=doc.get("module", ""), error=doc.get("error", ""),
                          note=doc.get("note", ""))
+
+
+def handler_imports(task: Path, handler: str, python: Interpreter) -> list[str]:
+    """What `handler` imports at init from outside the bundle unpacked at `task`, under `python` on this machine
+    (`static.init_imports`): what a warm interpreter imports ahead when no check of its layers said yet."""
+    return init_imports(task, handler, python=python.version, machine=machine_of(host_architecture()))
 
 
 def check_static(bundle: Zipped, layers: Sequence[Zipped], *, trees: Trees, handler: str, runtime: str,
